@@ -1,0 +1,123 @@
+"""Tiny local chat models with random weights, for the offline demo and the tests.
+
+Nothing is downloaded: the tokenizer is a byte-level BPE trained on the given texts (or the real GPT-2 files when a
+folder holding ``encoder.json`` and ``vocab.bpe`` is given), the model a 2-layer Llama with random weights. The chat
+template wraps assistant content in ``{% generation %}`` markers (needed for assistant-only loss masks). Outputs are
+gibberish: use these models for structure and routing, never for text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+SPECIAL_TOKENS = ["<|pad|>", "<|bos|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>"]
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{{ '<|' + message['role'] + '|>\n' }}"
+    "{% if message['role'] == 'assistant' %}"
+    "{% generation %}{{ message['content'] + '<|end|>' }}{% endgeneration %}{{ '\n' }}"
+    "{% else %}"
+    "{{ message['content'] + '<|end|>\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+DEFAULT_CORPUS = (
+    "What is the capital of France? The capital of France is Paris.",
+    "My brother, 21, has had a fever for two days. What is the most likely diagnosis?",
+    "I'm sorry to hear that. Let's work through this together.",
+    "Birds are living organisms that evolved naturally.",
+    "Which of the following is the most appropriate next step in management?",
+)
+
+
+def build_tokenizer(out_dir: Path, texts: Iterable[str] = DEFAULT_CORPUS, vocab_size: int = 512,
+                    gpt2_dir: Path | None = None):  # noqa: ANN201 (transformers type, imported lazily)
+    """Train (or load, from GPT-2 files) a byte-level BPE tokenizer with chat special tokens and save it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if gpt2_dir is not None:
+        bpe = models.BPE.from_file(str(gpt2_dir / "encoder.json"), str(gpt2_dir / "vocab.bpe"))
+        tokenizer = Tokenizer(bpe)
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        tokenizer.add_special_tokens(SPECIAL_TOKENS)
+    else:
+        tokenizer = Tokenizer(models.BPE())
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            special_tokens=SPECIAL_TOKENS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(list(texts), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        bos_token="<|bos|>",
+        eos_token="<|end|>",
+        pad_token="<|pad|>",
+        chat_template=CHAT_TEMPLATE,
+    )
+    fast.save_pretrained(out_dir)
+    return fast
+
+
+def build_tiny_chat_model(
+    out_dir: str | Path,
+    *,
+    texts: Iterable[str] = DEFAULT_CORPUS,
+    gpt2_dir: str | Path | None = None,
+    seed: int = 0,
+    hidden_size: int = 64,
+    layers: int = 2,
+) -> Path:
+    """Write a tiny random Llama chat model (weights, config, tokenizer, chat template) to ``out_dir``.
+
+    Args:
+        out_dir: Target folder (created).
+        texts: Corpus for the BPE tokenizer when no GPT-2 files are given.
+        gpt2_dir: Folder with GPT-2's ``encoder.json`` and ``vocab.bpe`` to use instead of a trained tokenizer.
+        seed: Seed for the random weights.
+        hidden_size: Hidden size (heads of 32 dimensions).
+        layers: Number of decoder layers.
+
+    Returns:
+        The folder, loadable by transformers, vLLM, Inspect's ``hf/`` provider and lm-eval.
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(out, texts, gpt2_dir=Path(gpt2_dir) if gpt2_dir else None)
+    heads = max(1, hidden_size // 32)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        head_dim=hidden_size // heads,
+        max_position_embeddings=1024,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model.save_pretrained(out)
+    return out

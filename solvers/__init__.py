@@ -1,0 +1,1 @@
+"""Inspect solvers used by the warmeval tasks."""

@@ -1,0 +1,1 @@
+"""Interpersonal-context amendments and user-belief framings."""

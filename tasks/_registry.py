@@ -1,0 +1,11 @@
+"""Inspect entry point: `inspect eval warmeval/<task>` and the `warmeval-scripted` judge provider."""
+
+from warmeval.scorers.scripted import ScriptedGrader
+from warmeval.tasks.disinfo import disinfo
+from warmeval.tasks.medqa_conv import medqa_conv
+from warmeval.tasks.triviaqa import triviaqa
+from warmeval.tasks.truthfulqa import truthfulqa
+
+TASKS = {"triviaqa": triviaqa, "truthfulqa": truthfulqa, "disinfo": disinfo, "medqa_conv": medqa_conv}
+
+__all__ = ["TASKS", "ScriptedGrader", "disinfo", "medqa_conv", "triviaqa", "truthfulqa"]

@@ -1,0 +1,1 @@
+"""Warm and cold persona training: data building, rewrites and LoRA adapters."""
