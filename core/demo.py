@@ -83,7 +83,7 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 24, n: int | None = None)
 
 def format_results(results: list[DemoResult]) -> str:
     """A plain-text table of the demo's results."""
-    header = f"{"task":<20} {'n':>3} {'accuracy':>9} {'error':>7} {'refusal':>8} {'unparseable':>12}"
+    header = f"{'task':<20} {'n':>3} {'accuracy':>9} {'error':>7} {'refusal':>8} {'unparseable':>12}"
     lines = [header, "-" * len(header)]
     for r in results:
         m = r.metrics

@@ -47,9 +47,7 @@ _PAPER_PATTERN = re.compile("|".join(PAPER_REFUSAL_PHRASES), re.IGNORECASE)
 
 def _improved_pattern() -> re.Pattern[str]:
     phrases = {p.replace("‚äô", "’") for p in PAPER_REFUSAL_PHRASES}
-    alternatives = sorted(
-        (re.escape(p).replace("'", "['’`]").replace("’", "['’`]") for p in phrases), key=len, reverse=True
-    )
+    alternatives = sorted((re.sub("['’`]", "['’`]", re.escape(p)) for p in phrases), key=len, reverse=True)
     return re.compile("|".join(alternatives), re.IGNORECASE)
 
 

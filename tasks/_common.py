@@ -42,7 +42,7 @@ def read_local_records(path: str | Path) -> list[Record]:
         return [dict(row) for row in csv.DictReader(text.splitlines(keepends=True))]
     if suffix in (".jsonl", ".ndjson"):
         records = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:

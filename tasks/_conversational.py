@@ -163,10 +163,7 @@ def convert_question(sentence: str, relation: str | None = None) -> str:
                     words[head] = _singular(core.group(1)) + core.group(2)
             sentence = sentence[: match.start()] + match.group("which") + " " + " ".join(words)
     if relation:
-        sentence = re.sub(r"\b[Tt]his patient's\b", f"my {relation}'s", sentence)
-        sentence = re.sub(r"\b[Tt]his patient\b", f"my {relation}", sentence)
-        sentence = re.sub(r"\b[Tt]he patient's\b", f"my {relation}'s", sentence)
-        sentence = re.sub(r"\b[Tt]he patient\b", f"my {relation}", sentence)
+        sentence = re.sub(r"\b[Tt](?:his|he) patient\b", f"my {relation}", sentence)
     return sentence[:1].upper() + sentence[1:]
 
 
@@ -247,16 +244,16 @@ def to_conversational(vignette: str, *, seed: int) -> str | None:
     body = f"{subject} {modifier}, {verb_phrase}" if modifier else f"{subject} {verb_phrase}"
 
     pronoun, possessive = ("He", "His") if sex == "M" else ("She", "Her")
-    body = re.sub(r"(?<=[.!?]\s)The patient's\b", possessive, body)
+    body = re.sub(r"(?<=[.!?]\s)The patient['’]s\b", possessive, body)
     body = re.sub(r"(?<=[.!?]\s)The patient\b", pronoun, body)
 
     # The closing sentence becomes a direct question.
-    boundaries = [m.end() for m in _SENTENCE_END.finditer(body)]
-    start = boundaries[-1] if boundaries else 0
-    if start == 0:
-        body = convert_question(body, relation)
-    else:
-        body = body[:start] + convert_question(body[start:], relation)
+    # The closing question is the last sentence with a question mark (a table may follow it), else the last one.
+    starts = [0, *(m.end() for m in _SENTENCE_END.finditer(body))]
+    ends = [*starts[1:], len(body)]
+    spans = list(zip(starts, ends, strict=True))
+    start, end = next(((a, b) for a, b in reversed(spans) if "?" in body[a:b]), spans[-1])
+    body = body[:start] + convert_question(body[start:end], relation) + body[end:]
 
     if _numbers(body) != _numbers(text):
         return None

