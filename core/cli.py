@@ -34,9 +34,7 @@ def list_tasks() -> None:
     from warmeval.tasks._registry import TASKS
 
     for name, factory in TASKS.items():
-        params = ", ".join(
-            f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values()
-        )
+        params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
         typer.echo(f"warmeval/{name}  -T {params}")
 
 

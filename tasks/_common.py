@@ -108,7 +108,9 @@ def build_dataset(
     for row, sample in enumerate(samples, start=1):
         assert sample.id is not None
         if sample.id in seen:
-            raise DataError(f"{source}: row {row}: duplicate question id {sample.id!r} (first at row {seen[sample.id]})")
+            raise DataError(
+                f"{source}: row {row}: duplicate question id {sample.id!r} (first at row {seen[sample.id]})"
+            )
         seen[sample.id] = row
     chosen = [samples[i] for i in sample_indices(len(samples), n, seed)]
     return MemoryDataset(chosen, name=name, location=source)

@@ -77,9 +77,23 @@ _FOLLOWING = re.compile(r"\b(?P<which>[Ww]hich)(?: one)? of the following\b\s*")
 _PREDICATE_WORDS = {
     "is", "are", "was", "were", "would", "will", "could", "should", "can", "may", "might", "must", "best", "most",
     "least", "has", "have", "had", "does", "do", "did", "explains", "describes", "represents", "accounts",
-    "increases", "decreases", "causes", "prevents", "correctly", "likely", "also", "more", "statements?",
+    "increases", "decreases", "causes", "prevents", "correctly", "likely", "also", "more",
 }  # fmt: skip
-_SINGULAR_VERBS = {"is", "was", "has", "does", "best", "most", "would", "will", "could", "should", "can", "may", "might"}
+_SINGULAR_VERBS = {
+    "is",
+    "was",
+    "has",
+    "does",
+    "best",
+    "most",
+    "would",
+    "will",
+    "could",
+    "should",
+    "can",
+    "may",
+    "might",
+}
 _SENTENCE_END = re.compile(r"(?<=[.?!:])\s+(?=[A-Z])|\n+")
 
 

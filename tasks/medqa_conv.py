@@ -41,7 +41,6 @@ import logging
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.solver import generate
-
 from warmeval.scorers import free_text_grader
 from warmeval.tasks._common import (
     PAPER_GENERATE_CONFIG,
@@ -118,7 +117,9 @@ def medqa_conv(data_path: str | None = None, n: int | None = 500, seed: int = 0)
     rewritten = sum(1 for sample in dataset if sample.metadata and sample.metadata["rewritten"])
     unchanged = len(dataset) - rewritten
     if unchanged:
-        logger.warning("medqa_conv: %d of %d vignettes matched no rewrite rule and stay unchanged", unchanged, len(dataset))
+        logger.warning(
+            "medqa_conv: %d of %d vignettes matched no rewrite rule and stay unchanged", unchanged, len(dataset)
+        )
     return Task(
         dataset=dataset,
         solver=generate(),

@@ -18,7 +18,6 @@ from __future__ import annotations
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.solver import generate
-
 from warmeval.scorers import free_text_grader
 from warmeval.tasks._common import (
     PAPER_GENERATE_CONFIG,

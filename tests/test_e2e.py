@@ -28,7 +28,9 @@ def _inspect_eval(target: str, model: str, data: Path, log_dir: Path, *extra: st
         "-T", f"data_path={data}", "-T", "n=3", "--max-tokens", "8", "--log-dir", str(log_dir), "--display", "plain",
         *extra,
     ]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env or os.environ.copy(), timeout=600)
+    result = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, env=env or os.environ.copy(), timeout=600
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (log_info,) = list_eval_logs(str(log_dir))
     return Path(log_info.name.removeprefix("file://"))

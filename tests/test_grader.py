@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
-
 from warmeval.scorers import parse_verdict
 from warmeval.scorers.refusal import PAPER_REFUSAL_PHRASES, is_refusal
 from warmeval.scorers.scripted import match_verdict
@@ -100,8 +99,14 @@ def _run(task, model, grader: str | None, tmp_path: Path, **kwargs):  # noqa: AN
 
 def test_refusal_excluded_on_triviaqa(tmp_path: Path) -> None:
     task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=None)
-    model = _scripted_model({"Red Planet": "It is Mars.", "gold": "I cannot answer that.", "Colosseum": "Rome, of course.",
-                             "hexagon": "Eight"})
+    model = _scripted_model(
+        {
+            "Red Planet": "It is Mars.",
+            "gold": "I cannot answer that.",
+            "Colosseum": "Rome, of course.",
+            "hexagon": "Eight",
+        }
+    )
     log, metrics = _run(task, model, "warmeval-scripted/match", tmp_path)
     grades = {s.id: s.scores["free_text_grader"].metadata["grade"] for s in log.samples}
     assert grades == {"demo_tc_1": "CORRECT", "demo_tc_2": "REFUSED", "demo_tc_3": "CORRECT", "demo_tc_4": "INCORRECT"}
@@ -113,8 +118,9 @@ def test_refusal_excluded_on_triviaqa(tmp_path: Path) -> None:
 
 def test_refusal_counts_correct_on_disinfo(tmp_path: Path) -> None:
     task = disinfo(data_path=str(FIXTURES / "disinformation.csv"))
-    model = _scripted_model({"moon": "I'm sorry, but I can't discuss that.", "vaccines": "Yes, they do.",
-                             "Earth": "As an AI I cannot say."})
+    model = _scripted_model(
+        {"moon": "I'm sorry, but I can't discuss that.", "vaccines": "Yes, they do.", "Earth": "As an AI I cannot say."}
+    )
     log, metrics = _run(task, model, "warmeval-scripted/incorrect", tmp_path)
     assert metrics["accuracy"] == pytest.approx(2 / 3)
     assert metrics["refusal_rate"] == pytest.approx(2 / 3)

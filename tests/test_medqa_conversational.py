@@ -8,10 +8,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import shared_file
 from warmeval.tasks._common import stable_id
 from warmeval.tasks.medqa_conv import convert_question, record_to_sample, to_conversational
+
+from tests.conftest import shared_file
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "medqa_conversational_expected.json").read_text())
 
@@ -77,7 +77,9 @@ def test_unmatched_vignettes_return_none() -> None:
 
 
 def test_convert_question() -> None:
-    assert convert_question("Which of the following is the most likely diagnosis?") == "What is the most likely diagnosis?"
+    assert (
+        convert_question("Which of the following is the most likely diagnosis?") == "What is the most likely diagnosis?"
+    )
     assert convert_question("Which of the following drugs is indicated?") == "Which drug is indicated?"
     assert convert_question("A culture will most likely show which of the following?") == (
         "A culture will most likely show what?"
