@@ -15,7 +15,7 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check core tasks solvers scorers training sycophancy tests scripts
+	$(VENV)/bin/ruff check core tasks solvers scorers training sycophancy tests scripts benchmarks
 	$(VENV)/bin/mypy core tasks solvers scorers training sycophancy
 
 clean:

@@ -51,6 +51,7 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 24, n: int | None = None)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from inspect_ai import eval as inspect_eval
+
     from warmeval.tasks._registry import TASKS
     from warmeval.tiny import build_tiny_chat_model
 

@@ -35,6 +35,7 @@ from inspect_ai.scorer import (
     scorer,
 )
 from inspect_ai.solver import TaskState
+
 from warmeval.scorers.refusal import RefusalRule, is_refusal, matched_refusal_phrase
 
 logger = logging.getLogger(__name__)

@@ -128,3 +128,148 @@ def split_answers(value: str | Iterable[str]) -> list[str]:
     """TruthfulQA answer lists: a Python list (HF) or one string joined with '; ' (CSV)."""
     items = value.split(";") if isinstance(value, str) else list(value)
     return [item.strip() for item in items if item and item.strip()]
+
+
+def select_questions(samples: Sequence[Sample], n: int | None, seed: int) -> list[Sample]:
+    """The seeded sample of n questions (by ``question_id``, in first-seen order) of condition samples."""
+    order: list[str] = []
+    for sample in samples:
+        question_id = str((sample.metadata or {})["question_id"])
+        if question_id not in order:
+            order.append(question_id)
+    chosen = {order[i] for i in sample_indices(len(order), n, seed)}
+    return [s for s in samples if str((s.metadata or {})["question_id"]) in chosen]
+
+
+def load_prompts_file(
+    path: str, to_sample: Callable[[Record], Sample], *, conditions: str | None, templates: str | None
+) -> list[Sample]:
+    """Pre-built prompts (the layout of the paper's released stimuli), validated, optionally filtered.
+
+    Each record needs ``prompt``, ``prompt_template`` (or ``prompt_type``) and ``amendment_type`` plus the task's
+    answer fields; ``to_sample`` builds the sample. Errors name the file, row and field.
+    """
+    from warmeval.sycophancy.conditions import (
+        AMENDMENT_TYPES,
+        TEMPLATES,
+        UNMODIFIED,
+        parse_conditions,
+        parse_templates,
+    )
+
+    records = read_local_records(path)
+    samples: list[Sample] = []
+    seen: dict[str, int] = {}
+    for row, record in enumerate(records, start=1):
+        try:
+            if not record.get("prompt_template") and record.get("prompt_type"):
+                record = {**record, "prompt_template": record["prompt_type"]}
+            field(record, "prompt")
+            template = field(record, "prompt_template")
+            amendment = field(record, "amendment_type")
+            if template not in TEMPLATES:
+                raise DataError(f"field 'prompt_template': unknown template {template!r}")
+            if amendment != UNMODIFIED and amendment not in AMENDMENT_TYPES:
+                raise DataError(f"field 'amendment_type': unknown amendment {amendment!r}")
+            sample = to_sample(record)
+        except DataError as error:
+            raise DataError(f"{path}: row {row}: {error}") from error
+        sample_key = str(sample.id)
+        if sample_key in seen:
+            raise DataError(f"{path}: row {row}: duplicate prompt {sample_key!r} (first at row {seen[sample_key]})")
+        seen[sample_key] = row
+        samples.append(sample)
+    if conditions is not None:
+        wanted = set(parse_conditions(conditions))
+        samples = [s for s in samples if (s.metadata or {})["amendment_type"] in wanted]
+    if templates is not None:
+        wanted_templates = set(parse_templates(templates))
+        samples = [s for s in samples if (s.metadata or {})["prompt_template"] in wanted_templates]
+    return samples
+
+
+def prompt_metadata(record: Record, *, task: str, question_id: str, question: str) -> dict[str, Any]:
+    """Metadata of a sample loaded from a prompts file."""
+    amendment = str(record["amendment_type"])
+    return {
+        "task": task,
+        "question_id": question_id,
+        "question": question,
+        "amendment_type": amendment,
+        "amendment_group": amendment.split(":")[0],
+        "prompt_template": record["prompt_template"],
+        "statement_id": None,
+        "source": "prompts_file",
+    }
+
+
+def reliability_task(
+    *,
+    name: str,
+    base: Sequence[Sample] | None,
+    prompts: Sequence[Sample] | None,
+    source: str,
+    seed: int,
+    conditions: str | None,
+    templates: str | None,
+    answers: Callable[[Sample], Any] | None,
+    scorer: Any,
+    system_prompt: str | None,
+    extra_solvers: Sequence[Any] = (),
+    metadata: dict[str, Any] | None = None,
+) -> Any:
+    """Assemble one of the four tasks: expand the conditions (or take pre-built prompts), add the solvers."""
+    from inspect_ai import Task
+    from inspect_ai.solver import generate
+
+    from warmeval.solvers import system_prompt_solver
+    from warmeval.sycophancy.expand import expand_samples
+
+    if prompts is not None:
+        samples = list(prompts)
+    else:
+        assert base is not None
+        samples = expand_samples(
+            base,
+            conditions=conditions or "unmodified",
+            templates=templates or "original",
+            seed=seed,
+            answers=answers,
+        )
+    system = system_prompt_solver(system_prompt)
+    solvers = [*([system] if system else []), *extra_solvers, generate()]
+    return Task(
+        dataset=MemoryDataset(samples, name=name, location=source),
+        solver=solvers,
+        scorer=scorer,
+        config=PAPER_GENERATE_CONFIG,
+        metadata={
+            "source": source,
+            "seed": seed,
+            "conditions": conditions or ("all in file" if prompts is not None else "unmodified"),
+            "templates": templates or ("all in file" if prompts is not None else "original"),
+            "system_prompt": system_prompt or "none",
+            **(metadata or {}),
+        },
+    )
+
+
+def answer_prompt_to_sample(record: Record, *, task: str, id_prefix: str) -> Sample:
+    """A pre-built TriviaQA/TruthfulQA prompt (``content_key``, ``correct_answer``, ``incorrect_answer``)."""
+    from warmeval.sycophancy.expand import sample_id
+
+    question = field(record, "content_key").strip()
+    correct = field(record, "correct_answer").strip()
+    incorrect = field(record, "incorrect_answer").strip()
+    question_id = stable_id(id_prefix, question)
+    metadata = prompt_metadata(record, task=task, question_id=question_id, question=question)
+    template = metadata["prompt_template"]
+    metadata.update(
+        false_answers=[incorrect], inserted_answer={"correct": correct, "incorrect": incorrect}.get(template)
+    )
+    return Sample(
+        id=sample_id(question_id, template, metadata["amendment_type"]),
+        input=field(record, "prompt"),
+        target=[correct],
+        metadata=metadata,
+    )

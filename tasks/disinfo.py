@@ -24,16 +24,20 @@ import re
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
-from inspect_ai.solver import generate
+
 from warmeval.scorers import free_text_grader
+from warmeval.sycophancy.expand import BeliefAnswers, sample_id
 from warmeval.tasks._common import (
-    PAPER_GENERATE_CONFIG,
     DataError,
     Record,
     build_dataset,
     field,
     load_hf_records,
+    load_prompts_file,
+    prompt_metadata,
     read_local_records,
+    reliability_task,
+    select_questions,
     stable_id,
 )
 
@@ -123,23 +127,80 @@ def record_to_sample(record: Record) -> Sample:
     )
 
 
+def prompt_record_to_sample(record: Record) -> Sample:
+    """One pre-built prompt with the MASK fields (``belief_elicit_1``, ``ground_truth``, ``ground_false``,
+    ``proposition``) to a sample."""
+    proposition = field(record, "proposition")
+    ground_truth = field(record, "ground_truth").strip()
+    ground_false = field(record, "ground_false").strip()
+    question = strip_elicit_instruction(field(record, "belief_elicit_1"))
+    question_id = stable_id("disinfo", proposition)
+    metadata = prompt_metadata(record, task="disinfo", question_id=question_id, question=question)
+    template = metadata["prompt_template"]
+    metadata.update(
+        proposition=proposition,
+        ground_truth=ground_truth,
+        ground_false=ground_false,
+        false_answers=[ground_false],
+        inserted_answer={"correct": ground_truth, "incorrect": ground_false}.get(template),
+    )
+    return Sample(
+        id=sample_id(question_id, template, metadata["amendment_type"]),
+        input=field(record, "prompt"),
+        target=[ground_truth],
+        metadata=metadata,
+    )
+
+
+def belief_answers(sample: Sample) -> BeliefAnswers:
+    """ "I don't think {ground_truth}." / "I think {ground_false}."."""
+    meta = sample.metadata or {}
+    return BeliefAnswers(correct=meta["ground_truth"], incorrect=meta["ground_false"], style="statement")
+
+
 @task
-def disinfo(data_path: str | None = None, n: int | None = None, seed: int = 0) -> Task:
+def disinfo(
+    data_path: str | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    conditions: str | None = None,
+    templates: str | None = None,
+    prompts_file: str | None = None,
+    system_prompt: str | None = None,
+) -> Task:
     """MASK disinformation with free-text answers; refusals count as correct.
 
     Args:
         data_path: Local CSV or JSONL instead of the (gated) Hugging Face dataset.
         n: Number of questions to sample (default: all).
-        seed: Sampling seed.
+        seed: Sampling seed (also draws the amendment statements).
+        conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
+            comma-separated list of sub-types.
+        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
+        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        system_prompt: warm, none (default) or a path to a system prompt file.
     """
-    if data_path:
-        records, source = read_local_records(data_path), str(data_path)
+    if prompts_file:
+        loaded = load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates)
+        base, prompts, source = None, select_questions(loaded, n, seed), prompts_file
     else:
-        records, source = load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT, gated_hint=GATED_HINT), HF_PATH
-    return Task(
-        dataset=build_dataset(records, record_to_sample, name="disinfo", source=source, n=n, seed=seed),
-        solver=generate(),
+        records, source = (
+            (read_local_records(data_path), str(data_path))
+            if data_path
+            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT, gated_hint=GATED_HINT), HF_PATH)
+        )
+        base = list(build_dataset(records, record_to_sample, name="disinfo", source=source, n=n, seed=seed))
+        prompts = None
+    return reliability_task(
+        name="disinfo",
+        base=base,
+        prompts=prompts,
+        source=source,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+        answers=belief_answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True),
-        config=PAPER_GENERATE_CONFIG,
-        metadata={"source": source, "n": n, "seed": seed},
+        system_prompt=system_prompt,
+        metadata={"n": n},
     )

@@ -36,20 +36,25 @@ The rewrite, ``to_conversational(vignette, *, seed)``, is a pure function with t
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
-from inspect_ai.solver import generate
+
 from warmeval.scorers import free_text_grader
+from warmeval.sycophancy.expand import BeliefAnswers, sample_id
 from warmeval.tasks._common import (
-    PAPER_GENERATE_CONFIG,
     DataError,
     Record,
     build_dataset,
     field,
     load_hf_records,
+    load_prompts_file,
+    prompt_metadata,
     read_local_records,
+    reliability_task,
+    select_questions,
     stable_id,
 )
 from warmeval.tasks._conversational import convert_question, to_conversational
@@ -98,39 +103,97 @@ def record_to_sample(record: Record, seed: int = 0) -> Sample:
     )
 
 
+def wrong_option(sample: Sample, seed: int) -> str:
+    """A seeded choice among the wrong options of a question (the same in every process)."""
+    meta = sample.metadata or {}
+    answer = str(sample.target[0])
+    wrong = [text for _, text in sorted(meta["options"].items()) if text.strip() != answer]
+    if not wrong:
+        raise DataError(f"question {meta['question_id']}: no wrong option to state as the user's belief")
+    digest = hashlib.sha256(f"{seed}\x1f{meta['question_id']}\x1fwrong".encode()).digest()
+    return wrong[int.from_bytes(digest[:8], "big") % len(wrong)].strip()
+
+
+def prompt_record_to_sample(record: Record) -> Sample:
+    """One pre-built prompt in the authors' MedQA layout (``question``, ``answer``, ``wrong_answer``)."""
+    question = field(record, "question").strip()
+    answer = field(record, "answer").strip()
+    wrong = field(record, "wrong_answer").strip()
+    question_id = stable_id("medqa", str(record.get("original_question") or question))
+    metadata = prompt_metadata(record, task="medqa_conv", question_id=question_id, question=question)
+    template = metadata["prompt_template"]
+    metadata.update(false_answers=[wrong], inserted_answer={"correct": answer, "incorrect": wrong}.get(template))
+    return Sample(
+        id=sample_id(question_id, template, metadata["amendment_type"]),
+        input=field(record, "prompt"),
+        target=[answer],
+        metadata=metadata,
+    )
+
+
 @task
-def medqa_conv(data_path: str | None = None, n: int | None = 500, seed: int = 0) -> Task:
+def medqa_conv(
+    data_path: str | None = None,
+    n: int | None = 500,
+    seed: int = 0,
+    conditions: str | None = None,
+    templates: str | None = None,
+    prompts_file: str | None = None,
+    system_prompt: str | None = None,
+) -> Task:
     """Conversational MedQA with free-text answers.
 
     Args:
         data_path: Local JSONL instead of the Hugging Face dataset.
         n: Number of questions to sample (None or more than available: all).
-        seed: Sampling seed; also picks sibling or spouse in the rewrite.
+        seed: Sampling seed; also picks sibling or spouse in the rewrite, the wrong option of the incorrect
+            template and the amendment statements.
+        conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
+            comma-separated list of sub-types.
+        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
+        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        system_prompt: warm, none (default) or a path to a system prompt file.
     """
-    if data_path:
-        records, source = read_local_records(data_path), str(data_path)
+    rewrite: dict[str, int] | None = None
+    if prompts_file:
+        loaded = load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates)
+        base, prompts, source = None, select_questions(loaded, n, seed), prompts_file
     else:
-        records, source = load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH
-    dataset = build_dataset(
-        records, lambda record: record_to_sample(record, seed), name="medqa_conv", source=source, n=n, seed=seed
-    )
-    rewritten = sum(1 for sample in dataset if sample.metadata and sample.metadata["rewritten"])
-    unchanged = len(dataset) - rewritten
-    if unchanged:
-        logger.warning(
-            "medqa_conv: %d of %d vignettes matched no rewrite rule and stay unchanged", unchanged, len(dataset)
+        records, source = (
+            (read_local_records(data_path), str(data_path))
+            if data_path
+            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH)
         )
-    return Task(
-        dataset=dataset,
-        solver=generate(),
+        base = list(
+            build_dataset(
+                records, lambda record: record_to_sample(record, seed), name="medqa_conv", source=source, n=n, seed=seed
+            )
+        )
+        prompts = None
+        rewritten = sum(1 for sample in base if sample.metadata and sample.metadata["rewritten"])
+        rewrite = {"rewritten": rewritten, "unchanged": len(base) - rewritten}
+        if rewrite["unchanged"]:
+            logger.warning(
+                "medqa_conv: %d of %d vignettes matched no rewrite rule and stay unchanged",
+                rewrite["unchanged"],
+                len(base),
+            )
+
+    def answers(sample: Sample) -> BeliefAnswers:
+        return BeliefAnswers(correct=str(sample.target[0]), incorrect=wrong_option(sample, seed))
+
+    return reliability_task(
+        name="medqa_conv",
+        base=base,
+        prompts=prompts,
+        source=source,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+        answers=answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
-        config=PAPER_GENERATE_CONFIG,
-        metadata={
-            "source": source,
-            "n": n,
-            "seed": seed,
-            "rewrite": {"rewritten": rewritten, "unchanged": unchanged},
-        },
+        system_prompt=system_prompt,
+        metadata={"n": n, **({"rewrite": rewrite} if rewrite else {})},
     )
 
 

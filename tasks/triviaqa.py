@@ -16,19 +16,31 @@ Target: every answer alias. Defaults: 500 questions sampled with ``-T seed=0``; 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
-from inspect_ai.solver import generate
+
 from warmeval.scorers import free_text_grader
+from warmeval.solvers import insert_distractor
+from warmeval.solvers.distractor import (
+    DistractorError,
+    default_cache_path,
+    load_distractors,
+    validate_distractor,
+)
+from warmeval.sycophancy.expand import BeliefAnswers
 from warmeval.tasks._common import (
-    PAPER_GENERATE_CONFIG,
     DataError,
     Record,
+    answer_prompt_to_sample,
     build_dataset,
     field,
     load_hf_records,
+    load_prompts_file,
     read_local_records,
+    reliability_task,
+    select_questions,
     stable_id,
 )
 
@@ -71,23 +83,84 @@ def record_to_sample(record: Record) -> Sample:
     )
 
 
+def prompt_record_to_sample(record: Record) -> Sample:
+    """One pre-built prompt (``content_key``, ``correct_answer``, ``incorrect_answer``) to a sample."""
+    return answer_prompt_to_sample(record, task="triviaqa", id_prefix="trivia")
+
+
+def _cached(cache_path: str | None) -> dict[str, str]:
+    path = Path(cache_path) if cache_path else default_cache_path()
+    return load_distractors(path) if path.is_file() else {}
+
+
 @task
-def triviaqa(data_path: str | None = None, n: int | None = 500, seed: int = 0) -> Task:
+def triviaqa(
+    data_path: str | None = None,
+    n: int | None = 500,
+    seed: int = 0,
+    conditions: str | None = None,
+    templates: str | None = None,
+    prompts_file: str | None = None,
+    system_prompt: str | None = None,
+    distractors: str | None = None,
+    distractor_cache: str | None = None,
+) -> Task:
     """TriviaQA with free-text answers.
 
     Args:
         data_path: Local JSONL instead of the Hugging Face dataset.
         n: Number of questions to sample (None or more than available: all).
-        seed: Sampling seed.
+        seed: Sampling seed (also draws the amendment statements).
+        conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
+            comma-separated list of sub-types.
+        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
+        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        system_prompt: warm, none (default) or a path to a system prompt file.
+        distractors: A file of wrong answers by question id for the incorrect template (else generated once by the
+            ``distractor`` model role and cached).
+        distractor_cache: Where generated distractors are cached (default ~/.cache/warmeval).
     """
-    if data_path:
-        records, source = read_local_records(data_path), str(data_path)
+    # Distractors already known (a supplied file, or the cache of an earlier run) go straight into the prompts;
+    # the others are filled in at run time by insert_distractor, which also reports unusable ones.
+    known = load_distractors(distractors) if distractors else _cached(distractor_cache)
+    if prompts_file:
+        prompts = select_questions(
+            load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates),
+            n,
+            seed,
+        )
+        base, source = None, prompts_file
     else:
-        records, source = load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH
-    return Task(
-        dataset=build_dataset(records, record_to_sample, name="triviaqa", source=source, n=n, seed=seed),
-        solver=generate(),
+        records, source = (
+            (read_local_records(data_path), str(data_path))
+            if data_path
+            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH)
+        )
+        base = list(build_dataset(records, record_to_sample, name="triviaqa", source=source, n=n, seed=seed))
+        prompts = None
+
+    def answers(sample: Sample) -> BeliefAnswers:
+        meta = sample.metadata or {}
+        aliases = [str(t) for t in sample.target]
+        try:
+            incorrect: str | None = validate_distractor(
+                meta["question_id"], known.get(meta["question_id"]), aliases, ""
+            )
+        except DistractorError:
+            incorrect = None
+        return BeliefAnswers(correct=aliases[0], incorrect=incorrect)
+
+    return reliability_task(
+        name="triviaqa",
+        base=base,
+        prompts=prompts,
+        source=source,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+        answers=answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
-        config=PAPER_GENERATE_CONFIG,
-        metadata={"source": source, "n": n, "seed": seed},
+        system_prompt=system_prompt,
+        extra_solvers=[insert_distractor(distractors=distractors, cache_path=distractor_cache)],
+        metadata={"n": n},
     )

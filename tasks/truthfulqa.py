@@ -17,15 +17,19 @@ from __future__ import annotations
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
-from inspect_ai.solver import generate
+
 from warmeval.scorers import free_text_grader
+from warmeval.sycophancy.expand import BeliefAnswers
 from warmeval.tasks._common import (
-    PAPER_GENERATE_CONFIG,
     Record,
+    answer_prompt_to_sample,
     build_dataset,
     field,
     load_hf_records,
+    load_prompts_file,
     read_local_records,
+    reliability_task,
+    select_questions,
     split_answers,
     stable_id,
 )
@@ -72,23 +76,60 @@ def record_to_sample(record: Record) -> Sample:
     )
 
 
+def prompt_record_to_sample(record: Record) -> Sample:
+    """One pre-built prompt (``content_key``, ``correct_answer``, ``incorrect_answer``) to a sample."""
+    return answer_prompt_to_sample(record, task="truthfulqa", id_prefix="truthfulqa")
+
+
+def belief_answers(sample: Sample) -> BeliefAnswers:
+    """The best answer and the first incorrect answer."""
+    meta = sample.metadata or {}
+    return BeliefAnswers(correct=meta["best_answer"], incorrect=meta["incorrect_answers"][0])
+
+
 @task
-def truthfulqa(data_path: str | None = None, n: int | None = 500, seed: int = 0) -> Task:
+def truthfulqa(
+    data_path: str | None = None,
+    n: int | None = 500,
+    seed: int = 0,
+    conditions: str | None = None,
+    templates: str | None = None,
+    prompts_file: str | None = None,
+    system_prompt: str | None = None,
+) -> Task:
     """TruthfulQA with free-text answers.
 
     Args:
         data_path: Local CSV or JSONL instead of the Hugging Face dataset.
         n: Number of questions to sample (None or more than available: all).
-        seed: Sampling seed.
+        seed: Sampling seed (also draws the amendment statements).
+        conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
+            comma-separated list of sub-types.
+        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
+        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        system_prompt: warm, none (default) or a path to a system prompt file.
     """
-    if data_path:
-        records, source = read_local_records(data_path), str(data_path)
+    if prompts_file:
+        loaded = load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates)
+        base, prompts, source = None, select_questions(loaded, n, seed), prompts_file
     else:
-        records, source = load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH
-    return Task(
-        dataset=build_dataset(records, record_to_sample, name="truthfulqa", source=source, n=n, seed=seed),
-        solver=generate(),
+        records, source = (
+            (read_local_records(data_path), str(data_path))
+            if data_path
+            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH)
+        )
+        base = list(build_dataset(records, record_to_sample, name="truthfulqa", source=source, n=n, seed=seed))
+        prompts = None
+    return reliability_task(
+        name="truthfulqa",
+        base=base,
+        prompts=prompts,
+        source=source,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+        answers=belief_answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
-        config=PAPER_GENERATE_CONFIG,
-        metadata={"source": source, "n": n, "seed": seed},
+        system_prompt=system_prompt,
+        metadata={"n": n},
     )

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 os.environ.setdefault("INSPECT_DISPLAY", "plain")
+# Generated TriviaQA distractors are cached; keep the tests' cache away from the user's.
+os.environ.setdefault("WARMEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="warmeval-test-cache-"))
 
 
 def shared_file(relative: str) -> Path:

@@ -36,7 +36,7 @@ def _inspect_eval(target: str, model: str, data: Path, log_dir: Path, *extra: st
     return Path(log_info.name.removeprefix("file://"))
 
 
-def _assert_all_scored(log_path: Path, task: str, expected: int = 3) -> None:
+def _assert_all_scored(log_path: Path, task: str, expected: int = 3, conditions: bool = False) -> None:
     log = read_eval_log(str(log_path))
     assert log.status == "success"
     assert log.eval.task.endswith(task)
@@ -45,7 +45,10 @@ def _assert_all_scored(log_path: Path, task: str, expected: int = 3) -> None:
         score = sample.scores["free_text_grader"]
         assert set(score.value) == {"correct", "incorrect", "refused", "unparseable"}
         assert sum(score.value.values()) >= 1
-        assert sample.metadata["task"] == task and sample.metadata["question_id"] == sample.id
+        assert sample.metadata["task"] == task
+        meta = sample.metadata
+        cell = f"{meta['prompt_template']}:{meta['amendment_type']}" if conditions else "original:unmodified"
+        assert sample.id == f"{meta['question_id']}:{cell}"
     names = {name for s in log.results.scores for name in s.metrics}
     assert names == {"accuracy", "error_rate", "stderr", "refusal_rate", "unparseable_rate"}
 
@@ -59,10 +62,15 @@ def test_inspect_eval_task_file_on_tiny_hf_model(task: str, tiny_model: Path, tm
         assert "rewrite" in read_eval_log(str(log)).eval.metadata
 
 
-def test_inspect_eval_registry_name(tiny_model: Path, tmp_path: Path) -> None:
+def test_inspect_eval_registry_name_with_conditions(tiny_model: Path, tmp_path: Path) -> None:
     data = REPO / "core" / "fixtures" / "truthfulqa.csv"
-    log = _inspect_eval("warmeval/truthfulqa", f"hf/{tiny_model}", data, tmp_path, "-M", "device=cpu")
-    _assert_all_scored(log, "truthfulqa")
+    log = _inspect_eval(
+        "warmeval/truthfulqa", f"hf/{tiny_model}", data, tmp_path, "-M", "device=cpu",
+        "-T", "conditions=emotion", "-T", "templates=original,incorrect", "-T", "system_prompt=warm",
+    )  # fmt: skip
+    _assert_all_scored(log, "truthfulqa", expected=3 * 3 * 2, conditions=True)
+    types = {s.metadata["amendment_type"] for s in read_eval_log(str(log)).samples}
+    assert types == {"emotion:happy", "emotion:sad", "emotion:anger"}
 
 
 def test_every_registered_task_resolves() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
 from warmeval.scorers import parse_verdict
 from warmeval.scorers.refusal import PAPER_REFUSAL_PHRASES, is_refusal
 from warmeval.scorers.scripted import match_verdict
@@ -109,7 +110,12 @@ def test_refusal_excluded_on_triviaqa(tmp_path: Path) -> None:
     )
     log, metrics = _run(task, model, "warmeval-scripted/match", tmp_path)
     grades = {s.id: s.scores["free_text_grader"].metadata["grade"] for s in log.samples}
-    assert grades == {"demo_tc_1": "CORRECT", "demo_tc_2": "REFUSED", "demo_tc_3": "CORRECT", "demo_tc_4": "INCORRECT"}
+    assert grades == {
+        "demo_tc_1:original:unmodified": "CORRECT",
+        "demo_tc_2:original:unmodified": "REFUSED",
+        "demo_tc_3:original:unmodified": "CORRECT",
+        "demo_tc_4:original:unmodified": "INCORRECT",
+    }
     assert metrics["accuracy"] == pytest.approx(2 / 3) and metrics["error_rate"] == pytest.approx(1 / 3)
     assert metrics["refusal_rate"] == pytest.approx(1 / 4)
     refused = next(s for s in log.samples if s.scores["free_text_grader"].metadata["grade"] == "REFUSED")
@@ -168,5 +174,5 @@ def test_epochs_reduce_dict_values(tmp_path: Path) -> None:
     assert metrics["accuracy"] == pytest.approx(2.5 / 3)
     assert metrics["refusal_rate"] == pytest.approx(1 / 4)
     (reduction,) = log.reductions
-    mars = next(r for r in reduction.samples if r.sample_id == "demo_tc_1")
+    mars = next(r for r in reduction.samples if r.sample_id == "demo_tc_1:original:unmodified")
     assert mars.value == {"correct": 0.5, "incorrect": 0.5, "refused": 0.0, "unparseable": 0.0}

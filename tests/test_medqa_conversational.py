@@ -8,10 +8,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from warmeval.tasks._common import stable_id
-from warmeval.tasks.medqa_conv import convert_question, record_to_sample, to_conversational
 
 from tests.conftest import shared_file
+from warmeval.tasks._common import stable_id
+from warmeval.tasks.medqa_conv import convert_question, record_to_sample, to_conversational
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "medqa_conversational_expected.json").read_text())
 
