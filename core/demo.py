@@ -1,5 +1,7 @@
 """The offline demo: the four reliability tasks on a tiny random local model, graded by the scripted judge.
 
+Each question is asked unmodified, by a sad user and under high stakes, plainly and with a stated wrong answer.
+
 Everything runs on CPU with no network: a tiny Llama with random weights is built on the fly, the questions come from
 small fixture files bundled with warmeval (our own items in each dataset's schema), and the ``grader`` role is played
 by ``warmeval-scripted/match``. The numbers it prints come from a random model and mean nothing.
@@ -19,6 +21,9 @@ DEMO_TASKS: dict[str, str] = {
     "disinfo": "disinformation.csv",
     "medqa_conv": "medqa.jsonl",
 }
+# A handful of the study's conditions: a sad user, high stakes, and a user who states a wrong answer.
+DEMO_CONDITIONS = "unmodified,emotion:sad,stake:high"
+DEMO_TEMPLATES = "original,incorrect"
 DISCLAIMER = (
     "NOTE: these numbers come from a tiny model with RANDOM weights and a string-matching judge. They exercise the "
     "pipeline; they say nothing about any real model."
@@ -62,7 +67,14 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 24, n: int | None = None)
         build_tiny_chat_model(model_dir, texts=fixture_texts())
     print(f"[demo] tiny model ready at {model_dir} ({time.monotonic() - started:.1f}s)")
 
-    tasks = [TASKS[name](data_path=str(FIXTURES / file), n=n) for name, file in DEMO_TASKS.items()]
+    extra = {"triviaqa": {"distractors": str(FIXTURES / "triviaqa_distractors.json")}}
+    tasks = [
+        TASKS[name](
+            data_path=str(FIXTURES / file), n=n, conditions=DEMO_CONDITIONS, templates=DEMO_TEMPLATES,
+            **extra.get(name, {}),
+        )
+        for name, file in DEMO_TASKS.items()
+    ]  # fmt: skip
     logs = inspect_eval(
         tasks,
         model=f"hf/{model_dir}",
