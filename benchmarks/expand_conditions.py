@@ -46,8 +46,13 @@ def main() -> None:
 
     def expand() -> int:
         return len(
-            expand_samples(base, conditions="all", templates="all", seed=0,
-                           answers=lambda s: BeliefAnswers(str(s.target[0]), "a wrong answer"))  # fmt: skip
+            expand_samples(
+                base,
+                conditions="all",
+                templates="all",
+                seed=0,
+                answers=lambda s: BeliefAnswers(str(s.target[0]), "a wrong answer"),
+            )  # fmt: skip
         )
 
     def baseline(total: int) -> None:

@@ -122,3 +122,45 @@ def build_tiny_chat_model(
     )
     model.save_pretrained(out)
     return out
+
+
+def build_tiny_gpt2(
+    out_dir: str | Path,
+    *,
+    gpt2_dir: str | Path | None = None,
+    texts: Iterable[str] = DEFAULT_CORPUS,
+    seed: int = 0,
+    n_embd: int = 64,
+    n_layer: int = 2,
+) -> Path:
+    """Write a tiny random GPT-2 (for SocioT) with the real GPT-2 tokenizer files, or a BPE trained on ``texts``."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer: PreTrainedTokenizerFast
+    if gpt2_dir is not None:
+        tokenizer = gpt2_tokenizer(gpt2_dir)
+    else:
+        tokenizer = build_tokenizer(out, texts)
+    tokenizer.save_pretrained(out)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=n_embd, n_layer=n_layer, n_head=2, n_positions=1024)
+    torch.manual_seed(seed)
+    GPT2LMHeadModel(config).save_pretrained(out)
+    return out
+
+
+def gpt2_tokenizer(gpt2_dir: str | Path):  # noqa: ANN201 (transformers type, imported lazily)
+    """GPT-2's own tokenizer from OpenAI's ``encoder.json`` and ``vocab.bpe`` (no BOS token is added)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    folder = Path(gpt2_dir)
+    bpe = models.BPE.from_file(str(folder / "encoder.json"), str(folder / "vocab.bpe"))
+    tokenizer = Tokenizer(bpe)
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>"
+    )

@@ -94,3 +94,12 @@ def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random GPT-2 with the real GPT-2 tokenizer (../shared/data/gpt2_tokenizer), for SocioT."""
+    from warmeval.tiny import build_tiny_gpt2
+
+    tokenizer_dir = shared_file("gpt2_tokenizer/encoder.json").parent
+    return build_tiny_gpt2(tmp_path_factory.mktemp("gpt2") / "model", gpt2_dir=tokenizer_dir)

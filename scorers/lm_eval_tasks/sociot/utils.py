@@ -1,0 +1,8 @@
+"""Thin shim: lm-eval reloads this file per !function, so the real code lives in warmeval.scorers.lm_eval_sociot."""
+
+from warmeval.scorers.lm_eval_sociot import (  # noqa: F401
+    load_prompts,
+    load_texts,
+    process_file_doc,
+    process_generation,
+)

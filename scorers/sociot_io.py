@@ -1,0 +1,224 @@
+"""Reading texts to score with SocioT, scoring files, and the warmth trajectory over checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from warmeval.scorers.sociot import Mode, SocioTSummary, sociot_scores, summarize
+
+CHUNK = 256
+
+
+class TextInputError(ValueError):
+    """A file that cannot give texts to score: the message names the file, row and field."""
+
+
+@dataclass(frozen=True)
+class TextItem:
+    """One text to score and where it came from."""
+
+    source: str
+    key: str
+    text: str
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise TextInputError(f"{path}: not UTF-8 text (byte {error.start}); re-encode it as UTF-8") from error
+
+
+def _lm_eval_text(record: dict[str, Any], path: Path, row: int) -> str:
+    for key in ("filtered_resps", "resps"):
+        value = record.get(key)
+        while isinstance(value, list) and value:
+            value = value[0]
+        if isinstance(value, str):
+            return value
+    raise TextInputError(f"{path}: row {row}: lm-eval sample has no text in 'filtered_resps' or 'resps'")
+
+
+def read_texts(path: str | Path, column: str = "text") -> list[TextItem]:
+    """Texts from a JSONL/CSV file (``column``), an Inspect ``.eval``/``.json`` log, or lm-eval ``samples_*.jsonl``."""
+    file = Path(path)
+    if not file.is_file():
+        raise TextInputError(f"{file}: no such file")
+    items: list[TextItem] = []
+    if file.suffix == ".eval" or (file.suffix == ".json" and _looks_like_inspect_log(file)):
+        from inspect_ai.log import read_eval_log
+
+        log = read_eval_log(str(file))
+        for sample in log.samples or []:
+            items.append(TextItem(str(file), f"{sample.id}#{sample.epoch}", sample.output.completion))
+    elif file.suffix == ".csv":
+        rows = list(csv.DictReader(_read_text(file).splitlines(keepends=True)))
+        if rows and column not in rows[0]:
+            raise TextInputError(f"{file}: no column {column!r} (columns: {', '.join(rows[0])}); pass --column")
+        for number, row in enumerate(rows, start=1):
+            value = row.get(column)
+            if value is None:
+                raise TextInputError(f"{file}: row {number}: field {column!r} is missing")
+            items.append(TextItem(str(file), str(number), value))
+    elif file.suffix in (".jsonl", ".ndjson"):
+        lm_eval = file.name.startswith("samples_")
+        for number, line in enumerate(_read_text(file).split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise TextInputError(f"{file}: row {number}: invalid JSON ({error.msg})") from error
+            if not isinstance(record, dict):
+                raise TextInputError(f"{file}: row {number}: expected a JSON object")
+            if lm_eval or ("resps" in record and column not in record):
+                text = _lm_eval_text(record, file, number)
+                key = str(record.get("doc_id", number))
+            else:
+                if column not in record:
+                    raise TextInputError(f"{file}: row {number}: field {column!r} is missing; pass --column")
+                value = record[column]
+                if not isinstance(value, str):
+                    raise TextInputError(f"{file}: row {number}: field {column!r} is not a string")
+                text, key = value, str(record.get("id", number))
+            items.append(TextItem(str(file), key, text))
+    else:
+        raise TextInputError(f"{file}: unsupported file type {file.suffix!r} (use .jsonl, .csv, .eval)")
+    if not items:
+        raise TextInputError(f"{file}: no texts to score")
+    return items
+
+
+def _looks_like_inspect_log(path: Path) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8")[:2000]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return '"eval"' in head and '"version"' in head
+
+
+def iter_chunks(items: Sequence[TextItem], size: int = CHUNK) -> Iterator[Sequence[TextItem]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def score_items(
+    items: Sequence[TextItem],
+    *,
+    model: str | None = None,
+    mode: Mode = "code",
+    dimension: str = "warmth",
+    batch_size: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> np.ndarray:
+    """Scores of many texts, in chunks, with a progress bar on long inputs."""
+    from tqdm import tqdm
+
+    scores: list[np.ndarray] = []
+    with tqdm(total=len(items), desc="SocioT", unit="text", disable=not progress or len(items) <= CHUNK) as bar:
+        for chunk in iter_chunks(items):
+            kwargs = {"mode": mode, "dimension": dimension, "batch_size": batch_size, "device": device}
+            scores.append(sociot_scores([item.text for item in chunk], model=model, **kwargs))
+            bar.update(len(chunk))
+    return np.concatenate(scores) if scores else np.empty(0)
+
+
+def write_scores(path: str | Path, items: Sequence[TextItem], scores: np.ndarray) -> None:
+    """Per-text scores as CSV: source, key, score, characters."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["source", "key", "score", "chars"])
+        for item, value in zip(items, scores, strict=True):
+            writer.writerow([item.source, item.key, f"{value:.10g}", len(item.text)])
+
+
+@dataclass(frozen=True)
+class TrajectoryPoint:
+    """Warmth of one checkpoint's generations."""
+
+    label: str
+    epoch: float
+    summary: SocioTSummary
+
+
+def parse_labelled(specs: Sequence[str]) -> list[tuple[str, float, str]]:
+    """``EPOCH=FILE`` (or ``LABEL@EPOCH=FILE``) arguments to (label, epoch, file)."""
+    parsed = []
+    for spec in specs:
+        if "=" not in spec:
+            raise TextInputError(f"{spec!r}: expected EPOCH=FILE (e.g. 0=base.jsonl 2=warm-epoch2.jsonl)")
+        left, file = spec.split("=", 1)
+        label, _, epoch_text = left.rpartition("@")
+        try:
+            epoch = float(epoch_text)
+        except ValueError as error:
+            raise TextInputError(f"{spec!r}: the epoch {epoch_text!r} is not a number") from error
+        parsed.append((label or epoch_text, epoch, file))
+    return parsed
+
+
+def trajectory(
+    specs: Sequence[str],
+    out_dir: str | Path,
+    *,
+    column: str = "text",
+    model: str | None = None,
+    mode: Mode = "code",
+    batch_size: int | None = None,
+    device: str | None = None,
+) -> list[TrajectoryPoint]:
+    """Score each checkpoint's generations; write ``warmth_trajectory.csv`` and ``warmth_trajectory.png``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    points = []
+    for label, epoch, file in parse_labelled(specs):
+        items = read_texts(file, column)
+        scores = score_items(items, model=model, mode=mode, batch_size=batch_size, device=device)
+        write_scores(out / f"scores_{_safe(label)}.csv", items, scores)
+        points.append(TrajectoryPoint(label, epoch, summarize(scores)))
+    points.sort(key=lambda p: p.epoch)
+    with open(out / "warmth_trajectory.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "epoch", "n", "mean", "se", "ci_low", "ci_high"])
+        for p in points:
+            s = p.summary
+            writer.writerow(
+                [p.label, p.epoch, s.n, f"{s.mean:.8g}", f"{s.se:.8g}", f"{s.ci_low:.8g}", f"{s.ci_high:.8g}"]
+            )
+    _plot(points, out / "warmth_trajectory.png", mode)
+    return points
+
+
+def _safe(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label)
+
+
+def _plot(points: Sequence[TrajectoryPoint], path: Path, mode: Mode) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=150)
+    epochs = [p.epoch for p in points]
+    means = [p.summary.mean for p in points]
+    errors = [0.0 if math.isnan(p.summary.se) else 1.96 * p.summary.se for p in points]
+    ax.errorbar(epochs, means, yerr=errors, color="black", marker="o", capsize=3, linewidth=1.2)
+    ax.set_xlabel("training epoch")
+    ax.set_ylabel(f"SocioT warmth ({mode} mode, raw scale)")
+    ax.set_title("Warmth of generations by checkpoint (mean ± 95% CI)", fontsize=9)
+    ax.grid(True, color="0.85", linewidth=0.6)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
