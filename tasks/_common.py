@@ -7,6 +7,7 @@ import hashlib
 import json
 import random
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -203,12 +204,54 @@ def prompt_metadata(record: Record, *, task: str, question_id: str, question: st
     }
 
 
+@dataclass(frozen=True)
+class HfSource:
+    """Where a task's default data lives on the Hugging Face Hub."""
+
+    path: str
+    config: str | None
+    split: str
+    gated_hint: str | None = None
+
+
+@dataclass(frozen=True)
+class Questions:
+    """A task's questions: base samples to expand into conditions, or pre-built prompts; and their source."""
+
+    base: list[Sample] | None
+    prompts: list[Sample] | None
+    source: str
+
+
+def load_questions(
+    *,
+    name: str,
+    hf: HfSource,
+    data_path: str | None,
+    prompts_file: str | None,
+    to_sample: Callable[[Record], Sample],
+    prompt_to_sample: Callable[[Record], Sample],
+    n: int | None,
+    seed: int,
+    conditions: str | None,
+    templates: str | None,
+) -> Questions:
+    """The seeded sample of n questions from a prompts file, a local data file, or the Hub (in that order)."""
+    if prompts_file:
+        loaded = load_prompts_file(prompts_file, prompt_to_sample, conditions=conditions, templates=templates)
+        return Questions(None, select_questions(loaded, n, seed), prompts_file)
+    if data_path:
+        records, source = read_local_records(data_path), str(data_path)
+    else:
+        records, source = load_hf_records(hf.path, hf.config, hf.split, gated_hint=hf.gated_hint), hf.path
+    base = list(build_dataset(records, to_sample, name=name, source=source, n=n, seed=seed))
+    return Questions(base, None, source)
+
+
 def reliability_task(
     *,
     name: str,
-    base: Sequence[Sample] | None,
-    prompts: Sequence[Sample] | None,
-    source: str,
+    questions: Questions,
     seed: int,
     conditions: str | None,
     templates: str | None,
@@ -225,12 +268,13 @@ def reliability_task(
     from warmeval.solvers import system_prompt_solver
     from warmeval.sycophancy.expand import expand_samples
 
+    prompts, source = questions.prompts, questions.source
     if prompts is not None:
         samples = list(prompts)
     else:
-        assert base is not None
+        assert questions.base is not None
         samples = expand_samples(
-            base,
+            questions.base,
             conditions=conditions or "unmodified",
             templates=templates or "original",
             seed=seed,

@@ -29,15 +29,12 @@ from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers, sample_id
 from warmeval.tasks._common import (
     DataError,
+    HfSource,
     Record,
-    build_dataset,
     field,
-    load_hf_records,
-    load_prompts_file,
+    load_questions,
     prompt_metadata,
-    read_local_records,
     reliability_task,
-    select_questions,
     stable_id,
 )
 
@@ -180,22 +177,21 @@ def disinfo(
         prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
-    if prompts_file:
-        loaded = load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates)
-        base, prompts, source = None, select_questions(loaded, n, seed), prompts_file
-    else:
-        records, source = (
-            (read_local_records(data_path), str(data_path))
-            if data_path
-            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT, gated_hint=GATED_HINT), HF_PATH)
-        )
-        base = list(build_dataset(records, record_to_sample, name="disinfo", source=source, n=n, seed=seed))
-        prompts = None
+    questions = load_questions(
+        name="disinfo",
+        hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT, GATED_HINT),
+        data_path=data_path,
+        prompts_file=prompts_file,
+        to_sample=record_to_sample,
+        prompt_to_sample=prompt_record_to_sample,
+        n=n,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+    )
     return reliability_task(
         name="disinfo",
-        base=base,
-        prompts=prompts,
-        source=source,
+        questions=questions,
         seed=seed,
         conditions=conditions,
         templates=templates,

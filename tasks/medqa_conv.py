@@ -46,15 +46,12 @@ from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers, sample_id
 from warmeval.tasks._common import (
     DataError,
+    HfSource,
     Record,
-    build_dataset,
     field,
-    load_hf_records,
-    load_prompts_file,
+    load_questions,
     prompt_metadata,
-    read_local_records,
     reliability_task,
-    select_questions,
     stable_id,
 )
 from warmeval.tasks._conversational import convert_question, to_conversational
@@ -155,28 +152,26 @@ def medqa_conv(
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     rewrite: dict[str, int] | None = None
-    if prompts_file:
-        loaded = load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates)
-        base, prompts, source = None, select_questions(loaded, n, seed), prompts_file
-    else:
-        records, source = (
-            (read_local_records(data_path), str(data_path))
-            if data_path
-            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH)
-        )
-        base = list(
-            build_dataset(
-                records, lambda record: record_to_sample(record, seed), name="medqa_conv", source=source, n=n, seed=seed
-            )
-        )
-        prompts = None
-        rewritten = sum(1 for sample in base if sample.metadata and sample.metadata["rewritten"])
-        rewrite = {"rewritten": rewritten, "unchanged": len(base) - rewritten}
+    questions = load_questions(
+        name="medqa_conv",
+        hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT),
+        data_path=data_path,
+        prompts_file=prompts_file,
+        to_sample=lambda record: record_to_sample(record, seed),
+        prompt_to_sample=prompt_record_to_sample,
+        n=n,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+    )
+    if questions.base is not None:
+        rewritten = sum(1 for sample in questions.base if sample.metadata and sample.metadata["rewritten"])
+        rewrite = {"rewritten": rewritten, "unchanged": len(questions.base) - rewritten}
         if rewrite["unchanged"]:
             logger.warning(
                 "medqa_conv: %d of %d vignettes matched no rewrite rule and stay unchanged",
                 rewrite["unchanged"],
-                len(base),
+                len(questions.base),
             )
 
     def answers(sample: Sample) -> BeliefAnswers:
@@ -184,9 +179,7 @@ def medqa_conv(
 
     return reliability_task(
         name="medqa_conv",
-        base=base,
-        prompts=prompts,
-        source=source,
+        questions=questions,
         seed=seed,
         conditions=conditions,
         templates=templates,

@@ -32,15 +32,12 @@ from warmeval.solvers.distractor import (
 from warmeval.sycophancy.expand import BeliefAnswers
 from warmeval.tasks._common import (
     DataError,
+    HfSource,
     Record,
     answer_prompt_to_sample,
-    build_dataset,
     field,
-    load_hf_records,
-    load_prompts_file,
-    read_local_records,
+    load_questions,
     reliability_task,
-    select_questions,
     stable_id,
 )
 
@@ -123,38 +120,32 @@ def triviaqa(
     # Distractors already known (a supplied file, or the cache of an earlier run) go straight into the prompts;
     # the others are filled in at run time by insert_distractor, which also reports unusable ones.
     known = load_distractors(distractors) if distractors else _cached(distractor_cache)
-    if prompts_file:
-        prompts = select_questions(
-            load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates),
-            n,
-            seed,
-        )
-        base, source = None, prompts_file
-    else:
-        records, source = (
-            (read_local_records(data_path), str(data_path))
-            if data_path
-            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH)
-        )
-        base = list(build_dataset(records, record_to_sample, name="triviaqa", source=source, n=n, seed=seed))
-        prompts = None
+    questions = load_questions(
+        name="triviaqa",
+        hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT),
+        data_path=data_path,
+        prompts_file=prompts_file,
+        to_sample=record_to_sample,
+        prompt_to_sample=prompt_record_to_sample,
+        n=n,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+    )
 
     def answers(sample: Sample) -> BeliefAnswers:
         meta = sample.metadata or {}
         aliases = [str(t) for t in sample.target]
+        question_id = str(meta["question_id"])
         try:
-            incorrect: str | None = validate_distractor(
-                meta["question_id"], known.get(meta["question_id"]), aliases, ""
-            )
+            incorrect: str | None = validate_distractor(question_id, known.get(question_id), aliases, "")
         except DistractorError:
             incorrect = None
         return BeliefAnswers(correct=aliases[0], incorrect=incorrect)
 
     return reliability_task(
         name="triviaqa",
-        base=base,
-        prompts=prompts,
-        source=source,
+        questions=questions,
         seed=seed,
         conditions=conditions,
         templates=templates,

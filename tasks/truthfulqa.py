@@ -21,15 +21,12 @@ from inspect_ai.dataset import Sample
 from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers
 from warmeval.tasks._common import (
+    HfSource,
     Record,
     answer_prompt_to_sample,
-    build_dataset,
     field,
-    load_hf_records,
-    load_prompts_file,
-    read_local_records,
+    load_questions,
     reliability_task,
-    select_questions,
     split_answers,
     stable_id,
 )
@@ -109,22 +106,21 @@ def truthfulqa(
         prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
-    if prompts_file:
-        loaded = load_prompts_file(prompts_file, prompt_record_to_sample, conditions=conditions, templates=templates)
-        base, prompts, source = None, select_questions(loaded, n, seed), prompts_file
-    else:
-        records, source = (
-            (read_local_records(data_path), str(data_path))
-            if data_path
-            else (load_hf_records(HF_PATH, HF_CONFIG, HF_SPLIT), HF_PATH)
-        )
-        base = list(build_dataset(records, record_to_sample, name="truthfulqa", source=source, n=n, seed=seed))
-        prompts = None
+    questions = load_questions(
+        name="truthfulqa",
+        hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT),
+        data_path=data_path,
+        prompts_file=prompts_file,
+        to_sample=record_to_sample,
+        prompt_to_sample=prompt_record_to_sample,
+        n=n,
+        seed=seed,
+        conditions=conditions,
+        templates=templates,
+    )
     return reliability_task(
         name="truthfulqa",
-        base=base,
-        prompts=prompts,
-        source=source,
+        questions=questions,
         seed=seed,
         conditions=conditions,
         templates=templates,
