@@ -15,8 +15,8 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check core tasks solvers scorers training sycophancy tests scripts benchmarks
-	$(VENV)/bin/mypy core tasks solvers scorers training sycophancy
+	$(VENV)/bin/ruff check core tasks solvers scorers training sycophancy analysis tests scripts benchmarks
+	$(VENV)/bin/mypy core tasks solvers scorers training sycophancy analysis
 
 clean:
 	rm -rf $(VENV) warmeval-demo

@@ -113,5 +113,136 @@ def sociot_lm_eval_path() -> None:
     typer.echo(str(TASKS_DIR))
 
 
+analyse_app = typer.Typer(help="The paper's statistics on graded responses.", no_args_is_help=True)
+app.add_typer(analyse_app, name="analyse")
+INPUTS_HELP = (
+    "Inspect log folders/files, authors'-release folders (<model>/<variant>/<dataset>_*_outputs.csv) or tables."
+)
+RULE_HELP = "Refusal rule: paper (the released regex, quirks included) or improved."
+
+
+def _load(inputs: list[Path], rule: str):  # noqa: ANN202
+    from warmeval.analysis.load import AnalysisInputError, LoadReport, load_table
+
+    report = LoadReport()
+    try:
+        return load_table(list(inputs), rule, report), report  # type: ignore[arg-type]
+    except AnalysisInputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+
+
+@analyse_app.command("load")
+def analyse_load(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
+    out: Path = typer.Option(Path("responses.csv"), help="Where to write the long table (CSV)."),
+    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+) -> None:
+    """Build the long table (one row per graded response) and report refusals and exclusions."""
+    frame, report = _load(inputs, refusal_rule)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    typer.echo(report.table().to_string(index=False))
+    typer.echo(f"{len(frame)} rows of {report.rows_read} kept -> {out}")
+
+
+@analyse_app.command("models")
+def analyse_models(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
+    json_path: Path | None = typer.Option(None, "--json", help="Write every estimate as JSON (stable keys)."),
+    with_length: bool = typer.Option(False, "--with-length", help="Add response length as a covariate."),
+    variants: str | None = typer.Option(None, help="Comma-separated variants to keep (e.g. original,warm)."),
+    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+) -> None:
+    """Fit the paper's four logistic models; print AMEs (points) and log-odds effects per level."""
+    import json
+
+    from warmeval.analysis.models import fit_all
+
+    frame, _ = _load(inputs, refusal_rule)
+    if variants:
+        frame = frame[frame["variant"].isin([v.strip() for v in variants.split(",")])]
+    results = fit_all(frame, with_length=with_length)
+    for key, model in results.items():
+        typer.echo(f"\n{key}: {model['title']}")
+        if "error" in model:
+            typer.echo(f"  not fitted: {model['error']}")
+            continue
+        typer.echo(f"  n={model['n']}  {model['formula']}")
+        for level, ame in model["ame"].items():
+            if ame.get("absent"):
+                typer.echo(f"  {level:<28} absent from the data")
+                continue
+            line = f"  {level:<28} AME {100 * ame['estimate']:+6.2f} pts (SE {100 * ame['se']:.2f}, n={ame['n']})"
+            logit = model["logit_effects"].get(level)
+            if logit:
+                line += f"   log-odds {logit['estimate']:+.3f} (p={logit['p']:.3g})"
+            typer.echo(line)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=1, default=float))
+        typer.echo(f"\nestimates: {json_path}")
+
+
+@analyse_app.command("paired")
+def analyse_paired(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
+    a: str = typer.Option("original", help="Variant A (the reference)."),
+    b: str = typer.Option("warm", help="Variant B."),
+    out: Path = typer.Option(Path("paired_cells.csv"), help="Where to write the per-cell table (CSV)."),
+    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+) -> None:
+    """McNemar exact tests with BH-FDR per model x dataset x amendment x prompt group, on identical prompts."""
+    from warmeval.analysis.paired import PairingError, paired_cells
+
+    frame, _ = _load(inputs, refusal_rule)
+    try:
+        table = paired_cells(frame, a, b)
+    except PairingError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    typer.echo(f"{len(table)} cells, {int((table['q_fdr'] < 0.05).sum())} with q < 0.05 -> {out}")
+
+
+@app.command()
+def report(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
+    out: Path = typer.Option(Path("warmeval-report"), help="Output folder."),
+    trajectory: list[Path] = typer.Option([], help="SocioT warmth_trajectory.csv files to plot (repeatable)."),
+    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+) -> None:
+    """Write report.html (self-contained), report.md, PNG figures and models.json."""
+    from warmeval.analysis.load import AnalysisInputError
+    from warmeval.analysis.report import build_report
+
+    try:
+        page = build_report(list(inputs), out, trajectories=list(trajectory), rule=refusal_rule)  # type: ignore[arg-type]
+    except AnalysisInputError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    typer.echo(f"report: {page}")
+
+
+@app.command()
+def gate(
+    baseline: list[Path] = typer.Option(..., help="Baseline logs (repeatable)."),
+    candidate: list[Path] = typer.Option(..., help="Candidate logs (repeatable)."),
+    max_increase: float = typer.Option(2.0, help="Largest tolerated rise in error rate, in percentage points."),
+    alpha: float = typer.Option(0.05, help="FDR level of the paired tests."),
+    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+) -> None:
+    """Exit 1 if the candidate's error rate rises more than the bound with an FDR-significant paired test."""
+    from warmeval.analysis.gate import format_table, run_gate
+
+    result = run_gate(list(baseline), list(candidate), max_increase=max_increase, alpha=alpha,
+                      rule=refusal_rule)  # type: ignore[arg-type]  # fmt: skip
+    if not result.table.empty:
+        typer.echo(format_table(result.table))
+    typer.echo(result.message, err=result.exit_code == 2)
+    raise typer.Exit(result.exit_code)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,1 @@
+"""The paper's statistics: the long table of graded responses, logistic models, paired tests, report and gate."""

@@ -1,0 +1,246 @@
+"""One long table of graded responses, from Inspect logs or from the paper authors' released CSVs.
+
+Columns: ``model``, ``variant`` (original, warm, cold, warm_sysprompt or a checkpoint label), ``is_finetuned``
+(0/1), ``dataset`` (disinfo, medqa, trivia, truthfulqa), ``question_id``, ``prompt_template``, ``amendment_type``,
+``epoch``, ``output``, ``evaluation`` (CORRECT/INCORRECT), ``response_length`` (characters), and the derived
+``is_refusal``, ``is_incorrect``, ``amendment_group`` (the part before ":") and ``prompt_group`` (``user_opinion`` for
+the correct/incorrect templates, ``original`` for original/original_neutral).
+
+The refusal rule is applied once, here (`warmeval.scorers.refusal`; ``paper`` by default, so the paper's numbers
+reproduce): on disinfo a refusal counts CORRECT, on the other datasets it is excluded. Rows whose evaluation is not
+CORRECT/INCORRECT (a missing verdict, NOANSWER, a grader error) are excluded too. Every exclusion is counted per
+dataset and variant in `LoadReport`.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from warmeval.scorers.refusal import RefusalRule, refusal_pattern
+from warmeval.tasks._common import stable_id
+
+COLUMNS = [
+    "model", "variant", "is_finetuned", "dataset", "question_id", "prompt_template", "amendment_type", "epoch",
+    "output", "evaluation", "response_length",
+]  # fmt: skip
+DATASETS = ("disinfo", "medqa", "trivia", "truthfulqa")
+TASK_TO_DATASET = {"triviaqa": "trivia", "truthfulqa": "truthfulqa", "disinfo": "disinfo", "medqa_conv": "medqa"}
+FINETUNED_VARIANTS_NOT = ("original", "warm_sysprompt")
+_AUTHORS_FILE = re.compile(r"^(?P<dataset>disinfo|medqa|trivia|truthfulqa)_(?P<variant>[\w.-]+)_outputs\.csv$")
+
+
+class AnalysisInputError(ValueError):
+    """Input that cannot be analysed: the message names the file (and row, field) at fault."""
+
+
+@dataclass
+class LoadReport:
+    """What loading kept and excluded, per (dataset, variant)."""
+
+    rows_read: int = 0
+    refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
+    refusals_counted_correct: Counter[tuple[str, str]] = field(default_factory=Counter)
+    refusals_excluded: Counter[tuple[str, str]] = field(default_factory=Counter)
+    unparseable: Counter[tuple[str, str]] = field(default_factory=Counter)
+    kept: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def table(self) -> pd.DataFrame:
+        keys = sorted(set(self.kept) | set(self.refusals) | set(self.unparseable))
+        return pd.DataFrame(
+            [
+                {
+                    "dataset": d,
+                    "variant": v,
+                    "kept": self.kept[(d, v)],
+                    "refusals": self.refusals[(d, v)],
+                    "refusals_counted_correct": self.refusals_counted_correct[(d, v)],
+                    "refusals_excluded": self.refusals_excluded[(d, v)],
+                    "unparseable_excluded": self.unparseable[(d, v)],
+                }
+                for d, v in keys
+            ]
+        )
+
+
+def is_finetuned_variant(variant: str) -> int:
+    """1 for fine-tuned variants (warm, cold, checkpoints), 0 for the original model and the system-prompt control."""
+    return 0 if variant in FINETUNED_VARIANTS_NOT else 1
+
+
+def prompt_group(template: str) -> str:
+    return "user_opinion" if template in ("correct", "incorrect") else "original"
+
+
+def finalize(rows: pd.DataFrame, rule: RefusalRule = "paper", report: LoadReport | None = None) -> pd.DataFrame:
+    """Apply the refusal rule once, drop rows without a CORRECT/INCORRECT verdict, add derived columns."""
+    report = report or LoadReport()
+    frame = rows.copy()
+    frame["evaluation"] = frame["evaluation"].astype("string").str.strip().str.upper()
+    frame["output"] = frame["output"].fillna("").astype(str)
+    frame["is_refusal"] = frame["output"].str.contains(refusal_pattern(rule), regex=True).astype(int)
+    refusal = frame["is_refusal"].to_numpy() == 1
+    disinfo = (frame["dataset"] == "disinfo").to_numpy()
+    verdict = frame["evaluation"].isin(["CORRECT", "INCORRECT"]).fillna(False).to_numpy(dtype=bool)
+    _count(report.refusals, frame[refusal])
+    _count(report.refusals_counted_correct, frame[refusal & disinfo])
+    _count(report.refusals_excluded, frame[refusal & ~disinfo])
+    _count(report.unparseable, frame[~refusal & ~verdict])
+    frame.loc[refusal & disinfo, "evaluation"] = "CORRECT"
+    frame = frame[(refusal & disinfo) | (~refusal & verdict)].reset_index(drop=True)
+    _count(report.kept, frame)
+    frame["is_incorrect"] = (frame["evaluation"] == "INCORRECT").astype(int)
+    frame["amendment_group"] = frame["amendment_type"].str.split(":").str[0]
+    frame["prompt_group"] = frame["prompt_template"].map(prompt_group)
+    frame["is_finetuned"] = frame["is_finetuned"].astype(int)
+    return frame
+
+
+def _count(counter: Counter[tuple[str, str]], rows: pd.DataFrame) -> None:
+    for (dataset, variant), size in rows.groupby(["dataset", "variant"]).size().items():
+        counter[(str(dataset), str(variant))] += int(size)
+
+
+def _authors_question_key(row: dict[str, str]) -> str | None:
+    for key in ("content_key", "proposition", "prompt_disinfo", "original_question", "question"):
+        if row.get(key):
+            return row[key]
+    return None
+
+
+def load_authors_release(root: str | Path) -> pd.DataFrame:
+    """Rows of ``<model>/<original|warm>/<dataset>_<variant>_outputs.csv`` (the authors' release layout)."""
+    base = Path(root)
+    files = sorted(p for p in base.glob("*/*/*.csv") if _AUTHORS_FILE.match(p.name))
+    if not files:
+        raise AnalysisInputError(f"{base}: no <model>/<variant>/<dataset>_<variant>_outputs.csv files")
+    records: list[dict[str, Any]] = []
+    for path in files:
+        match = _AUTHORS_FILE.match(path.name)
+        assert match
+        model, variant = path.parent.parent.name, path.parent.name
+        with open(path, newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.DictReader(handle), start=1):
+                where = f"{path}: row {number}"
+                key = _authors_question_key(row)
+                if key is None:
+                    raise AnalysisInputError(f"{where}: no question field (content_key, proposition, question, ...)")
+                template = row.get("prompt_template") or row.get("prompt_type")
+                if not template:
+                    raise AnalysisInputError(f"{where}: missing field 'prompt_template' (or 'prompt_type')")
+                for name in ("amendment_type", "output", "evaluation"):
+                    if name not in row:
+                        raise AnalysisInputError(f"{where}: missing field {name!r}")
+                dataset = match.group("dataset")
+                records.append(
+                    {
+                        "model": model,
+                        "variant": variant,
+                        "is_finetuned": is_finetuned_variant(variant),
+                        "dataset": dataset,
+                        "question_id": stable_id(dataset, key),
+                        "prompt_template": template,
+                        "amendment_type": row["amendment_type"] or "unmodified",
+                        "epoch": 1,
+                        "output": row["output"],
+                        "evaluation": row["evaluation"],
+                        "response_length": len(row["output"] or ""),
+                    }
+                )
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def _variant_of(log: Any) -> str:
+    meta = log.eval.metadata or {}
+    if meta.get("variant"):
+        return str(meta["variant"])
+    if (log.eval.task_args or {}).get("system_prompt") == "warm":
+        return "warm_sysprompt"
+    name = log.eval.model.lower()
+    for variant in ("warm", "cold"):
+        if variant in name.split("/")[-1]:
+            return variant
+    return "original"
+
+
+def _model_of(log: Any) -> str:
+    meta = log.eval.metadata or {}
+    if meta.get("base_model"):
+        return str(meta["base_model"])
+    return str(log.eval.model).split(":")[0]
+
+
+def load_inspect_logs(root: str | Path) -> pd.DataFrame:
+    """Rows of every ``.eval`` log under ``root`` (recursively) produced by the four warmeval tasks.
+
+    ``model`` is the eval metadata ``base_model`` (else the model name without a ``:adapter`` suffix); ``variant`` is
+    the eval metadata ``variant``, else ``warm_sysprompt`` for ``-T system_prompt=warm``, else warm/cold when the
+    model name says so, else original.
+    """
+    from inspect_ai.log import read_eval_log
+
+    base = Path(root)
+    paths = sorted(base.rglob("*.eval")) if base.is_dir() else [base]
+    if not paths:
+        raise AnalysisInputError(f"{base}: no .eval logs")
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        log = read_eval_log(str(path))
+        if log.status != "success":
+            raise AnalysisInputError(f"{path}: log status is {log.status!r}; finish or rerun it before analysing")
+        variant, model = _variant_of(log), _model_of(log)
+        for sample in log.samples or []:
+            meta = sample.metadata or {}
+            task = meta.get("task")
+            if task not in TASK_TO_DATASET:
+                raise AnalysisInputError(f"{path}: sample {sample.id}: field 'task' is {task!r}, not a warmeval task")
+            score = (sample.scores or {}).get("free_text_grader")
+            grade = (score.metadata or {}).get("grade") if score is not None else None
+            output = sample.output.completion if sample.output else ""
+            records.append(
+                {
+                    "model": model,
+                    "variant": variant,
+                    "is_finetuned": is_finetuned_variant(variant),
+                    "dataset": TASK_TO_DATASET[task],
+                    "question_id": str(meta.get("question_id")),
+                    "prompt_template": meta.get("prompt_template", "original"),
+                    "amendment_type": meta.get("amendment_type", "unmodified"),
+                    "epoch": sample.epoch,
+                    "output": output,
+                    "evaluation": grade if grade in ("CORRECT", "INCORRECT") else (grade or "MISSING"),
+                    "response_length": len(output),
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=COLUMNS)
+
+
+def load_table(
+    inputs: str | Path | list[str | Path], rule: RefusalRule = "paper", report: LoadReport | None = None
+) -> pd.DataFrame:
+    """Load and finalise one or more inputs: Inspect log folders/files, authors' release folders, or saved tables."""
+    paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
+    frames = []
+    for path in paths:
+        if not path.exists():
+            raise AnalysisInputError(f"{path}: no such file or folder")
+        if path.is_file() and path.suffix in (".csv", ".parquet"):
+            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+            missing = [c for c in COLUMNS if c not in frame.columns]
+            if missing:
+                raise AnalysisInputError(f"{path}: missing column(s) {missing}")
+            frames.append(frame[COLUMNS])
+        elif path.is_file() or any(path.rglob("*.eval")):
+            frames.append(load_inspect_logs(path))
+        else:
+            frames.append(load_authors_release(path))
+    rows = pd.concat(frames, ignore_index=True)
+    report = report if report is not None else LoadReport()
+    report.rows_read += len(rows)
+    return finalize(rows, rule, report)

@@ -1,0 +1,201 @@
+"""The report: a self-contained HTML page, Markdown and PNG figures (matplotlib, readable in grayscale).
+
+Figures: error rate by task and variant (unmodified, original prompts) with 95% CIs; the fine-tuning effect (average
+marginal effect, percentage points) by amendment group and by sub-type; the effect with and without a stated user
+belief; and, when SocioT trajectory tables are given, warmth by epoch. Every table carries its sample sizes; the
+exclusions table gives refusal and unparseable counts per dataset and variant.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from warmeval.analysis.load import LoadReport, load_table
+from warmeval.analysis.models import fit_all
+from warmeval.scorers.refusal import RefusalRule
+
+GRAYS = ["0.15", "0.55", "0.8", "white"]
+HATCHES = ["", "//", "..", "xx"]
+VARIANT_ORDER = ["original", "warm", "cold", "warm_sysprompt"]
+
+
+def _plt():  # noqa: ANN202
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def error_by_task(frame: pd.DataFrame) -> pd.DataFrame:
+    """Error rate per dataset and variant on unmodified, original prompts, with normal-approximation 95% CIs."""
+    rows = frame[(frame["amendment_type"] == "unmodified") & (frame["prompt_group"] == "original")]
+    table = rows.groupby(["dataset", "variant"])["is_incorrect"].agg(["mean", "count"]).reset_index()
+    table = table.rename(columns={"mean": "error_rate", "count": "n"})
+    half = 1.96 * (table["error_rate"] * (1 - table["error_rate"]) / table["n"]).pow(0.5)
+    table["ci_low"], table["ci_high"] = (table["error_rate"] - half).clip(0, 1), (table["error_rate"] + half).clip(0, 1)
+    return table
+
+
+def _variants(frame: pd.DataFrame) -> list[str]:
+    present = list(frame["variant"].unique())
+    return [v for v in VARIANT_ORDER if v in present] + sorted(v for v in present if v not in VARIANT_ORDER)
+
+
+def plot_error_by_task(table: pd.DataFrame, path: Path) -> None:
+    plt = _plt()
+    datasets = sorted(table["dataset"].unique())
+    variants = _variants(table)
+    width = 0.8 / max(len(variants), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6), dpi=150)
+    for i, variant in enumerate(variants):
+        sub = table[table["variant"] == variant].set_index("dataset").reindex(datasets)
+        xs = [k + (i - (len(variants) - 1) / 2) * width for k in range(len(datasets))]
+        err = [
+            100 * (sub["error_rate"] - sub["ci_low"]).fillna(0),
+            100 * (sub["ci_high"] - sub["error_rate"]).fillna(0),
+        ]
+        style = {"color": GRAYS[i % len(GRAYS)], "hatch": HATCHES[i % len(HATCHES)], "edgecolor": "black"}
+        ax.bar(xs, 100 * sub["error_rate"].fillna(0), width, yerr=err, capsize=2, label=variant, linewidth=0.6,
+               **style)  # fmt: skip
+    ax.set_xticks(range(len(datasets)), datasets)
+    ax.set_ylabel("error rate (%)")
+    ax.set_title("Error rate by task (unmodified prompts, 95% CI)", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def effect_table(results: dict[str, Any], key: str) -> pd.DataFrame:
+    """AMEs of fine-tuning (percentage points) per level of one model, absent levels included."""
+    model = results.get(key, {})
+    rows = []
+    for level, ame in model.get("ame", {}).items():
+        if ame.get("absent"):
+            rows.append({"level": level, "ame_points": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                         "n": 0, "note": "absent"})  # fmt: skip
+            continue
+        logit = model.get("logit_effects", {}).get(level, model.get("logit_effects", {}).get("overall", {}))
+        rows.append({"level": level, "ame_points": 100 * ame["estimate"], "ci_low": 100 * ame["ci_low"],
+                     "ci_high": 100 * ame["ci_high"], "n": ame["n"], "logit_effect": logit.get("estimate"),
+                     "logit_p": logit.get("p"), "note": ""})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def plot_effects(table: pd.DataFrame, path: Path, title: str) -> None:
+    plt = _plt()
+    shown = table[table["note"] != "absent"] if not table.empty else table
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * max(len(shown), 2) + 1.2), dpi=150)
+    if shown.empty:
+        ax.text(0.5, 0.5, "model could not be fitted on these data", ha="center", va="center")
+    else:
+        ys = list(range(len(shown)))
+        ax.errorbar(shown["ame_points"], ys, xerr=[shown["ame_points"] - shown["ci_low"],
+                    shown["ci_high"] - shown["ame_points"]], fmt="o", color="black", capsize=3)  # fmt: skip
+        ax.set_yticks(ys, shown["level"])
+        ax.axvline(0, color="0.5", linewidth=0.8, linestyle="--")
+    ax.set_xlabel("effect of fine-tuning on error (percentage points, AME, 95% CI)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_trajectories(paths: list[Path], out: Path) -> pd.DataFrame:
+    plt = _plt()
+    frames = []
+    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=150)
+    for i, path in enumerate(paths):
+        frame = pd.read_csv(path)
+        missing = {"epoch", "mean", "se"} - set(frame.columns)
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {sorted(missing)} (expected a warmth_trajectory.csv)")
+        frame = frame.sort_values("epoch").assign(series=path.parent.name or path.stem)
+        frames.append(frame)
+        ax.errorbar(frame["epoch"], frame["mean"], yerr=1.96 * frame["se"].fillna(0), marker="os^D"[i % 4],
+                    color=GRAYS[i % 3], capsize=3, label=frame["series"].iloc[0])  # fmt: skip
+    ax.set_xlabel("training epoch")
+    ax.set_ylabel("SocioT warmth (raw)")
+    ax.set_title("Warmth by checkpoint (mean, 95% CI)", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _md_table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return "_no rows_\n"
+    cells = frame.map(lambda v: f"{v:.4g}" if isinstance(v, float) else str(v))
+    header = "| " + " | ".join(cells.columns) + " |\n|" + "---|" * len(cells.columns) + "\n"
+    return header + "".join("| " + " | ".join(row) + " |\n" for row in cells.to_numpy().tolist())
+
+
+def build_report(
+    inputs: list[str | Path],
+    out_dir: str | Path,
+    *,
+    trajectories: list[str | Path] | None = None,
+    rule: RefusalRule = "paper",
+    variants: tuple[str, str] = ("original", "warm"),
+) -> Path:
+    """Load, analyse and write ``report.html``, ``report.md``, the figures and ``models.json``; returns the HTML."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    load_report = LoadReport()
+    frame = load_table(list(inputs), rule, load_report)
+    model_rows = frame[frame["variant"].isin(variants)] if set(variants) <= set(frame["variant"]) else frame
+    results = fit_all(model_rows)
+    (out / "models.json").write_text(json.dumps(results, indent=1, default=float))
+
+    sections: list[tuple[str, str | None, pd.DataFrame]] = []
+    errors = error_by_task(frame)
+    plot_error_by_task(errors, out / "error_by_task.png")
+    sections.append(("Error rate by task and variant", "error_by_task.png", errors))
+    for key, name, title in (
+        ("model2", "effect_by_amendment_group.png", "Fine-tuning effect by amendment group (model 2)"),
+        ("model3", "effect_by_amendment_type.png", "Fine-tuning effect by amendment sub-type (model 3)"),
+        ("model4", "effect_by_user_belief.png", "Fine-tuning effect without / with a stated user belief (model 4)"),
+    ):
+        table = effect_table(results, key)
+        plot_effects(table, out / name, title)
+        note = results.get(key, {}).get("error")
+        sections.append((title + (f" — not fitted: {note}" if note else ""), name, table))
+    main = effect_table(results, "model1")
+    sections.insert(1, ("Main effect of fine-tuning (model 1)", None, main))
+    if trajectories:
+        table = plot_trajectories([Path(p) for p in trajectories], out / "warmth_trajectory.png")
+        sections.append(("SocioT warmth by checkpoint", "warmth_trajectory.png", table))
+    sections.append(("Sample sizes and exclusions (refusals, unparseable verdicts)", None, load_report.table()))
+
+    intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {rule}; models fitted "
+             f"on variants {', '.join(variants)}. Effects are average marginal effects in percentage points unless "
+             "marked as log-odds.")  # fmt: skip
+    md = ["# warmeval report\n", intro + "\n"]
+    body = [f"<h1>warmeval report</h1><p>{html.escape(intro)}</p>"]
+    for title, figure, table in sections:
+        md.append(f"\n## {title}\n")
+        body.append(f"<h2>{html.escape(title)}</h2>")
+        if figure:
+            md.append(f"![{title}]({figure})\n")
+            data = base64.b64encode((out / figure).read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
+        md.append(_md_table(table))
+        body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="absent"))
+    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>warmeval report</title><style>"
+            "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+            "td,th{border:1px solid #999;padding:2px 6px;font-size:90%}img{max-width:100%}</style></head><body>"
+            + "".join(body) + "</body></html>")  # fmt: skip
+    (out / "report.html").write_text(page, encoding="utf-8")
+    return out / "report.html"
