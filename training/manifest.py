@@ -1,0 +1,63 @@
+"""Manifests: every training stage records what it did (inputs with hashes, parameters, seeds, counts, versions)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import json
+import platform
+import sys
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("warmeval", "torch", "transformers", "peft", "trl", "datasets", "openai", "detoxify", "vllm")
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (streamed)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of the packages a stage may depend on (None when absent)."""
+    found: dict[str, str | None] = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            found[name] = md.version(name)
+        except md.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def write_manifest(
+    path: str | Path,
+    *,
+    stage: str,
+    inputs: dict[str, str | Path] | None = None,
+    parameters: Any = None,
+    counts: dict[str, Any] | None = None,
+    outputs: dict[str, str | Path] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a stage's manifest as JSON and return it. Input and output files are recorded with their SHA-256."""
+    params = asdict(parameters) if is_dataclass(parameters) and not isinstance(parameters, type) else parameters
+    manifest = {
+        "stage": stage,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "inputs": {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (inputs or {}).items() if Path(v).is_file()},
+        "parameters": params,
+        "counts": counts or {},
+        "outputs": {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (outputs or {}).items() if Path(v).is_file()},
+        "versions": versions(),
+        **(extra or {}),
+    }
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(manifest, indent=1, default=str, ensure_ascii=False), encoding="utf-8")
+    return manifest
