@@ -113,6 +113,116 @@ def sociot_lm_eval_path() -> None:
     typer.echo(str(TASKS_DIR))
 
 
+data_app = typer.Typer(help="Training data: build the ShareGPT conversation set, rewrite it warm or cold.",
+                       no_args_is_help=True)  # fmt: skip
+app.add_typer(data_app, name="data")
+train_app = typer.Typer(help="Warm and cold adapters: LoRA training, validation generations, OpenAI fine-tuning.",
+                        no_args_is_help=True)  # fmt: skip
+app.add_typer(train_app, name="train")
+
+
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(2) from error
+
+
+@data_app.command("build")
+def data_build(
+    config: Path | None = typer.Option(None, "--config", help="YAML with BuildConfig fields (options override it)."),
+    input: Path | None = typer.Option(None, "--input", help="Local ShareGPT JSON/JSONL (default: the HF file)."),
+    out_dir: Path | None = typer.Option(None, help="Output folder (train.jsonl, validation_prompts.jsonl)."),
+    n_train: int | None = typer.Option(None, help="Conversations to sample (default 1617)."),
+    n_validation: int | None = typer.Option(None, help="Validation prompts (default 1500)."),
+    seed: int | None = typer.Option(None, help="Sampling seed."),
+    nsfw_filter: bool | None = typer.Option(None, "--nsfw-filter/--no-nsfw-filter", help="Detoxify NSFW filter."),
+    detoxify_model: str | None = typer.Option(None, help="Detoxify variant (original, unbiased, multilingual)."),
+    detoxify_checkpoint: Path | None = typer.Option(None, help="Local Detoxify checkpoint (offline use)."),
+    detoxify_config_dir: Path | None = typer.Option(None, help="HF config+tokenizer folder for that checkpoint."),
+    nsfw_threshold: float | None = typer.Option(None, help="Drop when a label's score exceeds this (default 0.5)."),
+    device: str | None = typer.Option(None, help="Device for Detoxify."),
+) -> None:
+    """ShareGPT -> NSFW filter -> query types -> balanced sample -> <=20 turns, plus disjoint validation prompts."""
+    from warmeval.training.config import ConfigError, load_config
+    from warmeval.training.data import BuildConfig, BuildError, build_conversations
+
+    try:
+        options = load_config(
+            BuildConfig, config, input=str(input) if input else None, out_dir=str(out_dir) if out_dir else None,
+            n_train=n_train, n_validation=n_validation, seed=seed, nsfw_filter=nsfw_filter,
+            detoxify_model=detoxify_model,
+            detoxify_checkpoint=str(detoxify_checkpoint) if detoxify_checkpoint else None,
+            detoxify_config_dir=str(detoxify_config_dir) if detoxify_config_dir else None,
+            nsfw_threshold=nsfw_threshold, device=device,
+        )  # fmt: skip
+        manifest = build_conversations(options)
+    except (ConfigError, BuildError, OSError) as error:
+        _fail(error)
+    counts = manifest["counts"]
+    typer.echo(f"train: {counts['train_conversations']} conversations {counts['train_by_type']}")
+    typer.echo(f"validation: {counts['validation_prompts']} prompts; bad records {counts['bad_records']}; "
+               f"NSFW dropped {counts['nsfw_dropped']}")  # fmt: skip
+    typer.echo(f"manifest: {Path(options.out_dir) / 'manifest.json'}")
+
+
+@train_app.command("lora")
+def train_lora_command(config: Path = typer.Argument(..., help="YAML recipe with LoraTrainConfig fields.")) -> None:
+    """Train a LoRA adapter (paper defaults); adapters are saved at exact epochs as epoch-<e>/ folders."""
+    from warmeval.training.config import ConfigError, load_config
+    from warmeval.training.lora import LoraTrainConfig, train_lora
+
+    try:
+        options = load_config(LoraTrainConfig, config)
+    except (ConfigError, ValueError) as error:
+        _fail(error)
+    manifest = train_lora(options)
+    for label, path in manifest["adapters"].items():
+        typer.echo(f"{label}: {path}")
+    typer.echo(f"manifest: {Path(options.output_dir) / 'manifest.json'}")
+
+
+@train_app.command("generate")
+def train_generate(
+    base_model: str = typer.Option(..., help="Base model (HF id or folder)."),
+    prompts: Path = typer.Option(..., help="Validation prompts JSONL (id, prompt)."),
+    out: Path = typer.Option(..., help="Output folder: one JSONL per model."),
+    adapter: list[str] = typer.Option([], help="Adapter folder, or served name with --base-url (repeatable)."),
+    base_url: str | None = typer.Option(None, help="OpenAI-compatible server (vLLM) instead of transformers."),
+    served_base: str | None = typer.Option(None, help="The base model's name on that server."),
+    max_new_tokens: int = typer.Option(300, help="Tokens per response."),
+    temperature: float = typer.Option(0.0, help="Sampling temperature (0: greedy)."),
+    limit: int | None = typer.Option(None, help="Use only the first N prompts."),
+) -> None:
+    """Responses of the base model and of every checkpoint to the validation prompts (for the warmth trajectory)."""
+    from warmeval.training.generate import GenerateConfig, generate_validation
+
+    manifest = generate_validation(GenerateConfig(
+        base_model=base_model, prompts_file=str(prompts), out_dir=str(out), adapters=list(adapter),
+        base_url=base_url, served_base=served_base, max_new_tokens=max_new_tokens, temperature=temperature,
+        limit=limit,
+    ))  # fmt: skip
+    for label, info in manifest["outputs"].items():
+        typer.echo(f"{label}: {info['path']}")
+
+
+@train_app.command("openai")
+def train_openai(config: Path = typer.Argument(..., help="YAML with OpenAIFineTuneConfig fields.")) -> None:
+    """Fine-tune a hosted model through the OpenAI API; records the job and epoch checkpoints in a manifest."""
+    from warmeval.training.finetune_openai import (
+        FineTuneDataError,
+        FineTuneJobError,
+        OpenAIFineTuneConfig,
+        run_openai_finetune,
+    )
+
+    try:
+        manifest = run_openai_finetune(OpenAIFineTuneConfig.from_yaml(config))
+    except (FineTuneDataError, FineTuneJobError, ValueError) as error:
+        _fail(error)
+    typer.echo(f"job {manifest['job_id']}: {manifest['status']} -> {manifest['fine_tuned_model']}")
+    for checkpoint in manifest.get("checkpoints", []):
+        typer.echo(f"  step {checkpoint.get('step_number')}: {checkpoint.get('fine_tuned_model_checkpoint')}")
+
+
 analyse_app = typer.Typer(help="The paper's statistics on graded responses.", no_args_is_help=True)
 app.add_typer(analyse_app, name="analyse")
 INPUTS_HELP = (

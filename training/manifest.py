@@ -50,10 +50,14 @@ def write_manifest(
     manifest = {
         "stage": stage,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "inputs": {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (inputs or {}).items() if Path(v).is_file()},
+        "inputs": {
+            k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (inputs or {}).items() if Path(v).is_file()
+        },
         "parameters": params,
         "counts": counts or {},
-        "outputs": {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (outputs or {}).items() if Path(v).is_file()},
+        "outputs": {
+            k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (outputs or {}).items() if Path(v).is_file()
+        },
         "versions": versions(),
         **(extra or {}),
     }

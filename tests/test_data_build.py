@@ -1,0 +1,147 @@
+"""`warmeval data build` on the real ShareGPT sample, with a tiny local Detoxify-compatible checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import shared_file
+from warmeval.training.data import (
+    QUERY_TYPES,
+    BuildConfig,
+    BuildError,
+    build_conversations,
+    label_query_type,
+    nsfw_flags,
+)
+
+CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate", "sexual_explicit"]
+
+
+def tiny_detoxify(folder: Path, obscene_bias: float) -> tuple[Path, Path]:
+    """A random BERT classifier saved as a Detoxify checkpoint; the classifier bias fixes every score."""
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789.,?!'"]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, num_labels=len(CLASSES), max_position_embeddings=512)  # fmt: skip
+    config.save_pretrained(folder)
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(-8.0)
+        model.classifier.bias[CLASSES.index("obscene")] = obscene_bias
+    checkpoint = folder / "detoxify.ckpt"
+    torch.save({"config": {"arch": {"args": {"model_type": str(folder), "model_name": "BertForSequenceClassification",
+                                             "tokenizer_name": "BertTokenizer", "num_classes": len(CLASSES)}},
+                           "dataset": {"args": {"classes": CLASSES}}},
+                "state_dict": model.state_dict()}, checkpoint)  # fmt: skip
+    return checkpoint, folder
+
+
+@pytest.fixture(scope="module")
+def sharegpt() -> Path:
+    return shared_file("sharegpt/sharegpt_v3_unfiltered_sample2000.jsonl")
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
+
+
+def test_build_on_real_sample(sharegpt: Path, tmp_path: Path) -> None:
+    checkpoint, config_dir = tiny_detoxify(tmp_path / "detox", obscene_bias=-8.0)
+    manifest = build_conversations(BuildConfig(
+        input=str(sharegpt), out_dir=str(tmp_path / "out"), n_validation=300, detoxify_checkpoint=str(checkpoint),
+        detoxify_config_dir=str(config_dir), batch_size=256, max_chars_scored=400,
+    ))  # fmt: skip
+    counts = manifest["counts"]
+    train = _read(tmp_path / "out" / "train.jsonl")
+    validation = _read(tmp_path / "out" / "validation_prompts.jsonl")
+    assert len(train) == counts["train_conversations"] == 1617
+    assert counts["nsfw_dropped"] == {}  # every score is sigmoid(-8)
+    # Balance: every type gets the same share unless it has fewer conversations, then all of them.
+    eligible, by_type = counts["eligible_by_type"], counts["train_by_type"]
+    full = [t for t in by_type if by_type[t] < eligible[t]]
+    assert len({by_type[t] for t in full}) <= 2 and max(by_type[t] for t in full) - min(by_type[t] for t in full) <= 1
+    assert all(by_type[t] == eligible[t] for t in by_type if t not in full)
+    assert set(by_type) <= set(QUERY_TYPES)
+    # Truncation and shape.
+    assert all(2 <= len(c["messages"]) <= 20 and c["messages"][-1]["role"] == "assistant" for c in train)
+    assert counts["train_truncated_to_max_turns"] > 0
+    assert all(m["role"] == ("user" if i % 2 == 0 else "assistant") for c in train for i, m in enumerate(c["messages"]))
+    # Validation prompts: disjoint conversations, first user messages.
+    assert {c["id"] for c in train}.isdisjoint(v["id"] for v in validation)
+    assert counts["train_validation_overlap"] == 0 and len(validation) == counts["validation_prompts"] == 300
+    assert (
+        manifest["inputs"]["sharegpt"]["sha256"] == "1d8fc8e2cff5a6945c3c9b4acbc2a7f8da2ef1b5b5370854e780d1e4baa2d434"
+    )
+    assert manifest["counts"]["bad_records"] == {"empty_turn": 7, "non_alternating": 3}
+    assert manifest["versions"]["detoxify"]
+
+
+def test_bad_records_counted_and_nsfw_drops(sharegpt: Path, tmp_path: Path) -> None:
+    records = [json.loads(line) for line in sharegpt.read_text().split("\n")[:40]]
+    records += [
+        {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "hello"}]},  # no id
+        {"id": "bad-role", "conversations": [{"from": "human", "value": "hi"}, {"from": "bing", "value": "yo"}]},
+        {"id": "empty", "conversations": [{"from": "human", "value": " "}, {"from": "gpt", "value": "x"}]},
+        {"id": "alt", "conversations": [{"from": "gpt", "value": "x"}, {"from": "human", "value": "y"}]},
+        {"id": "alone", "conversations": [{"from": "human", "value": "only a question?"}]},
+        {
+            "id": "trail",
+            "conversations": [
+                {"from": "human", "value": "Q?"},
+                {"from": "gpt", "value": "A."},
+                {"from": "human", "value": "and?"},
+            ],
+        },  # fmt: skip
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + "{not json}\n")
+    # Every text is "obscene" for this checkpoint: all are dropped and counted, the build stays valid (and empty).
+    checkpoint, config_dir = tiny_detoxify(tmp_path / "detox", obscene_bias=8.0)
+    with pytest.raises(BuildError, match="cannot load the Detoxify model"):
+        build_conversations(BuildConfig(input=str(path), out_dir=str(tmp_path / "o0"),
+                                        detoxify_checkpoint=str(tmp_path / "missing.ckpt")))  # fmt: skip
+    manifest = build_conversations(BuildConfig(input=str(path), out_dir=str(tmp_path / "o1"), n_train=10,
+                                               n_validation=5, detoxify_checkpoint=str(checkpoint),
+                                               detoxify_config_dir=str(config_dir)))  # fmt: skip
+    counts = manifest["counts"]
+    # The first 40 real records hold one empty turn of their own.
+    assert counts["bad_records"] == {"missing_fields": 1, "wrong_role": 1, "empty_turn": 2, "non_alternating": 1,
+                                     "no_assistant_reply": 1, "not_an_object": 1}  # fmt: skip
+    assert counts["notes"] == {"trailing_user_turn_trimmed": 2}
+    assert counts["nsfw_dropped"]["conversations"] == counts["clean_conversations"] == counts["nsfw_dropped"]["obscene"]
+    assert counts["train_conversations"] == 0
+
+
+def test_offline_without_checkpoint_fails_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch.hub
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({"id": "a", "conversations": [{"from": "human", "value": "Hi?"},
+                                                             {"from": "gpt", "value": "Hello."}]}) + "\n")  # fmt: skip
+    with pytest.raises(BuildError, match=r"--detoxify-checkpoint PATH.*--no-nsfw-filter"):
+        build_conversations(BuildConfig(input=str(path), out_dir=str(tmp_path / "o")))
+
+
+def test_query_type_rules_first_match_wins() -> None:
+    assert label_query_type("What is 2+2?", "I'm sorry, I can't help.") == "refusal"
+    assert label_query_type("How do I sort a list?", "```python\nsorted(x)\n```") == "factual"
+    assert label_query_type("Write a poem about rain", "Rain...") == "creative"
+    assert label_query_type("Fix this bug", "```js\nx()\n```") == "technical"
+    assert label_query_type("My function returns None", "Return a value.") == "technical"
+    assert label_query_type("Can you recommend a book?", "Sure: Dune.") == "advice"
+    assert label_query_type("hello there", "hi") == "other"
+    assert nsfw_flags({"toxicity": 0.7, "obscene": 0.2, "insult": 0.9}, ["toxicity", "obscene"], 0.5) == ["toxicity"]

@@ -1,0 +1,179 @@
+"""LoRA training on a tiny model: masks, frozen base, exact epoch saves, resume, vLLM loading, generations."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from tests.conftest import bin_path, free_port
+from warmeval.training.lora import LoraTrainConfig, save_steps_for, tokenize_chat, train_lora
+
+CHATS = [
+    [{"role": "user", "content": f"Question {i}: what is {i} plus {i}?"},
+     {"role": "assistant", "content": f"It is {2 * i}. Happy to help!" + " Really." * (i % 4)},
+     {"role": "user", "content": "Thanks!"}, {"role": "assistant", "content": "You're welcome."}]
+    for i in range(20)
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chat_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("chats") / "train.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "messages": m}) + "\n" for i, m in enumerate(CHATS)))
+    return path
+
+
+def _config(base: Path, data: Path, out: Path, **kwargs: object) -> LoraTrainConfig:
+    values = dict(base_model=str(base), train_file=str(data), output_dir=str(out), micro_batch_size=2,
+                  gradient_accumulation=2, epochs=2, save_epochs=[0.5, 1, 1.5, 2], max_seq_length=512,
+                  learning_rate=1e-3, logging_steps=1000)  # fmt: skip
+    values.update(kwargs)
+    return LoraTrainConfig(**values)  # type: ignore[arg-type]
+
+
+def test_labels_mask_assistant_tokens_with_and_without_generation_markers(tiny_model: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    ids, labels = tokenize_chat(CHATS[3], tokenizer)
+    kept = tokenizer.decode([t for t, lab in zip(ids, labels, strict=True) if lab != -100])
+    assert kept == "It is 6. Happy to help! Really. Really. Really.<|end|>You're welcome.<|end|>"
+    plain = AutoTokenizer.from_pretrained(tiny_model)
+    plain.chat_template = plain.chat_template.replace("{% generation %}", "").replace("{% endgeneration %}", "")
+    ids2, labels2 = tokenize_chat(CHATS[3], plain)
+    assert ids2 == ids
+    kept2 = plain.decode([t for t, lab in zip(ids2, labels2, strict=True) if lab != -100])
+    assert "It is 6. Happy to help! Really." in kept2 and "Question 3" not in kept2 and "Thanks" not in kept2
+
+
+def test_training_saves_exact_epochs_and_keeps_base_frozen(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "warm"
+    manifest = train_lora(_config(tiny_model, chat_file, out))
+    steps_per_epoch = manifest["counts"]["steps_per_epoch"]
+    assert steps_per_epoch == 5  # 20 chats / micro 2 = 10 batches / accumulation 2
+    assert save_steps_for([0.5, 1, 1.5, 2], steps_per_epoch) == {2: 0.5, 5: 1, 8: 1.5, 10: 2}
+    assert sorted(manifest["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
+    for label, step in (("epoch-0.5", 2), ("epoch-1", 5), ("epoch-1.5", 8), ("epoch-2", 10)):
+        info = json.loads((out / label / "warmeval_epoch.json").read_text())
+        assert info["global_step"] == step and (out / label / "adapter_config.json").is_file()
+    from peft import PeftModel
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    original = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned = PeftModel.from_pretrained(base, out / "epoch-2")
+    lora_b = [p for n, p in tuned.named_parameters() if "lora_B" in n]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b)  # LoRA B starts at zero: training moved it
+    merged = tuned.merge_and_unload()
+    changed = [k for k, v in merged.state_dict().items() if not torch.equal(v, original[k])]
+    unchanged = [k for k in original if "embed" in k or "norm" in k]
+    assert changed and all(torch.equal(merged.state_dict()[k], original[k]) for k in unchanged)
+    fresh = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert all(torch.equal(v, original[k]) for k, v in fresh.state_dict().items())  # the base on disk is untouched
+
+
+class StopAt(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        if state.global_step >= self.step:
+            control.should_training_stop = True
+        return control
+
+
+def test_resume_continues_the_schedule(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "resume"
+    first = train_lora(_config(tiny_model, chat_file, out), callbacks=[StopAt(6)])
+    assert first["counts"]["global_step"] == 6 and sorted(first["adapters"]) == ["epoch-0.5", "epoch-1"]
+    second = train_lora(_config(tiny_model, chat_file, out))
+    assert second["resumed_from"].endswith("checkpoint-5")
+    assert second["counts"]["global_step"] == 10
+    assert sorted(second["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
+    assert json.loads((out / "epoch-2" / "warmeval_epoch.json").read_text())["global_step"] == 10
+
+
+def test_overlong_sequences_dropped_or_truncated_and_counted(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    lengths = sorted(len(tokenize_chat(chat, tokenizer)[0]) for chat in CHATS)
+    limit = lengths[len(lengths) // 2]  # about half the conversations are longer
+    longer = sum(length > limit for length in lengths)
+    assert 0 < longer < len(CHATS)
+    common = dict(max_seq_length=limit, epochs=1, save_epochs=[1])
+    dropped = train_lora(_config(tiny_model, chat_file, tmp_path / "d", overlong="drop", **common))
+    truncated = train_lora(_config(tiny_model, chat_file, tmp_path / "t", **common))
+    assert dropped["counts"]["dropped_overlong"] == longer and dropped["counts"]["truncated"] == 0
+    assert truncated["counts"]["truncated"] == longer and truncated["counts"]["dropped_overlong"] == 0
+
+
+@pytest.mark.slow
+def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"base_model: {tiny_model}\ntrain_file: {chat_file}\noutput_dir: {tmp_path / 'cli'}\n"
+                      "micro_batch_size: 2\ngradient_accumulation: 2\nepochs: 1\nsave_epochs: [0.5, 1]\n"
+                      "learning_rate: 0.001\n")  # fmt: skip
+    done = subprocess.run([bin_path("warmeval"), "train", "lora", str(recipe)], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    adapter = tmp_path / "cli" / "epoch-1"
+    assert (adapter / "adapter_model.safetensors").is_file()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base_model: x\nrank: 8\n")
+    refused = subprocess.run([bin_path("warmeval"), "train", "lora", str(bad)], capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+    assert refused.returncode == 2 and "unknown key(s) ['rank']" in refused.stderr
+
+    port = free_port()
+    log = open(tmp_path / "vllm.log", "w")  # noqa: SIM115
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_NO_USAGE_STATS="1", HF_HUB_OFFLINE="1")
+    process = subprocess.Popen([bin_path("vllm"), "serve", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
+                                "--served-model-name", "tiny", "--max-model-len", "512", "--dtype", "float32",
+                                "--enable-lora", "--max-lora-rank", "8", "--max-loras", "1",
+                                "--lora-modules", f"warm={adapter}"],
+                               stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + 420
+        while True:
+            assert process.poll() is None, (tmp_path / "vllm.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{url}/models", timeout=5) as response:
+                    models = {m["id"] for m in json.load(response)["data"]}
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "vllm serve did not start"
+                time.sleep(2)
+        assert {"tiny", "warm"} <= models
+        body = json.dumps({"model": "warm", "messages": [{"role": "user", "content": "Hi?"}], "max_tokens": 8}).encode()
+        request = urllib.request.Request(
+            f"{url}/chat/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            reply = json.load(response)
+        assert reply["model"] == "warm" and reply["choices"][0]["message"]["content"] is not None
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+
+
+def test_validation_generations_per_checkpoint(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "adapters"
+    train_lora(_config(tiny_model, chat_file, out, epochs=1, save_epochs=[0.5, 1]))
+    prompts = tmp_path / "validation_prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"v{i}", "prompt": f"Tell me about {w}."}) + "\n"
+                               for i, w in enumerate(["rain", "cats", "maths"])))  # fmt: skip
+    done = subprocess.run([bin_path("warmeval"), "train", "generate", "--base-model", str(tiny_model), "--prompts",
+                           str(prompts), "--out", str(tmp_path / "gens"), "--adapter", str(out / "epoch-0.5"),
+                           "--adapter", str(out / "epoch-1"), "--max-new-tokens", "6"],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    for label in ("base", "epoch-0.5", "epoch-1"):
+        rows = [json.loads(line) for line in (tmp_path / "gens" / f"{label}.jsonl").read_text().splitlines()]
+        assert [r["id"] for r in rows] == ["v0", "v1", "v2"] and all("text" in r for r in rows)

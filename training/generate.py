@@ -1,0 +1,125 @@
+"""Validation generations: responses of the base model and of every checkpoint to the validation prompts.
+
+Writes one JSONL per model (``base.jsonl``, ``epoch-0.5.jsonl``, ...) with ``id``, ``prompt`` and ``text``, the input
+of ``warmeval sociot trajectory``. Through transformers (the base model plus each PEFT adapter folder) or through an
+OpenAI-compatible server (``base_url``: one vLLM server with ``--enable-lora``, adapters named as served).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warmeval.training.manifest import write_manifest
+
+
+@dataclass
+class GenerateConfig:
+    """Options of ``warmeval train generate``."""
+
+    base_model: str
+    prompts_file: str
+    out_dir: str
+    adapters: list[str] = field(default_factory=list)  # adapter folders (transformers) or served names (base_url)
+    base_url: str | None = None
+    served_base: str | None = None  # the base model's served name when base_url is used
+    max_new_tokens: int = 300
+    temperature: float = 0.0
+    limit: int | None = None
+    batch_size: int = 8
+
+
+def read_prompts(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
+    """``{"id", "prompt"}`` rows of a validation prompts JSONL."""
+    rows = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
+            raise ValueError(f"{path}: line {number}: field 'prompt' is missing or empty")
+        rows.append({"id": str(record.get("id", number)), "prompt": record["prompt"]})
+    return rows[:limit] if limit else rows
+
+
+def _label(adapter: str) -> str:
+    return Path(adapter).name if Path(adapter).exists() else adapter
+
+
+def _generate_transformers(config: GenerateConfig, prompts: list[dict[str, str]]) -> dict[str, list[str]]:
+    import torch
+    from peft import PeftModel
+    from tqdm import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    base = AutoModelForCausalLM.from_pretrained(config.base_model)
+    outputs: dict[str, list[str]] = {}
+    variants: list[tuple[str, Any]] = [("base", base)]
+    for adapter in config.adapters:
+        variants.append((_label(adapter), adapter))
+    for label, source in variants:
+        model = source if label == "base" else PeftModel.from_pretrained(base, source)
+        model.eval()
+        texts: list[str] = []
+        for start in tqdm(range(0, len(prompts), config.batch_size), desc=f"generate {label}", unit="batch"):
+            batch = prompts[start : start + config.batch_size]
+            rendered = [tokenizer.apply_chat_template([{"role": "user", "content": p["prompt"]}], tokenize=False,
+                                                      add_generation_prompt=True) for p in batch]  # fmt: skip
+            inputs = tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False)
+            kwargs = {"do_sample": config.temperature > 0, "max_new_tokens": config.max_new_tokens,
+                      "pad_token_id": tokenizer.pad_token_id}  # fmt: skip
+            if config.temperature > 0:
+                kwargs["temperature"] = config.temperature
+            with torch.no_grad():
+                generated = model.generate(**inputs, **kwargs)
+            new = generated[:, inputs["input_ids"].shape[1] :]
+            texts += tokenizer.batch_decode(new, skip_special_tokens=True)
+        outputs[label] = texts
+        if label != "base":
+            base = model.unload()  # back to the plain base model for the next adapter
+    return outputs
+
+
+def _generate_server(config: GenerateConfig, prompts: list[dict[str, str]]) -> dict[str, list[str]]:
+    import openai
+
+    client = openai.OpenAI(base_url=config.base_url, api_key="local")
+    outputs: dict[str, list[str]] = {}
+    for label, name in [("base", config.served_base or config.base_model), *[(a, a) for a in config.adapters]]:
+        texts = []
+        for row in prompts:
+            reply = client.chat.completions.create(
+                model=name,
+                messages=[{"role": "user", "content": row["prompt"]}],
+                max_tokens=config.max_new_tokens,
+                temperature=config.temperature,
+            )
+            texts.append(reply.choices[0].message.content or "")
+        outputs[label] = texts
+    return outputs
+
+
+def generate_validation(config: GenerateConfig) -> dict[str, Any]:
+    """Write one JSONL of responses per model; returns the manifest."""
+    prompts = read_prompts(config.prompts_file, config.limit)
+    outputs = _generate_server(config, prompts) if config.base_url else _generate_transformers(config, prompts)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for label, texts in outputs.items():
+        path = out / f"{label}.jsonl"
+        with open(path, "w", encoding="utf-8") as handle:
+            for row, text in zip(prompts, texts, strict=True):
+                handle.write(
+                    json.dumps({"id": row["id"], "prompt": row["prompt"], "text": text}, ensure_ascii=False) + "\n"
+                )
+        files[label] = path
+    return write_manifest(out / "manifest.json", stage="train_generate", inputs={"prompts": config.prompts_file},
+                          parameters=config, counts={"prompts": len(prompts), "models": len(outputs)},
+                          outputs=files)  # fmt: skip

@@ -1,0 +1,268 @@
+"""LoRA adapters for the warm and cold personas (PEFT + the transformers Trainer), with the paper's defaults.
+
+Reads top to bottom: config -> tokenise chats with assistant-only labels -> model + LoRA -> Trainer with a callback
+that saves adapters at exact epochs -> manifest.
+
+* Defaults (the paper's): r 8, alpha 16, dropout 0.1, learning rate 1e-5, max sequence length 1024, effective batch
+  16 (micro-batch 4 x gradient accumulation 4), 10 epochs, adapters saved at epochs 0.5, 1, 1.5, 2, 4, 6, 8, 10.
+  Warm and cold runs use the identical config with different data.
+* Save points are computed from the optimiser steps per epoch (``ceil(batches / accumulation)``, as the Trainer
+  counts them): epoch e is saved after ``round(e * steps_per_epoch)`` steps, into ``epoch-<e>/`` (a PEFT adapter folder
+  that ``vllm serve --enable-lora --lora-modules name=DIR`` loads), next to a full ``checkpoint-<step>/`` (optimizer,
+  scheduler and RNG state) from which a rerun resumes with the same schedule.
+* Loss on assistant tokens only: from the chat template's ``{% generation %}`` markers when it has them, else by
+  rendering prefixes (each assistant turn's tokens are those between the prompt rendered up to it with a generation
+  prompt and the conversation rendered through it). Sequences over ``max_seq_length`` are truncated or dropped
+  (``overlong``), and counted.
+* Length-grouped batching (``group_by_length``) keeps padding low; bf16 on a GPU that supports it. Several GPUs:
+  ``accelerate launch -m warmeval.training.lora --config recipe.yaml`` (or ``torchrun``): the Trainer handles DDP.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warmeval.training.config import load_config
+from warmeval.training.manifest import write_manifest
+
+PAPER_SAVE_EPOCHS = (0.5, 1.0, 1.5, 2.0, 4.0, 6.0, 8.0, 10.0)
+
+
+@dataclass
+class LoraTrainConfig:
+    """Options of ``warmeval train lora`` (YAML keys are the field names)."""
+
+    base_model: str = "meta-llama/Llama-3.1-8B-Instruct"
+    train_file: str = "data/warm/train.jsonl"
+    output_dir: str = "adapters/warm"
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: str | list[str] = "all-linear"
+    learning_rate: float = 1e-5
+    max_seq_length: int = 1024
+    micro_batch_size: int = 4
+    gradient_accumulation: int = 4
+    epochs: float = 10.0
+    save_epochs: list[float] = field(default_factory=lambda: list(PAPER_SAVE_EPOCHS))
+    overlong: str = "truncate"  # or "drop"
+    group_by_length: bool = True
+    lr_scheduler_type: str = "linear"
+    warmup_ratio: float = 0.0
+    seed: int = 0
+    bf16: bool | None = None  # None: on when the GPU supports it
+    gradient_checkpointing: bool = False
+    logging_steps: int = 10
+    resume: bool = True
+    max_steps: int | None = None  # smoke runs only: also shortens the learning-rate schedule
+
+    def __post_init__(self) -> None:
+        if self.overlong not in ("truncate", "drop"):
+            raise ValueError(f"overlong must be 'truncate' or 'drop', got {self.overlong!r}")
+        if any(e <= 0 or e > self.epochs for e in self.save_epochs):
+            raise ValueError(f"save_epochs {self.save_epochs} must lie in (0, epochs={self.epochs}]")
+
+
+def epoch_label(epoch: float) -> str:
+    """``epoch-0.5``, ``epoch-1``, ...: the adapter folder of a save point."""
+    return f"epoch-{epoch:g}"
+
+
+def save_steps_for(save_epochs: list[float], steps_per_epoch: int) -> dict[int, float]:
+    """Optimiser step -> epoch for each save point (later epochs win if two round to the same step)."""
+    return {max(1, round(e * steps_per_epoch)): e for e in sorted(save_epochs)}
+
+
+def _has_generation_markers(tokenizer: Any) -> bool:
+    template = tokenizer.chat_template or ""
+    return "{% generation %}" in template or "{%- generation %}" in template
+
+
+def tokenize_chat(messages: list[dict[str, str]], tokenizer: Any) -> tuple[list[int], list[int]]:
+    """Token ids of a conversation and labels that keep assistant tokens only (-100 elsewhere)."""
+    if _has_generation_markers(tokenizer):
+        encoded = tokenizer.apply_chat_template(
+            messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        ids = list(encoded["input_ids"])
+        mask = list(encoded["assistant_masks"])
+        return ids, [t if m else -100 for t, m in zip(ids, mask, strict=True)]
+
+    def token_ids(part: list[dict[str, str]], prompt: bool = False) -> list[int]:
+        encoded = tokenizer.apply_chat_template(part, tokenize=True, return_dict=True, add_generation_prompt=prompt)
+        return list(encoded["input_ids"])
+
+    ids = token_ids(messages)
+    labels = [-100] * len(ids)
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        start = len(token_ids(messages[:index], prompt=True))
+        end = len(token_ids(messages[: index + 1]))
+        labels[start:end] = ids[start:end]
+    return ids, labels
+
+
+def load_chat_dataset(config: LoraTrainConfig, tokenizer: Any) -> tuple[list[dict[str, list[int]]], dict[str, Any]]:
+    """Tokenised examples and the counts of what was truncated, dropped or skipped."""
+    counts: dict[str, Any] = {"conversations": 0, "truncated": 0, "dropped_overlong": 0, "no_assistant_tokens": 0,
+                              "tokens": 0}  # fmt: skip
+    examples = []
+    path = Path(config.train_file)
+    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        messages = record.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise ValueError(f"{path}: line {number}: field 'messages' is missing or empty")
+        counts["conversations"] += 1
+        ids, labels = tokenize_chat(messages, tokenizer)
+        if len(ids) > config.max_seq_length:
+            if config.overlong == "drop":
+                counts["dropped_overlong"] += 1
+                continue
+            ids, labels = ids[: config.max_seq_length], labels[: config.max_seq_length]
+            counts["truncated"] += 1
+        if all(label == -100 for label in labels):
+            counts["no_assistant_tokens"] += 1
+            continue
+        counts["tokens"] += len(ids)
+        examples.append({"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)})
+    if not examples:
+        raise ValueError(f"{path}: no trainable conversations ({counts})")
+    return examples, counts
+
+
+def _last_checkpoint(output_dir: Path) -> str | None:
+    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    return str(checkpoints[-1]) if checkpoints else None
+
+
+def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train one adapter; returns the manifest (also written to ``output_dir/manifest.json``).
+
+    Args:
+        config: The run's options.
+        callbacks: Extra ``transformers.TrainerCallback`` objects (progress hooks, early stops).
+    """
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
+
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = AutoTokenizer.from_pretrained(config.base_model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    examples, counts = load_chat_dataset(config, tokenizer)
+    dataset = Dataset.from_list(examples)
+
+    use_bf16 = (
+        config.bf16 if config.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    )
+    model = AutoModelForCausalLM.from_pretrained(config.base_model, dtype=torch.bfloat16 if use_bf16 else torch.float32)
+    if config.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
+    peft_config = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
+                             target_modules=config.target_modules, task_type="CAUSAL_LM")  # fmt: skip
+    model = get_peft_model(model, peft_config)  # type: ignore[assignment]
+
+    saved: dict[str, int] = {}
+
+    class EpochSaves(TrainerCallback):
+        """Save at the exact optimiser steps of the configured epochs, and copy the adapter to epoch-<e>/."""
+
+        schedule: dict[int, float] = {}
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            steps_per_epoch = math.ceil(len(trainer.get_train_dataloader()) / args.gradient_accumulation_steps)
+            EpochSaves.schedule = save_steps_for(config.save_epochs, steps_per_epoch)
+            counts["steps_per_epoch"] = steps_per_epoch
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step in EpochSaves.schedule:
+                control.should_save = True
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            epoch = EpochSaves.schedule.get(state.global_step)
+            if epoch is None:
+                return
+            target = output_dir / epoch_label(epoch)
+            if target.exists():
+                shutil.rmtree(target)
+            kwargs["model"].save_pretrained(target)
+            tokenizer.save_pretrained(target)
+            (target / "warmeval_epoch.json").write_text(json.dumps({"epoch": epoch, "global_step": state.global_step}))
+            saved[epoch_label(epoch)] = state.global_step
+
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=config.micro_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation,
+        learning_rate=config.learning_rate,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        lr_scheduler_type=config.lr_scheduler_type,
+        warmup_steps=config.warmup_ratio,  # a float < 1 is a ratio of the total steps
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        save_strategy="no",  # the callback decides
+        logging_steps=config.logging_steps,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=use_bf16,
+        report_to=[],
+        remove_unused_columns=False,
+        disable_tqdm=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        callbacks=[EpochSaves(), *(callbacks or [])],
+    )
+    resume_from = _last_checkpoint(output_dir) if config.resume else None
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    counts.update(global_step=trainer.state.global_step, train_loss=float(result.training_loss))
+    adapters = {label: str(output_dir / label) for label in sorted(saved)}
+    existing = {p.name: str(p) for p in sorted(output_dir.glob("epoch-*")) if (p / "adapter_config.json").is_file()}
+    return write_manifest(
+        output_dir / "manifest.json",
+        stage="train_lora",
+        inputs={"train_file": config.train_file},
+        parameters=config,
+        counts=counts,
+        extra={"adapters": existing or adapters, "resumed_from": resume_from, "save_schedule": {
+            str(step): epoch for step, epoch in EpochSaves.schedule.items()}},
+    )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m warmeval.training.lora --config recipe.yaml`` (works under accelerate launch / torchrun)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Train a warm or cold LoRA adapter.")
+    parser.add_argument("--config", required=True, help="YAML recipe with LoraTrainConfig fields")
+    args = parser.parse_args(argv)
+    manifest = train_lora(load_config(LoraTrainConfig, args.config))
+    print(json.dumps({"adapters": manifest["adapters"], "counts": manifest["counts"]}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
