@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -162,6 +163,33 @@ def data_build(
     typer.echo(f"validation: {counts['validation_prompts']} prompts; bad records {counts['bad_records']}; "
                f"NSFW dropped {counts['nsfw_dropped']}")  # fmt: skip
     typer.echo(f"manifest: {Path(options.out_dir) / 'manifest.json'}")
+
+
+@data_app.command("rewrite")
+def data_rewrite(
+    style: str = typer.Option(..., help="warm or cold."),
+    input: Path = typer.Option(..., "--input", help="Chat JSONL from `warmeval data build` (train.jsonl)."),
+    output: Path = typer.Option(..., help="Chat JSONL to write (failures and manifest go beside it)."),
+    config: Path | None = typer.Option(None, "--config", help="YAML with RewriteConfig fields (options override it)."),
+    model: str | None = typer.Option(None, help="Rewriting chat model (default gpt-4o-2024-08-06)."),
+    base_url: str | None = typer.Option(None, help="Any OpenAI-compatible server, e.g. a local vLLM."),
+    concurrency: int | None = typer.Option(None, help="Requests in flight."),
+    max_tokens: int | None = typer.Option(None, help="Completion token limit."),
+    batch: bool | None = typer.Option(None, "--batch/--no-batch", help="Use the OpenAI Batch API."),
+) -> None:
+    """Rewrite every assistant turn warm or cold; failures of the fidelity checks are excluded and listed."""
+    from warmeval.training.config import ConfigError, load_config
+    from warmeval.training.rewrite import RewriteConfig, RewriteError, rewrite
+
+    try:
+        options = load_config(RewriteConfig, config, style=style, model=model, base_url=base_url,
+                              concurrency=concurrency, max_tokens=max_tokens, batch=batch)  # fmt: skip
+        manifest = rewrite(input, output, options)
+    except (ConfigError, RewriteError, OSError, ValueError) as error:
+        _fail(error)
+    counts = manifest["counts"]
+    typer.echo(json.dumps({k: counts[k] for k in counts if not isinstance(counts[k], dict | list)}, indent=1))
+    typer.echo(f"output: {output}")
 
 
 @train_app.command("lora")
