@@ -160,6 +160,13 @@ def build_report(
 
     sections: list[tuple[str, str | None, pd.DataFrame]] = []
     errors = error_by_task(frame)
+    exclusions = load_report.table()
+    if not exclusions.empty:
+        errors = errors.merge(
+            exclusions[["dataset", "variant", "refusals", "unparseable_excluded"]],
+            on=["dataset", "variant"],
+            how="left",
+        )
     plot_error_by_task(errors, out / "error_by_task.png")
     sections.append(("Error rate by task and variant", "error_by_task.png", errors))
     for key, name, title in (
