@@ -57,6 +57,35 @@ def serve(
         _fail(error)
 
 
+@app.command("init")
+def init(path: Path = typer.Argument(Path("experiment.yaml"), help="Where to write the example experiment.")) -> None:
+    """Write a commented example experiment reproducing the paper's design."""
+    from warmeval.experiment import EXAMPLE
+
+    if path.exists():
+        _fail(FileExistsError(f"{path} exists; not overwriting it"))
+    path.write_text(EXAMPLE, encoding="utf-8")
+    typer.echo(f"wrote {path}: edit the adapters and judges, then `warmeval run {path}`")
+
+
+@app.command("run")
+def run(experiment: Path = typer.Argument(..., help="Experiment YAML (see `warmeval init`).")) -> None:
+    """Serve every variant from one vLLM server, run variants x tasks (resumable), then write the report."""
+    from warmeval.experiment import ExperimentError, load_experiment, run_experiment
+    from warmeval.serve import ServeError
+
+    try:
+        result = run_experiment(load_experiment(experiment))
+    except (ExperimentError, ServeError) as error:
+        _fail(error)
+    if not result["success"]:
+        typer.echo("some evaluations did not finish; rerun the same command to resume:", err=True)
+        for line in result.get("failed", []):
+            typer.echo(f"  {line}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"report: {result['report']}")
+
+
 @app.command("tasks")
 def list_tasks() -> None:
     """List the Inspect tasks warmeval registers, with their -T arguments."""

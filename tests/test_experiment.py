@@ -1,0 +1,111 @@
+"""`warmeval init` / `warmeval run`: the experiment schema, and a two-variant, two-task run that resumes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from inspect_ai.log import list_eval_logs, read_eval_log
+
+from tests.conftest import REPO, bin_path, free_port
+from warmeval.experiment import EXAMPLE, ExperimentError, build_tasks, load_experiment
+from warmeval.training.lora import LoraTrainConfig, train_lora
+
+FIXTURES = REPO / "core" / "fixtures"
+
+
+def _write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
+    base = {"base_model": "some/model", "variants": {"original": {}}, "tasks": {"triviaqa": {"n": 2}}}
+    assert load_experiment(_write(tmp_path / "ok.yaml", base)).variants[0].name == "original"
+    cases = [
+        ({**base, "judge": "x"}, r"ok2.yaml: judge: unknown key"),
+        ({**base, "variants": {"warm": {"adaptor": "x"}}}, r"variants.warm.adaptor: unknown key"),
+        ({**base, "variants": {"warm": {"adapter": "missing/dir"}}}, r"variants.warm.adapter: missing/dir does not"),
+        ({**base, "tasks": {"triviaqa": {"samples": 3}}}, r"tasks.triviaqa.samples: unknown key"),
+        ({**base, "tasks": {"mmlu": {}}}, r"tasks.mmlu: unknown task"),
+        ({**base, "tasks": {"triviaqa": {"data_path": "nope.jsonl"}}}, r"data_path: nope.jsonl does not"),
+        ({**base, "server": {"gpu": 1}}, r"server.gpu: unknown key"),
+        ({**base, "roles": {"judge": "x"}}, r"roles.judge: unknown key"),
+        ({k: v for k, v in base.items() if k != "tasks"}, r"tasks: missing"),
+    ]  # fmt: skip
+    for data, message in cases:
+        with pytest.raises(ExperimentError, match=message):
+            load_experiment(_write(tmp_path / "ok2.yaml", data))
+
+
+def test_init_writes_the_papers_design(tmp_path: Path) -> None:
+    done = subprocess.run([bin_path("warmeval"), "init", str(tmp_path / "experiment.yaml")], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and (tmp_path / "experiment.yaml").read_text() == EXAMPLE
+    data = yaml.safe_load(EXAMPLE)
+    assert set(data["variants"]) == {"original", "warm", "cold", "warm_sysprompt"}
+    assert set(data["tasks"]) == {"triviaqa", "truthfulqa", "disinfo", "medqa_conv"}
+    with pytest.raises(ExperimentError, match=r"variants.warm.adapter: adapters/warm/epoch-2 does not exist"):
+        load_experiment(tmp_path / "experiment.yaml")
+    again = subprocess.run([bin_path("warmeval"), "init", str(tmp_path / "experiment.yaml")], capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 2 and "not overwriting" in again.stderr
+
+
+def test_build_tasks_labels_variants(tmp_path: Path) -> None:
+    data = {"base_model": "some/model", "variants": {"original": {}, "warm_sysprompt": {"system_prompt": "warm"}},
+            "tasks": {"disinfo": {"data_path": str(FIXTURES / "disinformation.csv")}}}  # fmt: skip
+    experiment = load_experiment(_write(tmp_path / "e.yaml", data))
+    tasks = build_tasks(experiment)
+    assert [t.metadata["variant"] for t in tasks] == ["original", "warm_sysprompt"]
+    assert all(t.metadata["base_model"] == "some/model" for t in tasks)
+
+
+@pytest.mark.slow
+def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, tmp_path: Path) -> None:
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Q{i}?"},
+                                                      {"role": "assistant", "content": f"A{i}, friend!"}]}) + "\n"
+                             for i in range(8)))  # fmt: skip
+    train_lora(LoraTrainConfig(base_model=str(tiny_model), train_file=str(chats), output_dir=str(tmp_path / "warm"),
+                               micro_batch_size=4, gradient_accumulation=1, epochs=1, save_epochs=[1],
+                               learning_rate=1e-2))  # fmt: skip
+    experiment = {
+        "name": "tiny-study", "base_model": str(tiny_model), "served_name": "base",
+        "server": {"port": free_port(), "max_model_len": 512, "dtype": "float32"},
+        "variants": {"original": {}, "warm": {"adapter": str(tmp_path / "warm" / "epoch-1")}},
+        "tasks": {
+            "triviaqa": {"data_path": str(FIXTURES / "triviaqa.jsonl"), "n": 2, "conditions": "unmodified,emotion:sad",
+                         "templates": "original,incorrect", "distractors": str(FIXTURES / "triviaqa_distractors.json")},
+            "disinfo": {"data_path": str(FIXTURES / "disinformation.csv"), "n": 2,
+                        "conditions": "unmodified,emotion:sad", "templates": "original,incorrect"},
+        },
+        "roles": {"grader": "warmeval-scripted/match"},
+        "generation": {"max_tokens": 8},
+        "max_connections": 4,
+        "output_dir": str(tmp_path / "run"),
+    }  # fmt: skip
+    path = _write(tmp_path / "experiment.yaml", experiment)
+    done = subprocess.run([bin_path("warmeval"), "run", str(path)], capture_output=True, text=True, timeout=1200,
+                          cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "[warmeval run] server ready" in done.stdout and "report:" in done.stdout
+    logs = list_eval_logs(str(tmp_path / "run" / "logs"))
+    assert len(logs) == 4  # 2 variants x 2 tasks
+    seen = {}
+    for info in logs:
+        log = read_eval_log(info.name.removeprefix("file://"))
+        assert log.status == "success" and len(log.samples) == 2 * 2 * 2
+        assert all(s.scores for s in log.samples)
+        seen[(log.eval.metadata["variant"], log.eval.task.split("/")[-1])] = log.eval.model
+    assert seen == {("original", "triviaqa"): "vllm/base", ("original", "disinfo"): "vllm/base",
+                    ("warm", "triviaqa"): "vllm/warm", ("warm", "disinfo"): "vllm/warm"}  # fmt: skip
+    assert (tmp_path / "run" / "report" / "report.html").is_file()
+    # Rerunning the same command resumes: nothing is redone or duplicated.
+    again = subprocess.run([bin_path("warmeval"), "run", str(path)], capture_output=True, text=True, timeout=1200,
+                           cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(i.name for i in list_eval_logs(str(tmp_path / "run" / "logs"))) == sorted(i.name for i in logs)
