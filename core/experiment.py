@@ -22,7 +22,7 @@ TOP_KEYS = {"name", "base_model", "served_name", "base_url", "server", "variants
 SERVER_KEYS = {"host", "port", "max_model_len", "dtype", "tensor_parallel_size", "extra_args", "startup_timeout"}
 VARIANT_KEYS = {"adapter", "system_prompt"}
 ROLE_KEYS = {"grader", "distractor"}
-GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed"}
+GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed", "max_retries", "timeout"}
 DATA_ARGS = ("data_path", "prompts_file", "distractors")
 
 EXAMPLE = """\
@@ -50,7 +50,7 @@ tasks:                                        # -T arguments of each Inspect tas
 roles:                                        # Inspect model roles
   grader: openai/gpt-4o
   distractor: openai/gpt-4o
-generation: {max_tokens: 300, temperature: 0.8}
+generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}
 max_connections: 32
 epochs: 1
 output_dir: runs/warm-study

@@ -109,3 +109,50 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
                            cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     assert sorted(i.name for i in list_eval_logs(str(tmp_path / "run" / "logs"))) == sorted(i.name for i in logs)
+
+
+@pytest.mark.slow
+def test_server_killed_mid_run_then_rerun_scores_every_sample_once(tiny_model: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    port = free_port()
+    experiment = {
+        "base_model": str(tiny_model), "served_name": "base",
+        "server": {"port": port, "max_model_len": 512, "dtype": "float32"},
+        "variants": {"original": {}},
+        "tasks": {"truthfulqa": {"data_path": str(FIXTURES / "truthfulqa.csv"), "conditions": "all",
+                                 "templates": "all"}},
+        "roles": {"grader": "warmeval-scripted/match"},
+        "generation": {"max_tokens": 48, "max_retries": 1, "timeout": 20},
+        "max_connections": 1,
+        "output_dir": str(tmp_path / "run"),
+    }  # fmt: skip
+    path = _write(tmp_path / "experiment.yaml", experiment)
+    run = subprocess.Popen([bin_path("warmeval"), "run", str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, cwd=tmp_path)  # fmt: skip
+    assert run.stdout is not None
+    for line in run.stdout:
+        if "[warmeval run] evaluating" in line:
+            break
+    time.sleep(8)  # some samples are done, most are not
+    found = subprocess.run(["pgrep", "-f", f"vllm serve .*--port {port}"], capture_output=True, text=True)
+    pids = [int(p) for p in found.stdout.split()]
+    assert pids, "vllm server not found"
+    for pid in pids:
+        try:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out, err = run.communicate(timeout=900)
+    assert run.returncode == 1, out[-2000:] + err[-2000:]
+    assert "did not finish; rerun the same command to resume" in err
+    again = subprocess.run([bin_path("warmeval"), "run", str(path)], capture_output=True, text=True, timeout=1200,
+                           cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
+    logs = [read_eval_log(i.name.removeprefix("file://")) for i in list_eval_logs(str(tmp_path / "run" / "logs"))]
+    complete = [log for log in logs if log.status == "success"]
+    assert len(complete) == 1
+    ids = [(s.id, s.epoch) for s in complete[0].samples]
+    assert len(ids) == len(set(ids)) == 3 * 28 and all(s.scores for s in complete[0].samples)

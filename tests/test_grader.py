@@ -176,3 +176,44 @@ def test_epochs_reduce_dict_values(tmp_path: Path) -> None:
     (reduction,) = log.reductions
     mars = next(r for r in reduction.samples if r.sample_id == "demo_tc_1:original:unmodified")
     assert mars.value == {"correct": 0.5, "incorrect": 0.5, "refused": 0.0, "unparseable": 0.0}
+
+
+def test_grader_errors_leave_samples_retryable_not_scored(tmp_path: Path) -> None:
+    from inspect_ai import eval_set
+
+    failing = {"on": True}
+    judged: list[str] = []
+
+    def judge(input, tools, tool_choice, config) -> ModelOutput:  # noqa: ANN001
+        prompt = "\n".join(m.text for m in input)
+        judged.append(prompt)
+        if failing["on"] and "Colosseum" in prompt:
+            raise RuntimeError("judge service unavailable")
+        output = ModelOutput.from_content(model="mockllm", content="CORRECT")
+        output.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+        return output
+
+    roles = {"grader": get_model("mockllm/model", custom_outputs=judge)}
+    model = _scripted_model({"Red Planet": "Mars", "gold": "Au", "Colosseum": "Rome", "hexagon": "Six"})
+
+    def run():  # noqa: ANN202
+        task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=None)
+        return eval_set(task, model=model, model_roles=roles, log_dir=str(tmp_path), display="none",
+                        retry_attempts=0, max_samples=1)  # fmt: skip
+
+    from inspect_ai.log import read_eval_log
+
+    success, (header,) = run()
+    log = read_eval_log(header.location)
+    assert not success and log.status == "error" and "judge service unavailable" in str(log.error)
+    scored = {s.id for s in log.samples or [] if s.scores}
+    assert "demo_tc_3:original:unmodified" not in scored  # the failed judgement is never scored
+    failing["on"] = False
+    judged.clear()
+    success, (header,) = run()
+    retried = read_eval_log(header.location)
+    assert success and retried.status == "success" and len(retried.samples) == 4
+    assert all(s.scores and not s.error for s in retried.samples)
+    keys = {"demo_tc_1": "Red Planet", "demo_tc_2": "chemical symbol", "demo_tc_3": "Colosseum", "demo_tc_4": "hexagon"}
+    redone = {k for k, word in keys.items() if any(word in p for p in judged)}
+    assert redone == {k for k in keys if f"{k}:original:unmodified" not in scored}  # finished samples are kept
