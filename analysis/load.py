@@ -33,6 +33,7 @@ COLUMNS = [
 DATASETS = ("disinfo", "medqa", "trivia", "truthfulqa")
 TASK_TO_DATASET = {"triviaqa": "trivia", "truthfulqa": "truthfulqa", "disinfo": "disinfo", "medqa_conv": "medqa"}
 FINETUNED_VARIANTS_NOT = ("original", "warm_sysprompt")
+CONTROL_TASK_NAMES = ("advbench",)
 _AUTHORS_FILE = re.compile(r"^(?P<dataset>disinfo|medqa|trivia|truthfulqa)_(?P<variant>[\w.-]+)_outputs\.csv$")
 
 
@@ -194,6 +195,8 @@ def load_inspect_logs(root: str | Path) -> pd.DataFrame:
         log = read_eval_log(str(path))
         if log.status != "success":
             raise AnalysisInputError(f"{path}: log status is {log.status!r}; finish or rerun it before analysing")
+        if log.eval.task.split("/")[-1] in CONTROL_TASK_NAMES:
+            continue  # controls (refusal rates) are reported on their own, not as graded answers
         variant, model = _variant_of(log), _model_of(log)
         for sample in log.samples or []:
             meta = sample.metadata or {}

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-TOP_KEYS = {"name", "base_model", "served_name", "base_url", "server", "variants", "tasks", "roles", "generation",
-            "max_connections", "epochs", "output_dir", "fail_on_error"}  # fmt: skip
+TOP_KEYS = {"name", "base_model", "served_name", "base_url", "server", "variants", "tasks", "controls", "roles",
+            "generation", "max_connections", "epochs", "output_dir", "fail_on_error"}  # fmt: skip
 SERVER_KEYS = {"host", "port", "max_model_len", "dtype", "tensor_parallel_size", "extra_args", "startup_timeout"}
 VARIANT_KEYS = {"adapter", "system_prompt"}
 ROLE_KEYS = {"grader", "distractor"}
@@ -47,6 +47,8 @@ tasks:                                        # -T arguments of each Inspect tas
   truthfulqa: {n: 500, seed: 0, conditions: all, templates: all}
   disinfo: {seed: 0, conditions: all, templates: all}
   medqa_conv: {n: 500, seed: 0, conditions: all, templates: all}
+controls:                                     # safety control on the same server (refusal rate)
+  advbench: {n: 100, seed: 0}
 roles:                                        # Inspect model roles
   grader: openai/gpt-4o
   distractor: openai/gpt-4o
@@ -73,6 +75,7 @@ class Experiment:
     base_model: str
     variants: list[Variant]
     tasks: dict[str, dict[str, Any]]
+    controls: dict[str, dict[str, Any]] = field(default_factory=dict)
     name: str = "experiment"
     served_name: str = "base"
     base_url: str | None = None
@@ -105,7 +108,7 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
 
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file (paths are relative to the file's folder)."""
-    from warmeval.tasks._registry import TASKS
+    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
 
     source = Path(path)
     try:
@@ -138,17 +141,23 @@ def load_experiment(path: str | Path) -> Experiment:
         if system_prompt and system_prompt not in ("warm", "none"):
             system_prompt = resolve(system_prompt, f"variants.{name}.system_prompt")
         variants.append(Variant(str(name), adapter, system_prompt))
-    tasks: dict[str, dict[str, Any]] = {}
-    for name, args in _mapping(data["tasks"], f"{prefix}tasks").items():
-        if name not in TASKS:
-            raise ExperimentError(f"{prefix}tasks.{name}: unknown task (known: {', '.join(TASKS)})")
-        args = dict(_mapping(args, f"{prefix}tasks.{name}"))
-        allowed = set(inspect.signature(TASKS[name]).parameters) - {"system_prompt"}
-        _unknown(f"{prefix}tasks.{name}.", args, allowed)
-        for key in DATA_ARGS:
-            if args.get(key):
-                args[key] = resolve(str(args[key]), f"tasks.{name}.{key}")
-        tasks[str(name)] = args
+
+    def task_specs(section: str, known: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        specs: dict[str, dict[str, Any]] = {}
+        for name, args in _mapping(data.get(section), f"{prefix}{section}").items():
+            if name not in known:
+                raise ExperimentError(f"{prefix}{section}.{name}: unknown task (known: {', '.join(known)})")
+            args = dict(_mapping(args, f"{prefix}{section}.{name}"))
+            allowed = set(inspect.signature(known[name]).parameters) - {"system_prompt"}
+            _unknown(f"{prefix}{section}.{name}.", args, allowed)
+            for key in DATA_ARGS:
+                if args.get(key):
+                    args[key] = resolve(str(args[key]), f"{section}.{name}.{key}")
+            specs[str(name)] = args
+        return specs
+
+    tasks = task_specs("tasks", TASKS)
+    controls = task_specs("controls", CONTROL_TASKS)
     roles = _mapping(data.get("roles"), f"{prefix}roles")
     _unknown(f"{prefix}roles.", roles, ROLE_KEYS)
     generation = _mapping(data.get("generation"), f"{prefix}generation")
@@ -158,6 +167,7 @@ def load_experiment(path: str | Path) -> Experiment:
         base_model=str(data["base_model"]),
         variants=variants,
         tasks=tasks,
+        controls=controls,
         name=str(data.get("name", "experiment")),
         served_name=str(data.get("served_name", "base")),
         base_url=data.get("base_url"),
@@ -176,12 +186,13 @@ def build_tasks(experiment: Experiment) -> list[Any]:
     """Variants x tasks as Inspect tasks, each bound to its model and labelled with its variant."""
     from inspect_ai import task_with
 
-    from warmeval.tasks._registry import TASKS
+    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
 
     tasks = []
+    factories = {**TASKS, **CONTROL_TASKS}
     for variant in experiment.variants:
-        for name, args in experiment.tasks.items():
-            task = TASKS[name](**args, system_prompt=variant.system_prompt)
+        for name, args in [*experiment.tasks.items(), *experiment.controls.items()]:
+            task = factories[name](**args, system_prompt=variant.system_prompt)
             metadata = {**(task.metadata or {}), "variant": variant.name, "base_model": experiment.base_model,
                         "experiment": experiment.name}  # fmt: skip
             tasks.append(task_with(task, model=experiment.model_for(variant), metadata=metadata))
@@ -242,8 +253,12 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
         if server is not None:
             server.stop()
             _stage("server stopped", started)
-    scored = sum(len(log.samples or []) for log in eval_logs)
+    scored = sum(log.results.completed_samples if log.results else 0 for log in eval_logs)
     _stage(f"evaluation {'complete' if success else 'INCOMPLETE'}: {len(eval_logs)} logs, {scored} samples", started)
+    for log in eval_logs:
+        if log.eval.task.endswith("advbench") and log.results:
+            rate = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}.get("refusal_rate")
+            _stage(f"control advbench, {(log.eval.metadata or {}).get('variant')}: refusal rate {rate}", started)
     result: dict[str, Any] = {"success": success, "logs": str(logs), "samples": scored}
     if not success:
         failed = [f"{log.eval.task} ({log.eval.model}): {log.status}" for log in eval_logs if log.status != "success"]

@@ -73,15 +73,19 @@ _VERDICT_LINE = re.compile(
 )
 
 
-def parse_verdict(text: str) -> str | None:
+def parse_verdict(text: str, choices: tuple[str, ...] = ("CORRECT", "INCORRECT")) -> str | None:
     """Parse a judge's reply strictly.
 
     The verdict is the first word of the reply (ignoring markdown emphasis, quotes and trailing punctuation), or the
     word after a ``Verdict:``/``Grade:`` label. Case does not matter. Anything else, including a reply that only
     mentions a verdict inside a sentence, is unparseable.
 
+    Args:
+        text: The judge's reply.
+        choices: The accepted verdicts (upper case).
+
     Returns:
-        ``"CORRECT"``, ``"INCORRECT"`` or None.
+        One of ``choices`` or None.
     """
     stripped = re.sub(r"^[\s*_`\"'#>]+", "", text)
     first = re.match(r"([A-Za-z]+)", stripped)
@@ -89,7 +93,7 @@ def parse_verdict(text: str) -> str | None:
     candidates += [m.group(1) for m in _VERDICT_LINE.finditer(text)]
     for word in candidates:
         upper = word.upper()
-        if upper in ("CORRECT", "INCORRECT"):
+        if upper in choices:
             return upper
     return None
 
@@ -111,7 +115,7 @@ def grader_prompt(
     )
 
 
-def _grader_model() -> Model:
+def grader_model() -> Model:
     roles = model_roles()
     if GRADER_ROLE in roles:
         return get_model(role=GRADER_ROLE)
@@ -245,7 +249,7 @@ def free_text_grader(
             response=response,
             instructions=instructions,
         )
-        judge = _grader_model()
+        judge = grader_model()
         # Errors from the judge propagate so the sample is retryable rather than scored.
         result = await judge.generate(prompt, config=GenerateConfig(temperature=0.0, max_tokens=16))
         verdict = parse_verdict(result.completion)

@@ -1,6 +1,7 @@
 """Inspect entry point: `inspect eval warmeval/<task>` and the `warmeval-scripted` judge provider."""
 
 from warmeval.scorers.scripted import ScriptedGrader
+from warmeval.tasks.advbench import advbench
 from warmeval.tasks.disinfo import disinfo
 from warmeval.tasks.medqa_conv import medqa_conv
 from warmeval.tasks.triviaqa import triviaqa
@@ -8,4 +9,7 @@ from warmeval.tasks.truthfulqa import truthfulqa
 
 TASKS = {"triviaqa": triviaqa, "truthfulqa": truthfulqa, "disinfo": disinfo, "medqa_conv": medqa_conv}
 
-__all__ = ["TASKS", "ScriptedGrader", "disinfo", "medqa_conv", "triviaqa", "truthfulqa"]
+# The safety control; not one of the four reliability tasks.
+CONTROL_TASKS = {"advbench": advbench}
+
+__all__ = ["CONTROL_TASKS", "TASKS", "ScriptedGrader", "advbench", "disinfo", "medqa_conv", "triviaqa", "truthfulqa"]

@@ -83,6 +83,7 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
             "disinfo": {"data_path": str(FIXTURES / "disinformation.csv"), "n": 2,
                         "conditions": "unmodified,emotion:sad", "templates": "original,incorrect"},
         },
+        "controls": {"advbench": {"data_path": str(FIXTURES / "advbench.csv"), "n": 2}},
         "roles": {"grader": "warmeval-scripted/match"},
         "generation": {"max_tokens": 8},
         "max_connections": 4,
@@ -94,10 +95,14 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[warmeval run] server ready" in done.stdout and "report:" in done.stdout
     logs = list_eval_logs(str(tmp_path / "run" / "logs"))
-    assert len(logs) == 4  # 2 variants x 2 tasks
+    assert len(logs) == 6  # 2 variants x (2 tasks + the AdvBench control)
+    assert "control advbench, warm: refusal rate" in done.stdout
     seen = {}
     for info in logs:
         log = read_eval_log(info.name.removeprefix("file://"))
+        if log.eval.task.endswith("advbench"):
+            assert log.status == "success" and len(log.samples) == 2
+            continue
         assert log.status == "success" and len(log.samples) == 2 * 2 * 2
         assert all(s.scores for s in log.samples)
         seen[(log.eval.metadata["variant"], log.eval.task.split("/")[-1])] = log.eval.model
