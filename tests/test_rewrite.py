@@ -586,6 +586,30 @@ def test_fidelity_failures_are_retried_then_excluded(fake_server: FakeOpenAI, tm
     assert fake_server.chat_calls() == before + 2
 
 
+def test_keep_failed_keeps_last_rewrites_but_lists_and_counts_them(fake_server: FakeOpenAI, tmp_path: Path) -> None:
+    def responder(body: dict[str, Any]) -> tuple[str, str]:
+        original = original_of(body["messages"][0]["content"])
+        if "```" in original:
+            return "garbled", "length"
+        return warm_reply(body)
+
+    fake_server.responder = responder
+    source = write_input(tmp_path / "in.jsonl")
+    output = tmp_path / "out.jsonl"
+    manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=1, keep_failed=True),
+                                sleep=Sleeps()))  # fmt: skip
+    counts = manifest["counts"]
+    rows = read_jsonl(output)
+    assert [row["id"] for row in rows] == [c["id"] for c in CONVERSATIONS]  # nothing excluded, same order
+    kept = next(row for row in rows if row["id"] == "c2")
+    assert [m["content"] for m in kept["messages"] if m["role"] == "assistant"] == ["garbled"]
+    failures = read_jsonl(output_paths(output)["failures"])
+    assert [(f["id"], f["kept"]) for f in failures] == [("c2", True)]
+    assert counts["turns_kept_failed"] == 1 and counts["conversations_excluded"] == 0
+    assert counts["turns_rewritten"] == counts["assistant_turns_in"] - 1
+    assert counts["turn_failures_by_reason"] == {TRUNCATED: 1}
+
+
 def test_length_band_is_rechecked_from_cache(fake_server: FakeOpenAI, tmp_path: Path) -> None:
     fake_server.responder = lambda body: (original_of(body["messages"][0]["content"]) * 4, "stop")
     source = write_input(tmp_path / "in.jsonl", CONVERSATIONS[:1])

@@ -125,6 +125,9 @@ class RewriteConfig:
         batch_discount: Share of the standard price the Batch API bills.
         progress: Show a tqdm progress bar.
         seed: Seed of the backoff jitter (None: random).
+        keep_failed: Keep the last rewrite of a turn that failed its checks (the original text when there is none)
+            instead of excluding its conversation. For the offline demo, whose random model never passes them: the
+            turns are still listed in the failures file (``kept: true``) and counted (``turns_kept_failed``).
     """
 
     style: str = "warm"
@@ -151,6 +154,7 @@ class RewriteConfig:
     batch_discount: float = 0.5
     progress: bool = True
     seed: int | None = None
+    keep_failed: bool = False
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -803,7 +807,8 @@ async def rewrite_file(
 
     Args:
         input_path: Chat JSONL (``id``, ``query_type``, ``messages``).
-        output_path: Chat JSONL to write: the conversations whose every assistant turn passed, in input order.
+        output_path: Chat JSONL to write: the conversations whose every assistant turn passed (with ``keep_failed``,
+            every conversation), in input order.
         config: Options.
         client: An async OpenAI client (default: one from ``config``, with the SDK's retries off).
         sleep: Awaitable sleep used for backoff and batch polling (injectable for tests).
@@ -869,6 +874,7 @@ async def rewrite_file(
     excluded_by_reason: Counter[str] = Counter()
     turn_failures_by_reason: Counter[str] = Counter()
     turns_rewritten = 0
+    turns_kept_failed = 0
     paths["output"].parent.mkdir(parents=True, exist_ok=True)
     temporary = {name: paths[name].with_name(paths[name].name + ".tmp") for name in ("output", "failures")}
     with (
@@ -889,9 +895,11 @@ async def rewrite_file(
                 turn_failures_by_reason[failure["reason"]] += 1
             if not turns:
                 failures.append({"message_index": None, "reason": NO_ASSISTANT_TURN, "reasons": [NO_ASSISTANT_TURN]})
+            keep = config.keep_failed and bool(turns)
             if failures:
                 reason = failures[0]["reason"]
-                excluded_by_reason[reason] += 1
+                if not keep:
+                    excluded_by_reason[reason] += 1
                 reasons = sorted({r for failure in failures for r in failure["reasons"]})
                 record = {
                     "id": conversation["id"],
@@ -900,13 +908,21 @@ async def rewrite_file(
                     "reason": reason,
                     "reasons": reasons,
                     "turns": failures,
+                    "kept": keep,
                 }
                 failed.write(json.dumps(record, ensure_ascii=False) + "\n")
-                continue
+                if not keep:
+                    continue
             messages = [dict(message) for message in conversation["messages"]]
             for position, turn_key, _ in turns:
-                messages[position]["content"] = jobs[str(turn_key)].outcome.text  # type: ignore[union-attr]
-                turns_rewritten += 1
+                outcome = jobs[turn_key].outcome if turn_key is not None else None
+                if outcome is not None and outcome.text is not None:
+                    messages[position]["content"] = outcome.text
+                    turns_rewritten += 1
+                else:
+                    turns_kept_failed += 1
+                    if outcome is not None and outcome.last_text:
+                        messages[position]["content"] = outcome.last_text
             out.write(json.dumps({**conversation, "messages": messages}, ensure_ascii=False) + "\n")
     for name, path in temporary.items():
         path.replace(paths[name])
@@ -920,6 +936,7 @@ async def rewrite_file(
         "excluded_by_reason": dict(excluded_by_reason),
         "assistant_turns_in": sum(len(turns) for turns in plan),
         "turns_rewritten": turns_rewritten,
+        "turns_kept_failed": turns_kept_failed,
         "turn_failures_by_reason": dict(turn_failures_by_reason),
         "unique_requests": len(jobs),
         "cache_hits": meter.cache_hits,
