@@ -145,7 +145,10 @@ def build_tiny_gpt2(
     else:
         tokenizer = build_tokenizer(out, texts)
     tokenizer.save_pretrained(out)
-    config = GPT2Config(vocab_size=len(tokenizer), n_embd=n_embd, n_layer=n_layer, n_head=2, n_positions=1024)
+    end = tokenizer.eos_token_id
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=n_embd, n_layer=n_layer, n_head=2, n_positions=1024,
+                        bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else end,
+                        eos_token_id=end)  # fmt: skip
     torch.manual_seed(seed)
     GPT2LMHeadModel(config).save_pretrained(out)
     return out
@@ -164,3 +167,48 @@ def gpt2_tokenizer(gpt2_dir: str | Path):  # noqa: ANN201 (transformers type, im
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>"
     )
+
+
+DETOXIFY_CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate", "sexual_explicit"]
+
+
+def build_tiny_detoxify(
+    out_dir: str | Path, *, bias: float = -8.0, label_bias: dict[str, float] | None = None
+) -> tuple[Path, Path]:
+    """A random BERT classifier saved as a Detoxify checkpoint whose scores are fixed by the classifier bias.
+
+    The classifier weights are zero, so every text gets ``sigmoid(bias)`` (about 0.0003 at -8) on every label, or
+    ``sigmoid(label_bias[label])`` for the labels given. Detoxify loads it with
+    ``Detoxify(model_type=..., checkpoint=CKPT, huggingface_config_path=DIR)``, i.e. `BuildConfig`'s
+    ``detoxify_checkpoint`` and ``detoxify_config_dir``.
+
+    Returns:
+        (checkpoint file, config folder).
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789.,?!'"]
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(
+        vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=512,
+    )  # fmt: skip
+    config.num_labels = len(DETOXIFY_CLASSES)
+    config.save_pretrained(folder)
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(config)
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.fill_(bias)
+        for label, value in (label_bias or {}).items():
+            model.classifier.bias[DETOXIFY_CLASSES.index(label)] = value
+    checkpoint = folder / "detoxify.ckpt"
+    arch = {"model_type": str(folder), "model_name": "BertForSequenceClassification", "tokenizer_name": "BertTokenizer",
+            "num_classes": len(DETOXIFY_CLASSES)}  # fmt: skip
+    torch.save({"config": {"arch": {"args": arch}, "dataset": {"args": {"classes": DETOXIFY_CLASSES}}},
+                "state_dict": model.state_dict()}, checkpoint)  # fmt: skip
+    return checkpoint, folder

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.conftest import shared_file
+from warmeval.tiny import build_tiny_detoxify
 from warmeval.training.data import (
     QUERY_TYPES,
     BuildConfig,
@@ -18,32 +18,10 @@ from warmeval.training.data import (
     nsfw_flags,
 )
 
-CLASSES = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate", "sexual_explicit"]
-
 
 def tiny_detoxify(folder: Path, obscene_bias: float) -> tuple[Path, Path]:
-    """A random BERT classifier saved as a Detoxify checkpoint; the classifier bias fixes every score."""
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
-
-    folder.mkdir(parents=True, exist_ok=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz0123456789.,?!'"]
-    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
-    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, num_labels=len(CLASSES), max_position_embeddings=512)  # fmt: skip
-    config.save_pretrained(folder)
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(config)
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.fill_(-8.0)
-        model.classifier.bias[CLASSES.index("obscene")] = obscene_bias
-    checkpoint = folder / "detoxify.ckpt"
-    torch.save({"config": {"arch": {"args": {"model_type": str(folder), "model_name": "BertForSequenceClassification",
-                                             "tokenizer_name": "BertTokenizer", "num_classes": len(CLASSES)}},
-                           "dataset": {"args": {"classes": CLASSES}}},
-                "state_dict": model.state_dict()}, checkpoint)  # fmt: skip
-    return checkpoint, folder
+    """A Detoxify stand-in: every score near 0 except ``obscene`` (sigmoid of ``obscene_bias``)."""
+    return build_tiny_detoxify(folder, label_bias={"obscene": obscene_bias})
 
 
 @pytest.fixture(scope="module")
