@@ -2,7 +2,9 @@
 
 Writes one JSONL per model (``base.jsonl``, ``epoch-0.5.jsonl``, ...) with ``id``, ``prompt`` and ``text``, the input
 of ``warmeval sociot trajectory``. Through transformers (the base model plus each PEFT adapter folder) or through an
-OpenAI-compatible server (``base_url``: one vLLM server with ``--enable-lora``, adapters named as served).
+OpenAI-compatible server (``base_url``: one vLLM server with ``--enable-lora``, adapters named as served; requests go
+``concurrency`` at a time so that vLLM batches them). With ``skip_existing`` a model whose file already holds a
+response to every prompt is not asked again (``warmeval run`` resumes this way).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class GenerateConfig:
     temperature: float = 0.0
     limit: int | None = None
     batch_size: int = 8
+    concurrency: int = 16  # requests in flight (base_url only)
+    skip_existing: bool = False
+    include_base: bool = True
 
 
 def read_prompts(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
@@ -48,7 +53,9 @@ def _label(adapter: str) -> str:
     return Path(adapter).name if Path(adapter).exists() else adapter
 
 
-def _generate_transformers(config: GenerateConfig, prompts: list[dict[str, str]]) -> dict[str, list[str]]:
+def _generate_transformers(
+    config: GenerateConfig, prompts: list[dict[str, str]], models: list[tuple[str, str]]
+) -> dict[str, list[str]]:
     import torch
     from peft import PeftModel
     from tqdm import tqdm
@@ -60,11 +67,8 @@ def _generate_transformers(config: GenerateConfig, prompts: list[dict[str, str]]
         tokenizer.pad_token = tokenizer.eos_token
     base = AutoModelForCausalLM.from_pretrained(config.base_model)
     outputs: dict[str, list[str]] = {}
-    variants: list[tuple[str, Any]] = [("base", base)]
-    for adapter in config.adapters:
-        variants.append((_label(adapter), adapter))
-    for label, source in variants:
-        model = source if label == "base" else PeftModel.from_pretrained(base, source)
+    for label, source in models:
+        model: Any = base if label == "base" else PeftModel.from_pretrained(base, source)
         model.eval()
         texts: list[str] = []
         for start in tqdm(range(0, len(prompts), config.batch_size), desc=f"generate {label}", unit="batch"):
@@ -86,40 +90,67 @@ def _generate_transformers(config: GenerateConfig, prompts: list[dict[str, str]]
     return outputs
 
 
-def _generate_server(config: GenerateConfig, prompts: list[dict[str, str]]) -> dict[str, list[str]]:
+def _generate_server(
+    config: GenerateConfig, prompts: list[dict[str, str]], models: list[tuple[str, str]]
+) -> dict[str, list[str]]:
+    from concurrent.futures import ThreadPoolExecutor
+
     import openai
+    from tqdm import tqdm
 
     client = openai.OpenAI(base_url=config.base_url, api_key="local")
+
+    def ask(name: str, prompt: str) -> str:
+        reply = client.chat.completions.create(
+            model=name,
+            messages=[{"role": "user", "content": prompt}],
+            max_tokens=config.max_new_tokens,
+            temperature=config.temperature,
+        )
+        return reply.choices[0].message.content or ""
+
     outputs: dict[str, list[str]] = {}
-    for label, name in [("base", config.served_base or config.base_model), *[(a, a) for a in config.adapters]]:
-        texts = []
-        for row in prompts:
-            reply = client.chat.completions.create(
-                model=name,
-                messages=[{"role": "user", "content": row["prompt"]}],
-                max_tokens=config.max_new_tokens,
-                temperature=config.temperature,
-            )
-            texts.append(reply.choices[0].message.content or "")
-        outputs[label] = texts
+    with ThreadPoolExecutor(max_workers=max(1, config.concurrency)) as pool:
+        for label, name in models:
+            jobs = pool.map(lambda row, name=name: ask(name, row["prompt"]), prompts)
+            outputs[label] = list(tqdm(jobs, total=len(prompts), desc=f"generate {label}", unit="prompt"))
     return outputs
+
+
+def _complete(path: Path, prompts: list[dict[str, str]]) -> bool:
+    """Whether ``path`` already holds one response per prompt, in order."""
+    if not path.is_file():
+        return False
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    return [str(row.get("id")) for row in rows] == [p["id"] for p in prompts]
 
 
 def generate_validation(config: GenerateConfig) -> dict[str, Any]:
     """Write one JSONL of responses per model; returns the manifest."""
     prompts = read_prompts(config.prompts_file, config.limit)
-    outputs = _generate_server(config, prompts) if config.base_url else _generate_transformers(config, prompts)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    files = {}
+    models = [(_label(a), a) for a in config.adapters]
+    if config.include_base:
+        models.insert(0, ("base", (config.served_base or config.base_model) if config.base_url else config.base_model))
+    labels = [label for label, _ in models]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"two models would write the same file: labels {labels} (name the adapters apart)")
+    skipped = [label for label, _ in models if config.skip_existing and _complete(out / f"{label}.jsonl", prompts)]
+    todo = [(label, name) for label, name in models if label not in skipped]
+    if not todo:
+        outputs: dict[str, list[str]] = {}
+    elif config.base_url:
+        outputs = _generate_server(config, prompts, todo)
+    else:
+        outputs = _generate_transformers(config, prompts, todo)
+    files = {label: out / f"{label}.jsonl" for label, _ in models}
     for label, texts in outputs.items():
-        path = out / f"{label}.jsonl"
-        with open(path, "w", encoding="utf-8") as handle:
+        with open(files[label], "w", encoding="utf-8") as handle:
             for row, text in zip(prompts, texts, strict=True):
                 handle.write(
                     json.dumps({"id": row["id"], "prompt": row["prompt"], "text": text}, ensure_ascii=False) + "\n"
                 )
-        files[label] = path
+    counts = {"prompts": len(prompts), "models": len(models), "generated": len(outputs), "skipped": len(skipped)}
     return write_manifest(out / "manifest.json", stage="train_generate", inputs={"prompts": config.prompts_file},
-                          parameters=config, counts={"prompts": len(prompts), "models": len(outputs)},
-                          outputs=files)  # fmt: skip
+                          parameters=config, counts=counts, outputs=files)  # fmt: skip
