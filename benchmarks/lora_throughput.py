@@ -7,17 +7,22 @@ or of ``--lengths-from`` train.jsonl). Random token ids: only lengths matter for
 
 1. plain: the PEFT loop most people write: random batches, each padded to its longest sequence;
 2. warmeval: the transformers Trainer as ``warmeval train lora`` configures it (length-grouped batches, dynamic
-   padding, the same optimiser), timed by a callback after warm-up.
+   padding, the same optimiser), timed by a callback after warm-up;
+3. warmeval packed: the same with ``padding_free: true``: each micro-batch concatenated into one row with position
+   ids restarting per example (no padding at all; the same examples per step), on ``flash_attention_2`` when
+   flash-attn is installed on a GPU, else sdpa (``--packed-attn`` picks one).
 
-Prints real (non-padding) tokens/s, padding share and peak GPU memory for both, and the ratio. The reference number
-for the plain loop without padding on an H100 is 7,580 tokens/s; the target for warmeval on the length mix is >= 2x.
+Prints real (non-padding) tokens/s, padding share and peak GPU memory for each, and the ratios to plain. The reference
+number for the plain loop without padding on an H100 is 7,580 tokens/s; the target for warmeval on the length mix is
+>= 2x. On a CPU (``--shape tiny``) it only shows that the three modes run: those numbers mean nothing.
 
-    python benchmarks/lora_throughput.py [--shape llama8b|tiny] [--steps 20] [--warmup 3]
+    python benchmarks/lora_throughput.py [--shape llama8b|tiny] [--steps 20] [--warmup 3] [--packed-attn auto]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import random
@@ -53,12 +58,12 @@ def length_mix(seq: int, source: str | None) -> list[int]:
     return [min(seq, max(8, len(ids))) for ids in tokenizer(texts)["input_ids"]]
 
 
-def build_model(shape: str, device: str):  # noqa: ANN201
+def build_model(shape: str, device: str, attn: str = "sdpa"):  # noqa: ANN201
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    config = LlamaConfig(**SHAPES[shape], attn_implementation="sdpa")
+    config = LlamaConfig(**SHAPES[shape], attn_implementation=attn)
     torch.manual_seed(0)
     with torch.device(device):
         model = LlamaForCausalLM(config).to(dtype)
@@ -98,17 +103,16 @@ def plain_loop(args: argparse.Namespace, lengths: list[int], device: str) -> dic
     return _result(real, padded, elapsed, device)
 
 
-def warmeval_trainer(args: argparse.Namespace, lengths: list[int], device: str) -> dict[str, float]:
+def warmeval_trainer(
+    args: argparse.Namespace, lengths: list[int], device: str, *, padding_free: bool = False, attn: str = "sdpa"
+) -> dict[str, float]:
     from datasets import Dataset
-    from transformers import (
-        DataCollatorForSeq2Seq,
-        PreTrainedTokenizerFast,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-    )
+    from transformers import PreTrainedTokenizerFast, Trainer, TrainerCallback, TrainingArguments
 
-    model, vocab = build_model(args.shape, device)
+    from warmeval.training.lora import LoraTrainConfig, build_collator
+
+    model, vocab = build_model(args.shape, device, attn)
+    model.config.use_cache = False  # as train_lora sets it: a cache would hide the packed rows' boundaries
     rng = random.Random(1)
     needed = (args.warmup + args.steps) * args.micro * args.accum
     rows = [rng.choice(lengths) for _ in range(needed)]
@@ -125,13 +129,16 @@ def warmeval_trainer(args: argparse.Namespace, lengths: list[int], device: str) 
                 if device == "cuda":
                     torch.cuda.reset_peak_memory_stats()
 
-    class CountingCollator(DataCollatorForSeq2Seq):
-        def __call__(self, features, return_tensors=None):  # noqa: ANN001, ANN204
-            batch = super().__call__(features, return_tensors)
-            batches.append((int(batch["attention_mask"].sum()), int(batch["attention_mask"].numel())))
-            return batch
+    # The collator `warmeval train lora` builds for this option, wrapped to count real and padded tokens.
+    collate = build_collator(LoraTrainConfig(padding_free=padding_free), _pad_tokenizer(PreTrainedTokenizerFast), model)
 
-    tokenizer = _pad_tokenizer(PreTrainedTokenizerFast)
+    def counting_collator(features):  # noqa: ANN001, ANN202
+        batch = collate(features)
+        mask = batch.get("attention_mask")  # absent when padding-free: every token is real
+        real = int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        batches.append((real, int(batch["input_ids"].numel())))
+        return batch
+
     trainer = Trainer(
         model=model,
         args=TrainingArguments(
@@ -141,7 +148,7 @@ def warmeval_trainer(args: argparse.Namespace, lengths: list[int], device: str) 
             logging_steps=10_000, remove_unused_columns=False, disable_tqdm=True, dataloader_num_workers=0,
         ),
         train_dataset=data,
-        data_collator=CountingCollator(tokenizer, padding=True, label_pad_token_id=-100),
+        data_collator=counting_collator,
         callbacks=[Timer()],
     )  # fmt: skip
     trainer.train()
@@ -151,11 +158,32 @@ def warmeval_trainer(args: argparse.Namespace, lengths: list[int], device: str) 
     return _result(sum(r for r, _ in timed), sum(p for _, p in timed), elapsed, device)
 
 
+def packed_attention(choice: str, device: str) -> str:
+    """``auto``: flash_attention_2 (its varlen kernel skips cross-example work) when flash-attn runs here, else sdpa."""
+    if choice != "auto":
+        return choice
+    if device != "cuda":
+        return "sdpa"
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return "sdpa"
+    return "flash_attention_2"
+
+
 def _pad_tokenizer(cls):  # noqa: ANN001, ANN202
     from tokenizers import Tokenizer, models
 
     tok = Tokenizer(models.WordLevel({"<pad>": 0, "<unk>": 1}, unk_token="<unk>"))
     return cls(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>")
+
+
+def _release(device: str) -> None:
+    """Free the previous run's model before the next is built: the Trainer's reference cycles keep an 8B model (16 GiB)
+    alive until a collection, and three runs would not fit next to each other."""
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
 
 
 def _sync(device: str) -> None:
@@ -178,6 +206,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--lengths-from", default=None, help="train.jsonl whose conversations give the length mix")
     parser.add_argument("--out", default="/tmp/warmeval-lora-bench")
+    parser.add_argument(
+        "--packed-attn",
+        default="auto",
+        choices=["auto", "sdpa", "flash_attention_2", "eager"],
+        help="attention of the padding-free run (auto: flash_attention_2 if installed, else sdpa)",
+    )
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     lengths = length_mix(args.seq, args.lengths_from)
@@ -186,15 +220,19 @@ def main() -> None:
     print(f"device: {name}; shape {args.shape}; micro {args.micro} x accum {args.accum}; "
           f"lengths: {len(lengths)} conversations, mean {mean:.0f} tokens (cap {args.seq})")  # fmt: skip
     plain = plain_loop(args, lengths, device)
-    if device == "cuda":
-        torch.cuda.empty_cache()
+    _release(device)
     ours = warmeval_trainer(args, lengths, device)
-    for name, r in (("plain PEFT loop", plain), ("warmeval trainer", ours)):
+    _release(device)
+    attn = packed_attention(args.packed_attn, device)
+    packed = warmeval_trainer(args, lengths, device, padding_free=True, attn=attn)
+    for name, r in (("plain PEFT loop", plain), ("warmeval trainer", ours), ("warmeval packed", packed)):
         print(f"{name:<18} {r['tokens_per_s']:>10.0f} tokens/s   padding {100 * r['padding_share']:5.1f}%   "
               f"peak {r['peak_gib']:.1f} GiB")  # fmt: skip
     print(f"ratio warmeval/plain: {ours['tokens_per_s'] / plain['tokens_per_s']:.2f}x")
+    print(f"ratio warmeval packed/plain: {packed['tokens_per_s'] / plain['tokens_per_s']:.2f}x (attention: {attn})")
     if device == "cuda" and args.shape == "llama8b":
-        print(f"vs the 7,580 tokens/s H100 reference: {ours['tokens_per_s'] / 7580:.2f}x (target >= 2x on an H100)")
+        print(f"vs the 7,580 tokens/s H100 reference: {ours['tokens_per_s'] / 7580:.2f}x, "
+              f"packed {packed['tokens_per_s'] / 7580:.2f}x (target >= 2x on an H100)")  # fmt: skip
     else:
         print("(not the H100 / Llama-3.1-8B setting: compare the ratio only, not the reference)")
 

@@ -177,3 +177,120 @@ def test_validation_generations_per_checkpoint(tiny_model: Path, chat_file: Path
     for label in ("base", "epoch-0.5", "epoch-1"):
         rows = [json.loads(line) for line in (tmp_path / "gens" / f"{label}.jsonl").read_text().splitlines()]
         assert [r["id"] for r in rows] == ["v0", "v1", "v2"] and all("text" in r for r in rows)
+
+
+def _mean_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Sum of the labelled tokens' negative log-likelihoods / their count (position t predicts label t + 1)."""
+    shifted = labels[:, 1:].reshape(-1)
+    return (
+        torch.nn.functional.cross_entropy(
+            logits[:, :-1].reshape(-1, logits.shape[-1]).float(), shifted, ignore_index=-100, reduction="sum"
+        )
+        / shifted.ne(-100).sum()
+    )
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_padding_free_batch_has_the_padded_loss_and_no_cross_example_attention(tiny_model: Path, attn: str) -> None:
+    from warmeval.training.lora import build_collator
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32, attn_implementation=attn).eval()
+    model.config.use_cache = False  # as train_lora sets it
+    features = []
+    for chat in (CHATS[1], CHATS[7], CHATS[2]):  # 0, 3 and 2 extra " Really.": three different lengths
+        ids, labels = tokenize_chat(chat, tokenizer)
+        features.append({"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)})
+    lengths = [len(f["input_ids"]) for f in features]
+    assert len(set(lengths)) == 3
+    padded = build_collator(LoraTrainConfig(), tokenizer, model)(features)
+    packed = build_collator(LoraTrainConfig(padding_free=True), tokenizer, model)(features)
+    assert padded["input_ids"].shape == (3, max(lengths))
+    assert packed["input_ids"].shape == (1, sum(lengths)) and "attention_mask" not in packed
+    assert packed["position_ids"][0].tolist() == [i for n in lengths for i in range(n)]
+    # Every example's first label is -100: no example is trained to follow the one packed before it, and the
+    # packed batch trains exactly the padded batch's tokens (the Trainer's loss divisor counts labels[..., 1:]).
+    starts = [sum(lengths[:k]) for k in range(3)]
+    assert all(packed["labels"][0, s] == -100 for s in starts)
+    assert int(packed["labels"][:, 1:].ne(-100).sum()) == int(padded["labels"][:, 1:].ne(-100).sum())
+
+    with torch.no_grad():
+        padded_logits = model(**padded).logits
+        packed_logits = model(**packed).logits
+        padded_loss = _mean_nll(padded_logits, padded["labels"])
+        packed_loss = _mean_nll(packed_logits, packed["labels"])
+        assert abs(float(packed_loss - padded_loss)) < 1e-5
+        assert abs(float(model(**packed).loss - model(**padded).loss)) < 1e-5  # the model's own loss too
+        for row, (start, n) in enumerate(zip(starts, lengths, strict=True)):
+            torch.testing.assert_close(packed_logits[0, start : start + n], padded_logits[row, :n], atol=1e-4, rtol=0)
+        # Controls that show the comparison can fail: the same packed row with contiguous positions is one long
+        # sequence (later examples attend to earlier ones), and a KV cache turns off transformers' packed-sequence
+        # detection (masking_utils._preprocess_mask_arguments), which is why train_lora sets use_cache=False.
+        contiguous = dict(packed, position_ids=torch.arange(sum(lengths))[None])
+        assert abs(float(_mean_nll(model(**contiguous).logits, packed["labels"]) - padded_loss)) > 1e-3
+        with_cache = _mean_nll(model(**packed, use_cache=True).logits, packed["labels"])
+        assert abs(float(with_cache - padded_loss)) > 1e-3
+
+
+class PackedInputs(TrainerCallback):
+    """Records each training forward's input layout (a forward pre-hook: the data order is untouched) and the logs."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, bool, bool]] = []  # (rows, has attention_mask, has position_ids)
+        self.logs: list[dict[str, float]] = []
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):  # noqa: ANN001, ANN201
+        def hook(module, positional, named):  # noqa: ANN001, ANN202
+            ids = named.get("input_ids")
+            self.calls.append((ids.shape[0], named.get("attention_mask") is not None, "position_ids" in named))
+
+        model.register_forward_pre_hook(hook, with_kwargs=True)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        if logs and "loss" in logs:
+            self.logs.append(logs)
+
+
+def test_padding_free_training_keeps_steps_saves_and_loss(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
+    # dropout 0: LoRA dropout masks depend on the tensor layout and would make the two runs differ by chance.
+    common = dict(dropout=0.0, logging_steps=1, epochs=1, save_epochs=[0.5, 1])
+    padded_seen, packed_seen = PackedInputs(), PackedInputs()
+    padded_run = train_lora(_config(tiny_model, chat_file, tmp_path / "padded", **common), callbacks=[padded_seen])
+    out = tmp_path / "packed"
+    packed_run = train_lora(_config(tiny_model, chat_file, out, padding_free=True, **common), callbacks=[packed_seen])
+    assert all(call == (2, True, False) for call in padded_seen.calls)
+    assert all(call == (1, False, True) for call in packed_seen.calls)  # one packed row, no mask: really packed
+    assert len(packed_seen.calls) == len(padded_seen.calls) == 10  # 5 optimiser steps x accumulation 2
+    for key in ("steps_per_epoch", "global_step"):
+        assert packed_run["counts"][key] == padded_run["counts"][key]
+    assert packed_run["save_schedule"] == padded_run["save_schedule"] == {"2": 0.5, "5": 1}
+    assert sorted(packed_run["adapters"]) == sorted(padded_run["adapters"]) == ["epoch-0.5", "epoch-1"]
+    for label, step in (("epoch-0.5", 2), ("epoch-1", 5)):
+        info = json.loads((out / label / "warmeval_epoch.json").read_text())
+        assert info["global_step"] == step and (out / label / "adapter_config.json").is_file()
+    # Same seed, so the same initial adapter and the same micro-batches: every step's loss (the Trainer's mean over
+    # the step's assistant tokens) and the trained adapter must match the padded run up to float rounding.
+    assert len(packed_seen.logs) == len(padded_seen.logs) == 5
+    for packed_log, padded_log in zip(packed_seen.logs, padded_seen.logs, strict=True):
+        assert abs(packed_log["loss"] - padded_log["loss"]) < 1e-4
+        assert abs(packed_log["grad_norm"] - padded_log["grad_norm"]) < 1e-3 * padded_log["grad_norm"]
+
+    from peft import PeftModel
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    original = {k: v.clone() for k, v in base.state_dict().items()}
+    tuned = PeftModel.from_pretrained(base, out / "epoch-1")
+    padded = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_model), tmp_path / "padded" / "epoch-1"
+    )
+    tuned_lora = {n: p for n, p in tuned.named_parameters() if "lora_" in n}
+    padded_lora = {n: p for n, p in padded.named_parameters() if "lora_" in n}
+    assert tuned_lora and tuned_lora.keys() == padded_lora.keys()
+    assert any(p.abs().sum() > 0 for n, p in tuned_lora.items() if "lora_B" in n)  # B starts at zero: it trained
+    for name, weight in tuned_lora.items():
+        torch.testing.assert_close(weight, padded_lora[name], atol=1e-5, rtol=1e-3)
+    merged = tuned.merge_and_unload().state_dict()
+    assert [k for k, v in merged.items() if not torch.equal(v, original[k])]
+    assert all(torch.equal(merged[k], v) for k, v in original.items() if "embed" in k or "norm" in k)
+    fresh = AutoModelForCausalLM.from_pretrained(tiny_model)
+    assert all(torch.equal(v, original[k]) for k, v in fresh.state_dict().items())  # the base on disk is untouched

@@ -14,8 +14,18 @@ that saves adapters at exact epochs -> manifest.
   rendering prefixes (each assistant turn's tokens are those between the prompt rendered up to it with a generation
   prompt and the conversation rendered through it). Sequences over ``max_seq_length`` are truncated or dropped
   (``overlong``), and counted.
-* Length-grouped batching (``group_by_length``) keeps padding low; bf16 on a GPU that supports it. Several GPUs:
-  ``accelerate launch -m warmeval.training.lora --config recipe.yaml`` (or ``torchrun``): the Trainer handles DDP.
+* Length-grouped batching (``group_by_length``) keeps padding low. ``padding_free: true`` removes padding altogether:
+  each micro-batch's examples are concatenated into one row (``DataCollatorWithFlattening``) with position ids that
+  restart at every example, and the first label of each example is -100, so no token is predicted from, or attends
+  to, the example before it (transformers builds a block-diagonal causal mask from the position ids for sdpa, eager
+  and flex attention, and runs flash-attention's varlen kernel for ``flash_attention_2``). The examples per micro-batch
+  are unchanged, so steps per epoch, save points and the loss (mean over assistant tokens) are those of a padded run.
+  It is off by default: on sdpa and eager the packed row is attended under a dense (sum of lengths)^2 mask, more
+  attention work than the padded rows of a length-grouped batch, so the full gain needs ``attn_implementation:
+  flash_attention_2`` (flash-attn installed, bf16), and length-grouped padding stays the default until a GPU run of
+  ``benchmarks/lora_throughput.py`` shows which is faster.
+* bf16 on a GPU that supports it. Several GPUs: ``accelerate launch -m warmeval.training.lora --config recipe.yaml``
+  (or ``torchrun``): the Trainer handles DDP.
 """
 
 from __future__ import annotations
@@ -52,6 +62,8 @@ class LoraTrainConfig:
     save_epochs: list[float] = field(default_factory=lambda: list(PAPER_SAVE_EPOCHS))
     overlong: str = "truncate"  # or "drop"
     group_by_length: bool = True
+    padding_free: bool = False  # one packed row per micro-batch, no padding (see the module docstring)
+    attn_implementation: str | None = None  # None: transformers' default (sdpa); "flash_attention_2" for padding_free
     lr_scheduler_type: str = "linear"
     warmup_ratio: float = 0.0
     seed: int = 0
@@ -144,6 +156,20 @@ def _last_checkpoint(output_dir: Path) -> str | None:
     return str(checkpoints[-1]) if checkpoints else None
 
 
+def build_collator(config: LoraTrainConfig, tokenizer: Any, model: Any) -> Any:
+    """Padded micro-batches, or with ``padding_free`` one concatenated row per micro-batch."""
+    from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+
+    if not config.padding_free:
+        return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    # No attention_mask in the batch (the collator drops it): transformers looks for packed sequences in the position
+    # ids only when the mask is None. separator_id=-100 replaces each example's first label, so the last token of one
+    # example is never trained to predict the first token of the next. Flash attention gets the sequence boundaries
+    # directly (cu_seq_lens) instead of recomputing them from the position ids in every layer.
+    flash = "flash" in str(getattr(model.config, "_attn_implementation", "") or "")
+    return DataCollatorWithFlattening(separator_id=-100, return_position_ids=True, return_flash_attn_kwargs=flash)
+
+
 def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Train one adapter; returns the manifest (also written to ``output_dir/manifest.json``).
 
@@ -157,10 +183,10 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
-        DataCollatorForSeq2Seq,
         Trainer,
         TrainerCallback,
         TrainingArguments,
+        set_seed,
     )
 
     output_dir = Path(config.output_dir)
@@ -174,12 +200,22 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
     use_bf16 = (
         config.bf16 if config.bf16 is not None else bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     )
-    model = AutoModelForCausalLM.from_pretrained(config.base_model, dtype=torch.bfloat16 if use_bf16 else torch.float32)
+    load_options: dict[str, Any] = {"dtype": torch.bfloat16 if use_bf16 else torch.float32}
+    if config.attn_implementation:
+        load_options["attn_implementation"] = config.attn_implementation
+    model = AutoModelForCausalLM.from_pretrained(config.base_model, **load_options)
+    # A KV cache disables transformers' packed-sequence detection (masking_utils._preprocess_mask_arguments checks
+    # position ids only without one), and a padding-free row would then attend across examples without any error.
+    # The Trainer sets this from TrainingArguments.use_cache (False) too; setting it here does not depend on that.
+    model.config.use_cache = False
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
     peft_config = LoraConfig(r=config.r, lora_alpha=config.alpha, lora_dropout=config.dropout,
                              target_modules=config.target_modules, task_type="CAUSAL_LM")  # fmt: skip
+    # LoRA A is drawn from the global RNG here, before the Trainer seeds it: seed now, or the initial adapter (and so
+    # the whole run) depends on whatever used the RNG earlier in the process.
+    set_seed(config.seed)
     model = get_peft_model(model, peft_config)  # type: ignore[assignment]
 
     saved: dict[str, int] = {}
@@ -233,7 +269,7 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
         model=model,
         args=args,
         train_dataset=dataset,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        data_collator=build_collator(config, tokenizer, model),
         callbacks=[EpochSaves(), *(callbacks or [])],
     )
     resume_from = _last_checkpoint(output_dir) if config.resume else None
