@@ -146,10 +146,20 @@ def build_report(
     out_dir: str | Path,
     *,
     trajectories: list[str | Path] | None = None,
+    controls: pd.DataFrame | None = None,
     rule: RefusalRule = "paper",
     variants: tuple[str, str] = ("original", "warm"),
 ) -> Path:
-    """Load, analyse and write ``report.html``, ``report.md``, the figures and ``models.json``; returns the HTML."""
+    """Load, analyse and write ``report.html``, ``report.md``, the figures and ``models.json``; returns the HTML.
+
+    Args:
+        inputs: Inspect log folders or files, release folders, or saved tables.
+        out_dir: Report folder.
+        trajectories: ``warmth_trajectory.csv`` files, one series each (named by its folder).
+        controls: A table of capability and safety controls (one row per control and variant) to show as is.
+        rule: Refusal rule.
+        variants: The two variants the models compare (when both are present).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     load_report = LoadReport()
@@ -183,6 +193,8 @@ def build_report(
     if trajectories:
         table = plot_trajectories([Path(p) for p in trajectories], out / "warmth_trajectory.png")
         sections.append(("SocioT warmth by checkpoint", "warmth_trajectory.png", table))
+    if controls is not None and not controls.empty:
+        sections.append(("Capability and safety controls", None, controls))
     sections.append(("Sample sizes and exclusions (refusals, unparseable verdicts)", None, load_report.table()))
 
     intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {rule}; models fitted "

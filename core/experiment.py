@@ -1,29 +1,44 @@
 """One experiment file: the base model, its variants, the tasks and the judges; `run_experiment` runs all of it.
 
 The YAML (``warmeval init`` writes a commented example) is validated before anything starts: an unknown key or a
-missing file is an error naming its key path (``variants.warm.adapter``). `run_experiment` serves every variant from
-one vLLM server (or uses ``base_url``), runs variants x tasks through Inspect's ``eval_set`` (logs in
-``output_dir/logs``; rerunning resumes: finished logs are kept, unfinished samples are redone, nothing is
-duplicated), and writes the report.
+missing file is an error naming its key path (``variants.warm.adapter``). `run_experiment` serves every variant (and
+every checkpoint of the SocioT trajectory) from one vLLM server (or uses ``base_url``), then, stage by stage:
+
+1. variants x tasks (and the AdvBench safety control) through Inspect's ``eval_set`` (logs in ``output_dir/logs``;
+   rerunning resumes: finished logs are kept, unfinished samples are redone, nothing is duplicated);
+2. the capability controls, MMLU and GSM8K, per variant through lm-eval's ``local-chat-completions`` model on the same
+   server (``output_dir/controls/<variant>/``; a finished result is kept on rerun);
+3. validation generations of the base model and of every checkpoint (``output_dir/sociot/generations``; complete
+   files are kept on rerun), then the server stops and SocioT scores them into one warmth trajectory per series;
+4. the report (``output_dir/report/report.html``).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-TOP_KEYS = {"name", "base_model", "served_name", "base_url", "server", "variants", "tasks", "controls", "roles",
-            "generation", "max_connections", "epochs", "output_dir", "fail_on_error"}  # fmt: skip
+if TYPE_CHECKING:
+    import pandas as pd
+
+TOP_KEYS = {"name", "base_model", "served_name", "base_url", "server", "variants", "tasks", "controls", "sociot",
+            "roles", "generation", "max_connections", "epochs", "output_dir", "fail_on_error"}  # fmt: skip
 SERVER_KEYS = {"host", "port", "max_model_len", "dtype", "tensor_parallel_size", "extra_args", "startup_timeout"}
 VARIANT_KEYS = {"adapter", "system_prompt"}
 ROLE_KEYS = {"grader", "distractor"}
 GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed", "max_retries", "timeout"}
+SOCIOT_KEYS = {"prompts", "n", "checkpoints", "model", "mode", "max_tokens", "temperature", "batch_size",
+               "concurrency"}  # fmt: skip
 DATA_ARGS = ("data_path", "prompts_file", "distractors")
+# Capability controls run through lm-eval, not Inspect; `warmeval.capability.run_capability_control` runs one.
+CAPABILITY_CONTROLS = ("mmlu", "gsm8k")
+CAPABILITY_FIXED = {"name", "base_url", "model", "output_dir", "system_instruction"}
 
 EXAMPLE = """\
 # warmeval experiment: the design of Ibrahim, Hafner & Rocher (Nature 2026) on one base model.
@@ -47,8 +62,15 @@ tasks:                                        # -T arguments of each Inspect tas
   truthfulqa: {n: 500, seed: 0, conditions: all, templates: all}
   disinfo: {seed: 0, conditions: all, templates: all}
   medqa_conv: {n: 500, seed: 0, conditions: all, templates: all}
-controls:                                     # safety control on the same server (refusal rate)
-  advbench: {n: 100, seed: 0}
+controls:                                     # on the same server, per variant
+  advbench: {n: 100, seed: 0}                 # safety: refusal rate (judged by the grader role)
+  mmlu: {n: 500, seed: 0}                     # capability, through lm-eval's local-chat-completions
+  gsm8k: {n: 500, seed: 0}
+sociot:                                       # SocioT warmth of every checkpoint's validation generations
+  prompts: data/conversations/validation_prompts.jsonl   # from `warmeval data build`
+  n: 300
+  checkpoints: {warm: adapters/warm, cold: adapters/cold}  # folders of epoch-<e>/ adapters, served with the rest
+  model: gpt2                                 # SocioT's language model (HF id or local folder)
 roles:                                        # Inspect model roles
   grader: openai/gpt-4o
   distractor: openai/gpt-4o
@@ -71,11 +93,28 @@ class Variant:
 
 
 @dataclass
+class SocioTSpec:
+    """The SocioT trajectory: validation prompts, the checkpoint series and the scorer."""
+
+    prompts: str
+    checkpoints: dict[str, list[tuple[float, str]]]  # series -> [(epoch, adapter folder)], by epoch
+    n: int | None = None
+    model: str | None = None
+    mode: str = "code"
+    max_tokens: int | None = None
+    temperature: float | None = None
+    batch_size: int | None = None
+    concurrency: int = 16
+
+
+@dataclass
 class Experiment:
     base_model: str
     variants: list[Variant]
     tasks: dict[str, dict[str, Any]]
     controls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    capability: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sociot: SocioTSpec | None = None
     name: str = "experiment"
     served_name: str = "base"
     base_url: str | None = None
@@ -89,7 +128,29 @@ class Experiment:
     source: str = ""
 
     def model_for(self, variant: Variant) -> str:
-        return f"vllm/{variant.name if variant.adapter else self.served_name}"
+        return f"vllm/{self.served_model(variant)}"
+
+    def served_model(self, variant: Variant) -> str:
+        """The model name a variant's requests carry (its adapter, or the base model)."""
+        return variant.name if variant.adapter else self.served_name
+
+    def checkpoint_names(self) -> dict[tuple[str, float], str]:
+        """(series, epoch) -> served adapter name; a checkpoint that is also a variant's adapter keeps its name."""
+        if self.sociot is None:
+            return {}
+        by_path = {str(Path(v.adapter).resolve()): v.name for v in self.variants if v.adapter}
+        return {(series, epoch): by_path.get(str(Path(folder).resolve()), f"{series}-epoch-{epoch:g}")
+                for series, points in self.sociot.checkpoints.items() for epoch, folder in points}  # fmt: skip
+
+    def served_adapters(self) -> dict[str, str]:
+        """Every adapter the server loads: the variants' and the trajectory's checkpoints'."""
+        adapters = {v.name: v.adapter for v in self.variants if v.adapter}
+        if self.sociot is not None:
+            names = self.checkpoint_names()
+            for series, points in self.sociot.checkpoints.items():
+                for epoch, folder in points:
+                    adapters.setdefault(names[(series, epoch)], folder)
+        return adapters
 
 
 def _unknown(where: str, data: dict[str, Any], allowed: set[str]) -> None:
@@ -157,7 +218,13 @@ def load_experiment(path: str | Path) -> Experiment:
         return specs
 
     tasks = task_specs("tasks", TASKS)
-    controls = task_specs("controls", CONTROL_TASKS)
+    controls_section = _mapping(data.get("controls"), f"{prefix}controls")
+    capability = _capability_specs(controls_section, prefix, resolve)
+    data["controls"] = {k: v for k, v in controls_section.items() if k not in CAPABILITY_CONTROLS}
+    controls = task_specs("controls", {**CONTROL_TASKS, **{name: None for name in CAPABILITY_CONTROLS}})
+    sociot = None
+    if data.get("sociot"):
+        sociot = _sociot_spec(_mapping(data["sociot"], f"{prefix}sociot"), prefix, resolve, root)
     roles = _mapping(data.get("roles"), f"{prefix}roles")
     _unknown(f"{prefix}roles.", roles, ROLE_KEYS)
     generation = _mapping(data.get("generation"), f"{prefix}generation")
@@ -168,6 +235,8 @@ def load_experiment(path: str | Path) -> Experiment:
         variants=variants,
         tasks=tasks,
         controls=controls,
+        capability=capability,
+        sociot=sociot,
         name=str(data.get("name", "experiment")),
         served_name=str(data.get("served_name", "base")),
         base_url=data.get("base_url"),
@@ -179,6 +248,63 @@ def load_experiment(path: str | Path) -> Experiment:
         output_dir=str(output if output.is_absolute() else root / output),
         fail_on_error=data.get("fail_on_error", True),
         source=str(source),
+    )
+
+
+def _capability_specs(section: dict[str, Any], prefix: str, resolve: Any) -> dict[str, dict[str, Any]]:
+    from warmeval.capability import run_capability_control
+
+    allowed = set(inspect.signature(run_capability_control).parameters) - CAPABILITY_FIXED
+    specs = {}
+    for name in CAPABILITY_CONTROLS:
+        if name not in section:
+            continue
+        args = dict(_mapping(section[name], f"{prefix}controls.{name}"))
+        _unknown(f"{prefix}controls.{name}.", args, allowed)
+        if args.get("data_path"):
+            args["data_path"] = resolve(str(args["data_path"]), f"controls.{name}.data_path")
+        specs[name] = args
+    return specs
+
+
+def _sociot_spec(section: dict[str, Any], prefix: str, resolve: Any, root: Path) -> SocioTSpec:
+    where = f"{prefix}sociot"
+    _unknown(f"{where}.", section, SOCIOT_KEYS)
+    for required in ("prompts", "checkpoints"):
+        if not section.get(required):
+            raise ExperimentError(f"{where}.{required}: missing")
+    prompts = resolve(str(section["prompts"]), "sociot.prompts")
+    series: dict[str, list[tuple[float, str]]] = {}
+    for name, folder in _mapping(section["checkpoints"], f"{where}.checkpoints").items():
+        path = Path(resolve(str(folder), f"sociot.checkpoints.{name}"))
+        points = []
+        for child in path.glob("epoch-*"):
+            try:
+                epoch = float(child.name.removeprefix("epoch-"))
+            except ValueError:
+                continue
+            if (child / "adapter_config.json").is_file():
+                points.append((epoch, str(child)))
+        if not points:
+            raise ExperimentError(f"{where}.checkpoints.{name}: {folder} holds no epoch-<e>/ adapter folder "
+                                  "(the output of `warmeval train lora`)")  # fmt: skip
+        series[str(name)] = sorted(points)
+    model = section.get("model")
+    if model and (root / str(model)).exists():
+        model = str((root / str(model)).resolve())
+    mode = str(section.get("mode", "code"))
+    if mode not in ("code", "paper"):
+        raise ExperimentError(f"{where}.mode: {mode!r} is not 'code' or 'paper'")
+    return SocioTSpec(
+        prompts=prompts,
+        checkpoints=series,
+        n=section.get("n"),
+        model=model,
+        mode=mode,
+        max_tokens=section.get("max_tokens"),
+        temperature=section.get("temperature"),
+        batch_size=section.get("batch_size"),
+        concurrency=int(section.get("concurrency", 16)),
     )
 
 
@@ -204,7 +330,7 @@ def _stage(message: str, started: float) -> None:
 
 
 def run_experiment(experiment: Experiment, *, display: str | None = None) -> dict[str, Any]:
-    """Serve, evaluate (resumably), analyse; returns paths and counts."""
+    """Serve, evaluate (resumably), run the controls and the SocioT trajectory, report; returns paths and counts."""
     import os
 
     from inspect_ai import eval_set
@@ -216,7 +342,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
     logs = output / "logs"
     server = None
     if experiment.base_url is None:
-        adapters = {v.name: v.adapter for v in experiment.variants if v.adapter}
+        adapters = experiment.served_adapters()
         server = VLLMServer(ServeConfig(base_model=experiment.base_model, adapters=adapters,  # type: ignore[arg-type]
                                         served_name=experiment.served_name, log_path=str(output / "vllm.log"),
                                         **experiment.server))  # fmt: skip
@@ -229,6 +355,8 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
     previous = {k: os.environ.get(k) for k in ("VLLM_BASE_URL", "VLLM_API_KEY")}
     os.environ["VLLM_BASE_URL"] = base_url
     os.environ.setdefault("VLLM_API_KEY", "local")
+    capability: list[dict[str, Any]] = []
+    generations = None
     try:
         tasks = build_tasks(experiment)
         samples = sum(len(t.dataset) for t in tasks)
@@ -244,6 +372,13 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
             display=display,  # type: ignore[arg-type]
             **experiment.generation,
         )
+        scored = sum(log.results.completed_samples if log.results else 0 for log in eval_logs)
+        _stage(f"evaluation {'complete' if success else 'INCOMPLETE'}: {len(eval_logs)} logs, {scored} samples",
+               started)  # fmt: skip
+        if success:
+            capability = run_capability(experiment, base_url, output / "controls", started)
+            if experiment.sociot is not None:
+                generations = generate_for_sociot(experiment, base_url, output / "sociot" / "generations", started)
     finally:
         for key, value in previous.items():
             if value is None:
@@ -253,20 +388,106 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
         if server is not None:
             server.stop()
             _stage("server stopped", started)
-    scored = sum(log.results.completed_samples if log.results else 0 for log in eval_logs)
-    _stage(f"evaluation {'complete' if success else 'INCOMPLETE'}: {len(eval_logs)} logs, {scored} samples", started)
-    for log in eval_logs:
-        if log.eval.task.endswith("advbench") and log.results:
-            rate = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}.get("refusal_rate")
-            _stage(f"control advbench, {(log.eval.metadata or {}).get('variant')}: refusal rate {rate}", started)
     result: dict[str, Any] = {"success": success, "logs": str(logs), "samples": scored}
     if not success:
         failed = [f"{log.eval.task} ({log.eval.model}): {log.status}" for log in eval_logs if log.status != "success"]
         result["failed"] = failed
         return result
+    controls = controls_table(eval_logs, capability)
+    for row in controls.to_dict("records"):
+        _stage(f"control {row['control']}, {row['variant']}: {row['metric']} {row['value']:.3f} (n={row['n']})",
+               started)  # fmt: skip
+    trajectories = []
+    if experiment.sociot is not None and generations is not None:
+        trajectories = score_sociot(experiment, generations, output / "sociot", started)
+        result["trajectories"] = [str(t) for t in trajectories]
     from warmeval.analysis.report import build_report
 
-    report = build_report([logs], output / "report", variants=("original", "warm"))
+    report = build_report([logs], output / "report", variants=("original", "warm"), trajectories=trajectories,
+                          controls=controls)  # fmt: skip
     _stage(f"report written: {report}", started)
     result["report"] = str(report)
+    result["controls"] = controls.to_dict("records")
     return result
+
+
+def run_capability(experiment: Experiment, base_url: str, out_dir: Path, started: float) -> list[dict[str, Any]]:
+    """MMLU / GSM8K per variant through lm-eval on the running server; a finished result file is kept on rerun."""
+    if not experiment.capability:
+        return []
+    from warmeval.capability import result_path, run_capability_control
+    from warmeval.solvers.system_prompt import resolve_system_prompt
+
+    results = []
+    for variant in experiment.variants:
+        for name, args in experiment.capability.items():
+            folder, model = out_dir / variant.name, experiment.served_model(variant)
+            done = result_path(folder, name, model)
+            if done.is_file():
+                result = json.loads(done.read_text(encoding="utf-8"))
+            else:
+                _stage(f"control {name} (lm-eval), variant {variant.name}", started)
+                result = run_capability_control(
+                    name, base_url=base_url, model=model, output_dir=folder,
+                    system_instruction=resolve_system_prompt(variant.system_prompt), **args,
+                )  # fmt: skip
+            results.append({**result, "variant": variant.name, "control": name})
+    return results
+
+
+def controls_table(eval_logs: list[Any], capability: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per control and variant: the AdvBench refusal rate from its logs and the lm-eval accuracies."""
+    import pandas as pd
+
+    rows = []
+    for log in eval_logs:
+        if log.eval.task.endswith("advbench") and log.results:
+            metrics = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}
+            rows.append({"control": "advbench", "variant": (log.eval.metadata or {}).get("variant"),
+                         "metric": "refusal_rate", "value": metrics.get("refusal_rate"),
+                         "stderr": None, "n": log.results.completed_samples, "unparseable": None})  # fmt: skip
+    for result in capability:
+        rows.append({"control": result["control"], "variant": result["variant"], "metric": "accuracy",
+                     "value": result["accuracy"], "stderr": result["accuracy_stderr"], "n": result["num_samples"],
+                     "unparseable": result.get("unparseable")})  # fmt: skip
+    return pd.DataFrame(rows, columns=["control", "variant", "metric", "value", "stderr", "n", "unparseable"])
+
+
+def generate_for_sociot(experiment: Experiment, base_url: str, out_dir: Path, started: float) -> Path:
+    """Validation responses of the base model and every checkpoint, from the running server (complete files kept)."""
+    from warmeval.training.generate import GenerateConfig, generate_validation
+
+    spec = experiment.sociot
+    assert spec is not None
+    names = sorted(set(experiment.checkpoint_names().values()))
+    _stage(f"SocioT: validation generations for the base model and {len(names)} checkpoint(s)", started)
+    manifest = generate_validation(GenerateConfig(
+        base_model=experiment.base_model, prompts_file=spec.prompts, out_dir=str(out_dir), adapters=names,
+        base_url=base_url, served_base=experiment.served_name, limit=spec.n, skip_existing=True,
+        max_new_tokens=int(spec.max_tokens or experiment.generation.get("max_tokens", 300)),
+        temperature=float(spec.temperature if spec.temperature is not None
+                          else experiment.generation.get("temperature", 0.8)),
+        concurrency=spec.concurrency,
+    ))  # fmt: skip
+    counts = manifest["counts"]
+    _stage(f"SocioT: {counts['prompts']} prompts x {counts['models']} models ({counts['skipped']} kept from a "
+           "previous run)", started)  # fmt: skip
+    return out_dir
+
+
+def score_sociot(experiment: Experiment, generations: Path, out_dir: Path, started: float) -> list[Path]:
+    """One warmth trajectory per checkpoint series, the base model at epoch 0; returns the CSV paths."""
+    from warmeval.scorers.sociot_io import trajectory
+
+    spec = experiment.sociot
+    assert spec is not None
+    names = experiment.checkpoint_names()
+    tables = []
+    for series, points in spec.checkpoints.items():
+        specs = [f"base@0={generations / 'base.jsonl'}"]
+        specs += [f"{names[(series, e)]}@{e:g}={generations / (names[(series, e)] + '.jsonl')}" for e, _ in points]
+        trajectory(specs, out_dir / series, model=spec.model, mode=spec.mode,  # type: ignore[arg-type]
+                   batch_size=spec.batch_size)  # fmt: skip
+        tables.append(out_dir / series / "warmth_trajectory.csv")
+        _stage(f"SocioT: {series} trajectory over {len(points)} checkpoint(s) -> {tables[-1]}", started)
+    return tables

@@ -12,6 +12,7 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 
 from tests.conftest import REPO, bin_path, free_port
 from warmeval.experiment import EXAMPLE, ExperimentError, build_tasks, load_experiment
+from warmeval.tiny import build_tiny_gpt2
 from warmeval.training.lora import LoraTrainConfig, train_lora
 
 FIXTURES = REPO / "core" / "fixtures"
@@ -35,6 +36,14 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
         ({**base, "server": {"gpu": 1}}, r"server.gpu: unknown key"),
         ({**base, "roles": {"judge": "x"}}, r"roles.judge: unknown key"),
         ({k: v for k, v in base.items() if k != "tasks"}, r"tasks: missing"),
+        ({**base, "controls": {"mmlu": {"shots": 5}}}, r"controls.mmlu.shots: unknown key"),
+        ({**base, "controls": {"hellaswag": {}}}, r"controls.hellaswag: unknown task"),
+        ({**base, "controls": {"gsm8k": {"data_path": "gone.jsonl"}}}, r"controls.gsm8k.data_path: gone.jsonl does"),
+        ({**base, "sociot": {"prompts": "p.jsonl"}}, r"sociot.checkpoints: missing"),
+        ({**base, "sociot": {"prompts": "p.jsonl", "checkpoints": {"warm": "."}, "seed": 1}}, r"sociot.seed: unknown"),
+        ({**base, "sociot": {"prompts": "p.jsonl", "checkpoints": {"warm": "."}}}, r"sociot.prompts: p.jsonl does"),
+        ({**base, "sociot": {"prompts": "ok.yaml", "checkpoints": {"warm": "."}}},
+         r"sociot.checkpoints.warm: . holds no epoch-<e>/ adapter folder"),
     ]  # fmt: skip
     for data, message in cases:
         with pytest.raises(ExperimentError, match=message):
@@ -48,6 +57,8 @@ def test_init_writes_the_papers_design(tmp_path: Path) -> None:
     data = yaml.safe_load(EXAMPLE)
     assert set(data["variants"]) == {"original", "warm", "cold", "warm_sysprompt"}
     assert set(data["tasks"]) == {"triviaqa", "truthfulqa", "disinfo", "medqa_conv"}
+    assert set(data["controls"]) == {"advbench", "mmlu", "gsm8k"}
+    assert set(data["sociot"]["checkpoints"]) == {"warm", "cold"}
     with pytest.raises(ExperimentError, match=r"variants.warm.adapter: adapters/warm/epoch-2 does not exist"):
         load_experiment(tmp_path / "experiment.yaml")
     again = subprocess.run([bin_path("warmeval"), "init", str(tmp_path / "experiment.yaml")], capture_output=True,
@@ -73,6 +84,10 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     train_lora(LoraTrainConfig(base_model=str(tiny_model), train_file=str(chats), output_dir=str(tmp_path / "warm"),
                                micro_batch_size=4, gradient_accumulation=1, epochs=1, save_epochs=[1],
                                learning_rate=1e-2))  # fmt: skip
+    prompts = tmp_path / "validation_prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"id": f"v{i}", "prompt": f"Tell me about {w}."}) + "\n"
+                               for i, w in enumerate(["rain", "cats", "maths"])))  # fmt: skip
+    build_tiny_gpt2(tmp_path / "gpt2")  # "gpt2" in the file resolves against its folder
     experiment = {
         "name": "tiny-study", "base_model": str(tiny_model), "served_name": "base",
         "server": {"port": free_port(), "max_model_len": 512, "dtype": "float32"},
@@ -83,7 +98,10 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
             "disinfo": {"data_path": str(FIXTURES / "disinformation.csv"), "n": 2,
                         "conditions": "unmodified,emotion:sad", "templates": "original,incorrect"},
         },
-        "controls": {"advbench": {"data_path": str(FIXTURES / "advbench.csv"), "n": 2}},
+        "controls": {"advbench": {"data_path": str(FIXTURES / "advbench.csv"), "n": 2},
+                     "mmlu": {"data_path": str(FIXTURES / "mmlu.jsonl"), "n": 2, "max_gen_toks": 8}},
+        "sociot": {"prompts": str(prompts), "checkpoints": {"warm": str(tmp_path / "warm")}, "model": "gpt2",
+                   "max_tokens": 8},
         "roles": {"grader": "warmeval-scripted/match"},
         "generation": {"max_tokens": 8},
         "max_connections": 4,
@@ -96,7 +114,7 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     assert "[warmeval run] server ready" in done.stdout and "report:" in done.stdout
     logs = list_eval_logs(str(tmp_path / "run" / "logs"))
     assert len(logs) == 6  # 2 variants x (2 tasks + the AdvBench control)
-    assert "control advbench, warm: refusal rate" in done.stdout
+    assert "control advbench, warm: refusal_rate" in done.stdout
     seen = {}
     for info in logs:
         log = read_eval_log(info.name.removeprefix("file://"))
@@ -109,10 +127,21 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     assert seen == {("original", "triviaqa"): "vllm/base", ("original", "disinfo"): "vllm/base",
                     ("warm", "triviaqa"): "vllm/warm", ("warm", "disinfo"): "vllm/warm"}  # fmt: skip
     assert (tmp_path / "run" / "report" / "report.html").is_file()
+    # the MMLU control ran through lm-eval on the same server, once per variant, with the served model names
+    for variant, served in (("original", "base"), ("warm", "warm")):
+        result = json.loads((tmp_path / "run" / "controls" / variant / f"mmlu__{served}.json").read_text())
+        assert result["model"] == served and result["n"] == 2 and 0 <= result["accuracy"] <= 1
+    assert "control mmlu, warm: accuracy" in done.stdout
+    # SocioT: the warm checkpoint is the warm variant's adapter, so it is served once, under that name
+    assert (tmp_path / "run" / "sociot" / "generations" / "warm.jsonl").is_file()
+    table = (tmp_path / "run" / "sociot" / "warm" / "warmth_trajectory.csv").read_text().split("\n")
+    assert [row.split(",")[:3] for row in table[1:] if row] == [["base", "0.0", "3"], ["warm", "1.0", "3"]]
+    assert "SocioT warmth by checkpoint" in (tmp_path / "run" / "report" / "report.md").read_text()
     # Rerunning the same command resumes: nothing is redone or duplicated.
     again = subprocess.run([bin_path("warmeval"), "run", str(path)], capture_output=True, text=True, timeout=1200,
                            cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "(2 kept from a previous run)" in again.stdout and "control mmlu (lm-eval)" not in again.stdout
     assert sorted(i.name for i in list_eval_logs(str(tmp_path / "run" / "logs"))) == sorted(i.name for i in logs)
 
 
