@@ -12,19 +12,24 @@ app = typer.Typer(help="warmeval: rerun the warm-persona reliability study on yo
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("warmeval-demo"), help="Folder for the tiny model and the Inspect logs."),
-    max_tokens: int = typer.Option(24, help="Tokens generated per answer by the tiny model."),
-    n: int | None = typer.Option(None, help="Questions per task (default: all fixture questions)."),
+    out: Path = typer.Option(Path("warmeval-demo"), help="Folder for models, data, adapters, logs and the report."),
+    max_tokens: int = typer.Option(16, help="Tokens generated per answer by the tiny model."),
+    n: int = typer.Option(3, help="Questions per task and items per control."),
 ) -> None:
-    """Run the four tasks offline on a tiny random model with a scripted judge (the numbers mean nothing)."""
+    """The whole study offline on tiny random models: data, rewrites, adapters, one server, tasks, report."""
     from warmeval.demo import DISCLAIMER, format_results, run_demo
 
-    results = run_demo(out, max_tokens=max_tokens, n=n)
+    result = run_demo(out, max_tokens=max_tokens, n=n)
     typer.echo("")
-    typer.echo(format_results(results))
+    typer.echo(format_results(result["results"]))
+    typer.echo("")
+    for row in result["controls"]:
+        typer.echo(f"control {row['control']:<9} {row['variant']:<9} {row['metric']} {row['value']:.3f} (n={row['n']})")
     typer.echo("")
     typer.echo(DISCLAIMER)
-    typer.echo(f"Logs: {out.resolve() / 'logs'} (open with `inspect view --log-dir {out / 'logs'}`)")
+    typer.echo(f"Experiment file: {result['experiment']}")
+    typer.echo(f"Logs: {result['logs']} (open with `inspect view --log-dir {result['logs']}`)")
+    typer.echo(f"Report: {result['report']}")
 
 
 @app.command("serve")

@@ -3,6 +3,7 @@ and the `warmeval` command. Slow: each starts Inspect (and one starts `vllm serv
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from inspect_ai.log import list_eval_logs, read_eval_log
 
 from tests.conftest import REPO, bin_path, shared_file
+from warmeval.experiment import load_experiment
+from warmeval.training.data import QUERY_TYPES
 
 pytestmark = pytest.mark.slow
 
@@ -103,14 +106,45 @@ def test_cli_help_on_every_subcommand() -> None:
 
 
 def test_warmeval_demo(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [bin_path("warmeval"), "demo", "--out", str(tmp_path / "demo"), "--max-tokens", "8"],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "RANDOM weights" in result.stdout
-    logs = list_eval_logs(str(tmp_path / "demo" / "logs"))
-    assert len(logs) == 4
+    """The README's main command: every stage of the study offline, on tiny random models."""
+    out = tmp_path / "demo"
+    result = subprocess.run([bin_path("warmeval"), "demo", "--out", str(out), "--max-tokens", "8", "--n", "2"],
+                            capture_output=True, text=True, timeout=1200)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    stdout = result.stdout
+    assert "RANDOM weights" in stdout
+    # data build: the three malformed fixture records are counted, the sample is balanced across the six types
+    build = json.loads((out / "data" / "conversations" / "manifest.json").read_text())["counts"]
+    assert build["bad_records"] == {"missing_fields": 1, "wrong_role": 1, "empty_turn": 1}
+    assert build["train_by_type"] == dict.fromkeys(QUERY_TYPES, 2) and build["train_validation_overlap"] == 0
+    # rewrites went through the local server; every failed fidelity check is counted and listed
+    for style in ("warm", "cold"):
+        counts = json.loads((out / "data" / style / "train.manifest.json").read_text())["counts"]
+        assert counts["api_calls"] >= counts["unique_requests"] > 0
+        assert counts["turns_rewritten"] + counts["turns_kept_failed"] == counts["assistant_turns_in"]
+        assert f"rewrite {style}: {counts['turns_rewritten']} of {counts['assistant_turns_in']}" in stdout
+        failures = [json.loads(line) for line in (out / "data" / style / "train.failures.jsonl").open()]
+        assert sum(len(f["turns"]) for f in failures) == counts["turns_kept_failed"]
+        assert all(f["kept"] for f in failures)
+        assert sorted(p.name for p in (out / "adapters" / style).glob("epoch-*")) == ["epoch-1", "epoch-2"]
+    # one server: 3 variants x (4 tasks + AdvBench), every sample scored
+    logs = list_eval_logs(str(out / "run" / "logs"))
+    assert len(logs) == 3 * 5
+    seen = set()
     for info in logs:
         log = read_eval_log(info.name.removeprefix("file://"))
-        assert log.status == "success" and all(s.scores for s in log.samples)
+        assert log.status == "success" and log.samples and all(s.scores for s in log.samples)
+        seen.add((log.eval.metadata["variant"], log.eval.task.split("/")[-1], log.eval.model))
+    assert ("warm", "medqa_conv", "vllm/warm") in seen and ("original", "advbench", "vllm/base") in seen
+    # capability controls through lm-eval, SocioT trajectories, the report
+    for variant in ("original", "warm", "cold"):
+        for control in ("mmlu", "gsm8k"):
+            served = "base" if variant == "original" else variant
+            assert (out / "run" / "controls" / variant / f"{control}__{served}.json").is_file()
+            assert f"control {control:<9} {variant:<9} accuracy" in stdout
+    for series in ("warm", "cold"):
+        table = (out / "run" / "sociot" / series / "warmth_trajectory.csv").read_text().split("\n")
+        assert [row.split(",")[1] for row in table[1:] if row] == ["0.0", "1.0", "2.0"]
+    report = (out / "run" / "report" / "report.md").read_text()
+    assert "SocioT warmth by checkpoint" in report and "Capability and safety controls" in report
+    assert load_experiment(out / "experiment.yaml").sociot is not None
