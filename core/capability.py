@@ -42,6 +42,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from warmeval.jsonl import json_objects
+
 # lm-eval's regex filters return this when nothing matches; warmeval's own filters return it too.
 INVALID = "[invalid]"
 LETTERS = "ABCD"
@@ -148,18 +150,7 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line; a line that is not a JSON object is an error."""
     if not path.is_file():
         raise FileNotFoundError(f"capability data file {path} does not exist")
-    rows: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CapabilityDataError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(value, dict):
-                raise CapabilityDataError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
-            rows.append((number, value))
+    rows = list(json_objects(path.read_text(encoding="utf-8"), path, CapabilityDataError))
     if not rows:
         raise CapabilityDataError(f"{path}: no rows")
     return rows
@@ -183,7 +174,7 @@ def read_mmlu_rows(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     rows = []
     for number, row in _read_jsonl(path):
-        where = f"{path}:{number}"
+        where = f"{path}: row {number}"
         question = _text_field(row, "question", where)
         subject = _text_field(row, "subject", where, allow_empty=True)
         if "choices" not in row:
@@ -217,7 +208,7 @@ def read_gsm8k_rows(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     rows = []
     for number, row in _read_jsonl(path):
-        where = f"{path}:{number}"
+        where = f"{path}: row {number}"
         question = _text_field(row, "question", where)
         answer = _text_field(row, "answer", where)
         if "####" not in answer:

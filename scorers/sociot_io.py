@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from warmeval.jsonl import json_objects
 from warmeval.scorers.sociot import Mode, SocioTSummary, sociot_scores, summarize
 
 CHUNK = 256
@@ -70,15 +70,7 @@ def read_texts(path: str | Path, column: str = "text") -> list[TextItem]:
             items.append(TextItem(str(file), str(number), value))
     elif file.suffix in (".jsonl", ".ndjson"):
         lm_eval = file.name.startswith("samples_")
-        for number, line in enumerate(_read_text(file).split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise TextInputError(f"{file}: row {number}: invalid JSON ({error.msg})") from error
-            if not isinstance(record, dict):
-                raise TextInputError(f"{file}: row {number}: expected a JSON object")
+        for number, record in json_objects(_read_text(file), file, TextInputError):
             if lm_eval or ("resps" in record and column not in record):
                 text = _lm_eval_text(record, file, number)
                 key = str(record.get("doc_id", number))

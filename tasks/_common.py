@@ -14,6 +14,8 @@ from typing import Any
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 
+from warmeval.jsonl import json_objects
+
 # The paper's generation settings as reported; Inspect's --max-tokens / --temperature override them.
 PAPER_GENERATE_CONFIG = GenerateConfig(max_tokens=300, temperature=0.8)
 
@@ -42,18 +44,7 @@ def read_local_records(path: str | Path) -> list[Record]:
     if suffix == ".csv":
         return [dict(row) for row in csv.DictReader(text.splitlines(keepends=True))]
     if suffix in (".jsonl", ".ndjson"):
-        records = []
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataError(f"{file}: row {number}: invalid JSON ({error.msg})") from error
-            if not isinstance(value, dict):
-                raise DataError(f"{file}: row {number}: expected a JSON object")
-            records.append(value)
-        return records
+        return [record for _, record in json_objects(text, file, DataError)]
     if suffix == ".json":
         value = json.loads(text)
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):

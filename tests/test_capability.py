@@ -106,13 +106,13 @@ def test_bad_mmlu_rows(tmp_path: Path, change: dict[str, object], message: str) 
     path = _jsonl(tmp_path / "mmlu.jsonl", [MMLU_ROW, {**MMLU_ROW, **change}])
     with pytest.raises(CapabilityDataError, match=message) as info:
         read_mmlu_rows(path)
-    assert f"{path}:2:" in str(info.value)
+    assert f"{path}: row 2:" in str(info.value)
 
 
 def test_missing_mmlu_field(tmp_path: Path) -> None:
     row = {key: value for key, value in MMLU_ROW.items() if key != "subject"}
     path = _jsonl(tmp_path / "mmlu.jsonl", [row])
-    with pytest.raises(CapabilityDataError, match=r"mmlu\.jsonl:1: missing field 'subject'"):
+    with pytest.raises(CapabilityDataError, match=r"mmlu\.jsonl: row 1: missing field 'subject'"):
         read_mmlu_rows(path)
 
 
@@ -129,13 +129,13 @@ def test_bad_gsm8k_rows(tmp_path: Path, row: dict[str, object], message: str) ->
     path.write_text(json.dumps(GSM8K_ROW) + "\n\n" + json.dumps(row) + "\n")  # the blank line still counts
     with pytest.raises(CapabilityDataError, match=message) as info:
         read_gsm8k_rows(path)
-    assert f"{path}:3:" in str(info.value)
+    assert f"{path}: row 3:" in str(info.value)
 
 
 def test_bad_json_and_empty_files(tmp_path: Path) -> None:
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(GSM8K_ROW) + "\n{not json\n")
-    with pytest.raises(CapabilityDataError, match=r"broken\.jsonl:2: not valid JSON"):
+    with pytest.raises(CapabilityDataError, match=r"broken\.jsonl: row 2: invalid JSON"):
         read_gsm8k_rows(broken)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n")
@@ -145,7 +145,7 @@ def test_bad_json_and_empty_files(tmp_path: Path) -> None:
 
 def test_bad_row_fails_before_any_request(tmp_path: Path) -> None:
     path = _jsonl(tmp_path / "mmlu.jsonl", [{**MMLU_ROW, "answer": 7}])
-    with pytest.raises(CapabilityDataError, match=r"mmlu\.jsonl:1: field 'answer'"):
+    with pytest.raises(CapabilityDataError, match=r"mmlu\.jsonl: row 1: field 'answer'"):
         # Nothing listens on port 9: reaching the server would fail differently.
         run_capability_control("mmlu", base_url="http://127.0.0.1:9/v1", model="m", output_dir=tmp_path,
                                data_path=path)  # fmt: skip

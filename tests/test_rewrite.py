@@ -383,7 +383,7 @@ def test_config_validates_and_defaults() -> None:
 def test_bad_input_and_missing_key_are_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": "x", "messages": [{"role": "human", "content": "hi"}]}\n')
-    with pytest.raises(RewriteError, match="bad.jsonl:1"):
+    with pytest.raises(RewriteError, match="bad.jsonl: row 1"):
         rewrite(bad, tmp_path / "out.jsonl", progress=False, api_key="k")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(RewriteError, match="no API key"):

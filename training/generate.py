@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from warmeval.jsonl import json_objects
 from warmeval.training.manifest import write_manifest
 
 
@@ -39,12 +40,9 @@ class GenerateConfig:
 def read_prompts(path: str | Path, limit: int | None = None) -> list[dict[str, str]]:
     """``{"id", "prompt"}`` rows of a validation prompts JSONL."""
     rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        record = json.loads(line)
+    for number, record in json_objects(Path(path).read_text(encoding="utf-8"), path):
         if not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
-            raise ValueError(f"{path}: line {number}: field 'prompt' is missing or empty")
+            raise ValueError(f"{path}: row {number}: field 'prompt' is missing or empty")
         rows.append({"id": str(record.get("id", number)), "prompt": record["prompt"]})
     return rows[:limit] if limit else rows
 

@@ -44,6 +44,7 @@ import openai
 from openai.types.chat import ChatCompletionMessageParam
 from tqdm import tqdm
 
+from warmeval.jsonl import json_objects
 from warmeval.training.manifest import write_manifest
 
 STAGE = "rewrite"
@@ -477,25 +478,18 @@ def render_prompt(template: jinja2.Template, user_message: str, assistant_messag
 def read_conversations(path: str | Path) -> list[dict[str, Any]]:
     """Read a chat JSONL; a malformed line is an error (naming its line number)."""
     conversations = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RewriteError(f"{path}:{number}: not JSON ({error})") from error
-            messages = record.get("messages") if isinstance(record, dict) else None
-            if not isinstance(messages, list) or "id" not in record:
-                raise RewriteError(f"{path}:{number}: expected an object with 'id' and a 'messages' list")
-            for message in messages:
-                if (
-                    not isinstance(message, dict)
-                    or message.get("role") not in ("user", "assistant", "system")
-                    or not isinstance(message.get("content"), str)
-                ):
-                    raise RewriteError(f"{path}:{number}: bad message {str(message)[:200]!r}")
-            conversations.append(record)
+    for number, record in json_objects(Path(path).read_text(encoding="utf-8"), path, RewriteError):
+        messages = record.get("messages")
+        if not isinstance(messages, list) or "id" not in record:
+            raise RewriteError(f"{path}: row {number}: expected an object with 'id' and a 'messages' list")
+        for message in messages:
+            if (
+                not isinstance(message, dict)
+                or message.get("role") not in ("user", "assistant", "system")
+                or not isinstance(message.get("content"), str)
+            ):
+                raise RewriteError(f"{path}: row {number}: bad message {str(message)[:200]!r}")
+        conversations.append(record)
     return conversations
 
 
