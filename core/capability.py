@@ -448,7 +448,7 @@ def _evaluate(
     max_gen_toks: int | None,
     max_retries: int,
     timeout: int,
-    system_instruction: str | None,
+    system_instruction: str | None = None,
 ) -> dict[str, Any]:
     """Draw, run lm-eval on the drawn documents of the leaf tasks, score one filter, write the two files."""
     import lm_eval

@@ -235,6 +235,18 @@ def test_controls_against_vllm_server(vllm_server: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_system_instruction_is_sent_with_every_question(vllm_server: str, tmp_path: Path) -> None:
+    """The warm system-prompt variant's controls carry its system prompt."""
+    summary = run_capability_control("mmlu", base_url=vllm_server, model="tiny", output_dir=tmp_path, n=2,
+                                     data_path=FIXTURES["mmlu"], max_gen_toks=4,
+                                     system_instruction="Be warm and caring.")  # fmt: skip
+    assert summary["system_instruction"] == "Be warm and caring."
+    for line in Path(summary["samples_path"]).read_text().splitlines():
+        messages = json.loads(json.loads(line)["arguments"][0][0][0])
+        assert messages[0] == {"role": "system", "content": "Be warm and caring."} and messages[1]["role"] == "user"
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [5, 1])
 def test_draw_pools_subtasks_like_mmlu_subjects(vllm_server: str, tmp_path: Path, n: int) -> None:
     """The Hub MMLU task is a group of 57 subjects: the n questions are drawn from them pooled, never n per subject."""
