@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from warmeval.serve import free_port
+
 FIXTURES = Path(__file__).parent / "fixtures"
 DEMO_TASKS: dict[str, str] = {
     "triviaqa": "triviaqa.jsonl",
@@ -59,14 +61,6 @@ class DemoResult:
 def fixture_texts() -> list[str]:
     """All fixture text, used to train the tiny models' tokenizers."""
     return [path.read_text(encoding="utf-8") for path in sorted(FIXTURES.iterdir()) if path.is_file()]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Clock:
@@ -118,7 +112,7 @@ def rewrite_data(out: Path, conversations: Path, models: dict[str, Path], clock:
     from warmeval.training.rewrite import rewrite
 
     files = {style: out / "data" / style / "train.jsonl" for style in ("warm", "cold")}
-    config = ServeConfig(base_model=str(models["base"]), served_name="base", port=_free_port(), max_model_len=1024,
+    config = ServeConfig(base_model=str(models["base"]), served_name="base", port=free_port(), max_model_len=1024,
                          dtype="float32", log_path=str(out / "data" / "rewrite-vllm.log"))  # fmt: skip
     clock.stage("starting a vLLM server of the base model for the rewrites")
     with VLLMServer(config) as server:
@@ -164,7 +158,7 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
         "name": "warmeval-demo",
         "base_model": str(models["base"]),
         "served_name": "base",
-        "server": {"port": _free_port(), "max_model_len": 512, "dtype": "float32"},
+        "server": {"port": free_port(), "max_model_len": 512, "dtype": "float32"},
         "variants": {"original": {}, "warm": {"adapter": str(adapters["warm"] / "epoch-2")},
                      "cold": {"adapter": str(adapters["cold"] / "epoch-2")}},
         "tasks": tasks,

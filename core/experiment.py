@@ -203,11 +203,15 @@ def load_experiment(path: str | Path) -> Experiment:
             system_prompt = resolve(system_prompt, f"variants.{name}.system_prompt")
         variants.append(Variant(str(name), adapter, system_prompt))
 
-    def task_specs(section: str, known: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def task_specs(section: str, known: dict[str, Any], elsewhere: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+        """The section's Inspect tasks, validated; names in ``elsewhere`` are handled by another reader."""
         specs: dict[str, dict[str, Any]] = {}
         for name, args in _mapping(data.get(section), f"{prefix}{section}").items():
+            if name in elsewhere:
+                continue
             if name not in known:
-                raise ExperimentError(f"{prefix}{section}.{name}: unknown task (known: {', '.join(known)})")
+                names = ", ".join([*known, *elsewhere])
+                raise ExperimentError(f"{prefix}{section}.{name}: unknown task (known: {names})")
             args = dict(_mapping(args, f"{prefix}{section}.{name}"))
             allowed = set(inspect.signature(known[name]).parameters) - {"system_prompt"}
             _unknown(f"{prefix}{section}.{name}.", args, allowed)
@@ -218,10 +222,8 @@ def load_experiment(path: str | Path) -> Experiment:
         return specs
 
     tasks = task_specs("tasks", TASKS)
-    controls_section = _mapping(data.get("controls"), f"{prefix}controls")
-    capability = _capability_specs(controls_section, prefix, resolve)
-    data["controls"] = {k: v for k, v in controls_section.items() if k not in CAPABILITY_CONTROLS}
-    controls = task_specs("controls", {**CONTROL_TASKS, **{name: None for name in CAPABILITY_CONTROLS}})
+    controls = task_specs("controls", CONTROL_TASKS, elsewhere=CAPABILITY_CONTROLS)
+    capability = _capability_specs(_mapping(data.get("controls"), f"{prefix}controls"), prefix, resolve)
     sociot = None
     if data.get("sociot"):
         sociot = _sociot_spec(_mapping(data["sociot"], f"{prefix}sociot"), prefix, resolve, root)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from warmeval.serve import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WARMEVAL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -50,12 +51,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from warmeval.tiny import build_tiny_chat_model
 
     return build_tiny_chat_model(tmp_path_factory.mktemp("tiny") / "model", texts=fixture_texts())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
