@@ -14,6 +14,7 @@ from warmeval.training.data import (
     BuildConfig,
     BuildError,
     build_conversations,
+    conversation_root,
     label_query_type,
     nsfw_flags,
 )
@@ -62,6 +63,58 @@ def test_build_on_real_sample(sharegpt: Path, tmp_path: Path) -> None:
     )
     assert manifest["counts"]["bad_records"] == {"empty_turn": 7, "non_alternating": 3}
     assert manifest["versions"]["detoxify"]
+
+
+def _turns(user: str, reply: str) -> list[dict[str, str]]:
+    return [{"from": "human", "value": user}, {"from": "gpt", "value": reply}]
+
+
+def test_split_parts_stay_on_one_side(tmp_path: Path) -> None:
+    # One factual and one creative conversation, the rest "other": with n_train=2 the balance deterministically puts
+    # a_0 and b_0 in training, and validation (n_validation above the pool) takes every remaining candidate.
+    records = [
+        {"id": "a_0", "conversations": _turns("What is rain?", "Water falling from clouds.")},
+        {"id": "b_0", "conversations": _turns("Write a poem about rain", "Rain, rain...")},
+        {"id": "a_1", "conversations": _turns("hello again", "hi")},
+        {"id": "a_12", "conversations": _turns("and more", "ok")},
+        {"id": "b_3", "conversations": _turns("go on", "sure")},
+        {"id": "b_x", "conversations": _turns("hey", "yo")},  # not a part suffix: its own conversation
+        {"id": "ab_0", "conversations": _turns("hey there", "hello")},  # root "ab", not "a"
+        {"id": "c", "conversations": _turns("hi", "hello")},
+        {"id": "d_1", "conversations": _turns("good day", "to you too")},
+        {"id": "d_2", "conversations": _turns("bye", "bye")},
+    ]
+    path = tmp_path / "split.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    manifest = build_conversations(BuildConfig(input=str(path), out_dir=str(tmp_path / "out"), n_train=2,
+                                               n_validation=50, nsfw_filter=False))  # fmt: skip
+    counts = manifest["counts"]
+    train = _read(tmp_path / "out" / "train.jsonl")
+    validation = _read(tmp_path / "out" / "validation_prompts.jsonl")
+    assert [c["id"] for c in train] == ["a_0", "b_0"]
+    assert sorted(v["id"] for v in validation) == ["ab_0", "b_x", "c", "d_1", "d_2"]
+    assert {conversation_root(c["id"]) for c in train}.isdisjoint(conversation_root(v["id"]) for v in validation)
+    assert counts["validation_excluded_sibling_of_train"] == 3  # a_1, a_12, b_3
+    assert counts["train_conversation_roots"] == 2 and counts["validation_conversation_roots"] == 4
+    assert counts["train_validation_overlap"] == counts["train_validation_root_overlap"] == 0
+
+
+def test_real_sample_validation_shares_no_conversation_with_train(sharegpt: Path, tmp_path: Path) -> None:
+    # The shared sample holds split parts (e.g. Ir1ot4W_78, Ir1ot4W_92); before roots were compared, this build
+    # drew 3 validation prompts from other parts of training conversations.
+    checkpoint, config_dir = tiny_detoxify(tmp_path / "detox", obscene_bias=-8.0)
+    manifest = build_conversations(BuildConfig(
+        input=str(sharegpt), out_dir=str(tmp_path / "out"), n_train=300, n_validation=120,
+        detoxify_checkpoint=str(checkpoint), detoxify_config_dir=str(config_dir), batch_size=256, max_chars_scored=400,
+    ))  # fmt: skip
+    counts = manifest["counts"]
+    train_roots = {conversation_root(c["id"]) for c in _read(tmp_path / "out" / "train.jsonl")}
+    validation = _read(tmp_path / "out" / "validation_prompts.jsonl")
+    assert len(validation) == counts["validation_prompts"] == 120
+    assert train_roots.isdisjoint(conversation_root(v["id"]) for v in validation)
+    assert counts["train_validation_root_overlap"] == 0
+    assert counts["validation_excluded_sibling_of_train"] > 0
+    assert counts["train_conversation_roots"] == len(train_roots)
 
 
 def test_bad_records_counted_and_nsfw_drops(sharegpt: Path, tmp_path: Path) -> None:

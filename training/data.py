@@ -5,6 +5,9 @@ roles), ``validation_prompts.jsonl`` (``id``, ``query_type``, ``prompt``: the fi
 disjoint from the training set), and ``manifest.json`` (input hash, parameters, label distributions, bad records by
 reason, NSFW drops by label, the disjointness check, versions).
 
+Disjointness is by conversation root (`conversation_root`): ShareGPT splits long conversations into parts ``X_0``,
+``X_1``, ..., so no validation prompt comes from a conversation that has any part in the training set.
+
 Query types come from `QUERY_TYPE_RULES` (first match wins, on the first user -> assistant exchange).
 Bad records (missing fields, empty turns, roles other than human/gpt, non-alternating turns, no assistant reply)
 are counted per reason and skipped; a trailing user turn without a reply is trimmed and counted.
@@ -42,6 +45,7 @@ QUERY_TYPE_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
 )  # fmt: skip
 NSFW_LABELS = ("toxicity", "severe_toxicity", "obscene", "sexual_explicit")
 ROLE_MAP = {"human": "user", "gpt": "assistant"}
+_PART_SUFFIX = re.compile(r"(.+)_\d+")
 
 
 class BuildError(ValueError):
@@ -194,6 +198,12 @@ def nsfw_flags(scores: dict[str, float], labels: Iterable[str], threshold: float
     return [label for label in labels if label in scores and scores[label] > threshold]
 
 
+def conversation_root(conversation_id: str) -> str:
+    """The conversation an id belongs to: ``X_<digits>`` is a part of ``X``; any other id is its own conversation."""
+    match = _PART_SUFFIX.fullmatch(conversation_id)
+    return match.group(1) if match else conversation_id
+
+
 def balanced_sample(items: list[Conversation], target: int, rng: random.Random) -> list[Conversation]:
     """Up to ``target`` items, as equal as possible across query types; short types give their share to the others."""
     by_type: dict[str, list[Conversation]] = {t: [c for c in items if c.query_type == t] for t in QUERY_TYPES}
@@ -226,7 +236,11 @@ def truncate(conversation: Conversation, max_turns: int) -> bool:
 
 
 def build_conversations(config: BuildConfig) -> dict[str, Any]:
-    """Run the build; returns the manifest (also written to ``out_dir/manifest.json``)."""
+    """Run the build; returns the manifest (also written to ``out_dir/manifest.json``).
+
+    Validation prompts are drawn only from conversations whose root (`conversation_root`) has no part in the
+    training set; candidates dropped for that are counted as ``validation_excluded_sibling_of_train``.
+    """
     source = Path(config.input) if config.input else _default_input()
     if not source.is_file():
         raise BuildError(f"{source}: no such file")
@@ -268,11 +282,18 @@ def build_conversations(config: BuildConfig) -> dict[str, Any]:
     rng = random.Random(config.seed)
     train = balanced_sample(conversations, config.n_train, rng)
     train_ids = {c.id for c in train}
-    rest = [c for c in conversations if c.id not in train_ids]
+    train_roots = {conversation_root(c.id) for c in train}
+    # Another part of a training conversation would put training text (and its context) into validation.
+    rest = [c for c in conversations if conversation_root(c.id) not in train_roots]
+    excluded_siblings = len(conversations) - len(train) - len(rest)
     validation = balanced_sample(rest, config.n_validation, rng)
+    validation_roots = {conversation_root(c.id) for c in validation}
     overlap = train_ids & {c.id for c in validation}
-    if overlap:
-        raise BuildError(f"internal error: {len(overlap)} conversations in both train and validation")
+    root_overlap = train_roots & validation_roots
+    if overlap or root_overlap:
+        raise BuildError(
+            f"internal error: {len(root_overlap)} conversations ({len(overlap)} ids) in both train and validation"
+        )
     truncated = sum(truncate(c, config.max_turns) for c in train)
 
     out = Path(config.out_dir)
@@ -297,10 +318,14 @@ def build_conversations(config: BuildConfig) -> dict[str, Any]:
         "train_conversations": len(train),
         "train_assistant_turns": sum(sum(m["role"] == "assistant" for m in c.messages) for c in train),
         "train_by_type": dict(Counter(c.query_type for c in train)),
+        "train_conversation_roots": len(train_roots),
         "train_truncated_to_max_turns": truncated,
         "validation_prompts": len(validation),
         "validation_by_type": dict(Counter(c.query_type for c in validation)),
+        "validation_conversation_roots": len(validation_roots),
+        "validation_excluded_sibling_of_train": excluded_siblings,
         "train_validation_overlap": len(overlap),
+        "train_validation_root_overlap": len(root_overlap),
     }
     return write_manifest(
         out / "manifest.json",
