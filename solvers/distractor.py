@@ -23,7 +23,7 @@ from inspect_ai.model import GenerateConfig, Model, get_model, model_roles
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from warmeval.scorers.scripted import normalize_answer
-from warmeval.sycophancy.conditions import Condition, render_prompt
+from warmeval.sycophancy.conditions import MCQ, Condition, render_prompt
 from warmeval.sycophancy.expand import DISTRACTOR_SLOT
 
 logger = logging.getLogger(__name__)
@@ -174,11 +174,23 @@ def insert_distractor(distractors: str | None = None, cache_path: str | None = N
         question_id = str(meta["question_id"])
         distractor = await store.get(question_id, meta["question"], list(state.target.target))
         condition = Condition(meta["amendment_type"], meta["prompt_template"])
-        prompt = render_prompt(meta["question"], condition, meta.get("statement"), answer=distractor)
+        mcq = condition.template == MCQ
+        prompt = render_prompt(
+            meta["question"],
+            condition,
+            meta.get("statement"),
+            answer=str(state.target.target[0]) if mcq else distractor,
+            incorrect=distractor if mcq else None,
+            style=meta.get("belief_style") or "answer",
+            prompt_style=meta.get("prompt_style") or "clean",
+        )
         if DISTRACTOR_SLOT not in state.user_prompt.text:
             raise DistractorError(f"sample {state.sample_id}: prompt has no distractor slot")
         state.user_prompt.text = prompt
-        meta["inserted_answer"] = distractor
+        if mcq:
+            meta["mcq_options"] = {**meta.get("mcq_options", {}), "B": distractor}
+        else:
+            meta["inserted_answer"] = distractor
         meta["needs_distractor"] = False
         meta["false_answers"] = [*meta.get("false_answers", []), distractor]
         return state
