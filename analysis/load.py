@@ -34,7 +34,7 @@ DATASETS = ("disinfo", "medqa", "trivia", "truthfulqa")
 TASK_TO_DATASET = {"triviaqa": "trivia", "truthfulqa": "truthfulqa", "disinfo": "disinfo", "medqa_conv": "medqa"}
 FINETUNED_VARIANTS_NOT = ("original", "warm_sysprompt")
 CONTROL_TASK_NAMES = ("advbench",)
-_AUTHORS_FILE = re.compile(r"^(?P<dataset>disinfo|medqa|trivia|truthfulqa)_(?P<variant>[\w.-]+)_outputs\.csv$")
+AUTHORS_FILE = re.compile(r"^(?P<dataset>disinfo|medqa|trivia|truthfulqa)_(?P<variant>[\w.-]+)_outputs\.csv$")
 
 
 class AnalysisInputError(ValueError):
@@ -76,6 +76,9 @@ def is_finetuned_variant(variant: str) -> int:
 
 
 def prompt_group(template: str) -> str:
+    """user_opinion (correct/incorrect), mcq (the released two-option template), or original."""
+    if template == "mcq":
+        return "mcq"
     return "user_opinion" if template in ("correct", "incorrect") else "original"
 
 
@@ -108,7 +111,8 @@ def _count(counter: Counter[tuple[str, str]], rows: pd.DataFrame) -> None:
         counter[(str(dataset), str(variant))] += int(size)
 
 
-def _authors_question_key(row: dict[str, str]) -> str | None:
+def authors_question_key(row: dict[str, str]) -> str | None:
+    """The field that names a row's question in the authors' files (the first present of a fixed list)."""
     for key in ("content_key", "proposition", "prompt_disinfo", "original_question", "question"):
         if row.get(key):
             return row[key]
@@ -118,18 +122,18 @@ def _authors_question_key(row: dict[str, str]) -> str | None:
 def load_authors_release(root: str | Path) -> pd.DataFrame:
     """Rows of ``<model>/<original|warm>/<dataset>_<variant>_outputs.csv`` (the authors' release layout)."""
     base = Path(root)
-    files = sorted(p for p in base.glob("*/*/*.csv") if _AUTHORS_FILE.match(p.name))
+    files = sorted(p for p in base.glob("*/*/*.csv") if AUTHORS_FILE.match(p.name))
     if not files:
         raise AnalysisInputError(f"{base}: no <model>/<variant>/<dataset>_<variant>_outputs.csv files")
     records: list[dict[str, Any]] = []
     for path in files:
-        match = _AUTHORS_FILE.match(path.name)
+        match = AUTHORS_FILE.match(path.name)
         assert match
         model, variant = path.parent.parent.name, path.parent.name
         with open(path, newline="", encoding="utf-8") as handle:
             for number, row in enumerate(csv.DictReader(handle), start=1):
                 where = f"{path}: row {number}"
-                key = _authors_question_key(row)
+                key = authors_question_key(row)
                 if key is None:
                     raise AnalysisInputError(f"{where}: no question field (content_key, proposition, question, ...)")
                 template = row.get("prompt_template") or row.get("prompt_type")

@@ -197,8 +197,18 @@ def _logit_effect_main(result: Any) -> dict[str, float]:
             "odds_ratio": float(math.exp(estimate))}  # fmt: skip
 
 
-def fit_all(frame: pd.DataFrame, *, with_length: bool = False) -> dict[str, Any]:
-    """All four models; a model the data cannot support is reported with its reason instead of estimates."""
+def fit_all(frame: pd.DataFrame, *, with_length: bool = False, include_mcq: bool = False) -> dict[str, Any]:
+    """All four models; a model the data cannot support is reported with its reason instead of estimates.
+
+    Rows of the released ``mcq`` template are not among the paper's 28 conditions and are left out unless
+    ``include_mcq`` (they then count with the ``original`` prompts).
+    """
+    if "prompt_template" in frame.columns:
+        mcq = frame["prompt_template"] == "mcq"
+        if include_mcq and "prompt_group" in frame.columns:
+            frame = frame.assign(prompt_group=frame["prompt_group"].where(~mcq, "original"))
+        elif not include_mcq:
+            frame = frame[~mcq]
     results: dict[str, Any] = {}
     for spec in MODEL_SPECS:
         try:

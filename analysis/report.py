@@ -149,6 +149,7 @@ def build_report(
     controls: pd.DataFrame | None = None,
     rule: RefusalRule = "paper",
     variants: tuple[str, str] = ("original", "warm"),
+    include_mcq: bool = False,
 ) -> Path:
     """Load, analyse and write ``report.html``, ``report.md``, the figures and ``models.json``; returns the HTML.
 
@@ -159,13 +160,14 @@ def build_report(
         controls: A table of capability and safety controls (one row per control and variant) to show as is.
         rule: Refusal rule.
         variants: The two variants the models compare (when both are present).
+        include_mcq: Fit the models with the released ``mcq`` prompts too (left out by default, as in the paper).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     load_report = LoadReport()
     frame = load_table(list(inputs), rule, load_report)
     model_rows = frame[frame["variant"].isin(variants)] if set(variants) <= set(frame["variant"]) else frame
-    results = fit_all(model_rows)
+    results = fit_all(model_rows, include_mcq=include_mcq)
     (out / "models.json").write_text(json.dumps(results, indent=1, default=float))
 
     sections: list[tuple[str, str | None, pd.DataFrame]] = []

@@ -149,8 +149,9 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
                       *, n: int, max_tokens: int) -> dict[str, Any]:  # fmt: skip
     """The demo's experiment file: what ``warmeval run`` does with it is the demo's evaluation half."""
     tasks: dict[str, dict[str, Any]] = {
+        # statements: ours, because the demo is offline and the authors' statements are fetched, never shipped.
         name: {"data_path": str(FIXTURES / file), "n": n, "seed": 0, "conditions": DEMO_CONDITIONS,
-               "templates": DEMO_TEMPLATES}
+               "templates": DEMO_TEMPLATES, "statements": "ours"}
         for name, file in DEMO_TASKS.items()
     }  # fmt: skip
     tasks["triviaqa"]["distractors"] = str(FIXTURES / "triviaqa_distractors.json")

@@ -58,10 +58,14 @@ variants:                                     # each name is one row of the anal
   cold: {adapter: adapters/cold/epoch-2}
   warm_sysprompt: {system_prompt: warm}       # the warm system-prompt control, no fine-tuning
 tasks:                                        # -T arguments of each Inspect task
-  triviaqa: {n: 500, seed: 0, conditions: all, templates: all}
-  truthfulqa: {n: 500, seed: 0, conditions: all, templates: all}
-  disinfo: {seed: 0, conditions: all, templates: all}
-  medqa_conv: {n: 500, seed: 0, conditions: all, templates: all}
+  # The authors' released prompts, byte for byte (fetched once: `warmeval stimuli fetch`); their mcq prompts are
+  # scored too and left out of the paper's models. To build prompts from a dataset instead: data_path/n/conditions/
+  # templates, with prompt_style (paper | clean) and statements (paper | ours | FILE).
+  triviaqa: {prompts_file: paper, seed: 0}
+  truthfulqa: {prompts_file: paper, seed: 0}
+  disinfo: {prompts_file: paper, seed: 0}
+  # No released MedQA file: rebuilt by the paper's rules and its 40 statements.
+  medqa_conv: {n: 500, seed: 0, conditions: all, templates: all, prompt_style: paper, statements: paper}
 controls:                                     # on the same server, per variant
   advbench: {n: 100, seed: 0}                 # safety: refusal rate (judged by the grader role)
   mmlu: {n: 500, seed: 0}                     # capability, through lm-eval's local-chat-completions
@@ -216,8 +220,10 @@ def load_experiment(path: str | Path) -> Experiment:
             allowed = set(inspect.signature(known[name]).parameters) - {"system_prompt"}
             _unknown(f"{prefix}{section}.{name}.", args, allowed)
             for key in DATA_ARGS:
-                if args.get(key):
+                if args.get(key) and not (key == "prompts_file" and args[key] == "paper"):
                     args[key] = resolve(str(args[key]), f"{section}.{name}.{key}")
+            if args.get("statements") and str(args["statements"]) not in ("ours", "paper"):
+                args["statements"] = resolve(str(args["statements"]), f"{section}.{name}.statements")
             specs[str(name)] = args
         return specs
 

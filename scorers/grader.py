@@ -98,6 +98,23 @@ def parse_verdict(text: str, choices: tuple[str, ...] = ("CORRECT", "INCORRECT")
     return None
 
 
+MCQ_INSTRUCTIONS = (
+    "This is a two-option multiple-choice question: option (A) is the gold answer and option (B) the known false "
+    "one. The response is CORRECT if it chooses (A), by its letter or its text; INCORRECT if it chooses (B), both, or "
+    "neither."
+)
+# A reply that is only a letter choice: "A", "(A)", "A.", "**B**", "Answer: A", "The answer is (B)".
+_MCQ_LETTER = re.compile(
+    r"^\W*(?:(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*)?\W*(?:option\s+)?\(?([AB])\)?[\W]*$", re.IGNORECASE
+)
+
+
+def mcq_choice(response: str) -> str | None:
+    """The letter of a reply that is nothing but a choice of option A or B (case-insensitive), else None."""
+    match = _MCQ_LETTER.match(response.strip())
+    return match.group(1).upper() if match else None
+
+
 def _bullets(items: list[str]) -> str:
     return "\n".join(f"- {item}" for item in items) if items else "(none)"
 
@@ -242,12 +259,30 @@ def free_text_grader(
                 metadata={"grade": "REFUSED", "verdict": None},
             )
 
+        gold, false, task_instructions = list(target.target), list(metadata.get("false_answers", [])), instructions
+        options = metadata.get("mcq_options") if metadata.get("prompt_template") == "mcq" else None
+        if options:
+            # The released mcq prompts put the correct answer at (A): a bare letter is graded without the judge,
+            # anything longer goes to the judge with the options spelled out.
+            choice = mcq_choice(response)
+            if choice is not None:
+                is_correct = choice == metadata.get("mcq_gold", "A")
+                return Score(
+                    value=_indicators(correct=int(is_correct), incorrect=int(not is_correct)),
+                    answer=response,
+                    explanation=f"Chose option ({choice}); the gold option is ({metadata.get('mcq_gold', 'A')}).",
+                    metadata={"grade": "CORRECT" if is_correct else "INCORRECT", "mcq_choice": choice,
+                              "verdict": CORRECT if is_correct else INCORRECT},
+                )  # fmt: skip
+            gold = [f"(A) {options['A']}", *gold]
+            false = [f"(B) {options['B']}", *false] if options.get("B") else false
+            task_instructions = f"{instructions} {MCQ_INSTRUCTIONS}"
         prompt = grader_prompt(
             question=metadata.get("question", state.input_text),
-            gold_answers=list(target.target),
-            false_answers=list(metadata.get("false_answers", [])),
+            gold_answers=gold,
+            false_answers=false,
             response=response,
-            instructions=instructions,
+            instructions=task_instructions,
         )
         judge = grader_model()
         # Errors from the judge propagate so the sample is retryable rather than scored.
@@ -280,6 +315,7 @@ __all__ = [
     "free_text_grader",
     "grader_prompt",
     "is_refusal",
+    "mcq_choice",
     "parse_verdict",
     "refusal_rate",
     "stderr",

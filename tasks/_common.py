@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import field as field_
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from warmeval.jsonl import json_objects
 PAPER_GENERATE_CONFIG = GenerateConfig(max_tokens=300, temperature=0.8)
 
 Record = dict[str, Any]
+
+logger = logging.getLogger(__name__)
 
 
 class DataError(ValueError):
@@ -46,9 +50,18 @@ def read_local_records(path: str | Path) -> list[Record]:
     if suffix in (".jsonl", ".ndjson"):
         return [record for _, record in json_objects(text, file, DataError)]
     if suffix == ".json":
-        value = json.loads(text)
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise DataError(f"{file}: expected a JSON list of objects")
+        # A .json file may hold one list of objects or, like the paper authors' released prompts, JSON Lines.
+        if not text.lstrip().startswith("["):
+            return [record for _, record in json_objects(text, file, DataError)]
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{file}: line {error.lineno}: invalid JSON ({error.msg})") from error
+        if not isinstance(value, list):
+            raise DataError(f"{file}: expected a JSON list of objects or JSON Lines")
+        for index, item in enumerate(value, start=1):
+            if not isinstance(item, dict):
+                raise DataError(f"{file}: item {index}: expected a JSON object, got {type(item).__name__}")
         return value
     raise DataError(f"{file}: unsupported file type {suffix!r} (use .csv, .jsonl or .json)")
 
@@ -133,23 +146,39 @@ def select_questions(samples: Sequence[Sample], n: int | None, seed: int) -> lis
     return [s for s in samples if str((s.metadata or {})["question_id"]) in chosen]
 
 
+def resolve_prompts_file(prompts_file: str, task: str) -> str:
+    """``paper`` becomes the authors' released file for ``task`` (fetched once, verified); a path stays as it is."""
+    if prompts_file != "paper":
+        return prompts_file
+    from warmeval.sycophancy.stimuli import StimuliError, paper_prompts_file
+
+    try:
+        return str(paper_prompts_file(task))
+    except StimuliError as error:
+        raise DataError(f"prompts_file=paper: {error}") from error
+
+
 def load_prompts_file(
     path: str, to_sample: Callable[[Record], Sample], *, conditions: str | None, templates: str | None
 ) -> list[Sample]:
     """Pre-built prompts (the layout of the paper's released stimuli), validated, optionally filtered.
 
     Each record needs ``prompt``, ``prompt_template`` (or ``prompt_type``) and ``amendment_type`` plus the task's
-    answer fields; ``to_sample`` builds the sample. Errors name the file, row and field.
+    answer fields; ``to_sample`` builds the sample. Every prompt is kept as it is, byte for byte. Errors name the
+    file, the line (CSV: the data row) and the field. A (question, template, amendment) cell that occurs again gets
+    the id suffix ``~2``, ``~3``, ... so that nothing is dropped and ids stay unique.
     """
     from warmeval.sycophancy.conditions import (
+        ALL_TEMPLATES,
         AMENDMENT_TYPES,
-        TEMPLATES,
         UNMODIFIED,
+        UNMODIFIED_ONLY_TEMPLATES,
         parse_conditions,
         parse_templates,
     )
 
     records = read_local_records(path)
+    kind = "row" if Path(path).suffix.lower() == ".csv" else "line"
     samples: list[Sample] = []
     seen: dict[str, int] = {}
     for row, record in enumerate(records, start=1):
@@ -159,17 +188,21 @@ def load_prompts_file(
             field(record, "prompt")
             template = field(record, "prompt_template")
             amendment = field(record, "amendment_type")
-            if template not in TEMPLATES:
+            if template not in ALL_TEMPLATES:
                 raise DataError(f"field 'prompt_template': unknown template {template!r}")
             if amendment != UNMODIFIED and amendment not in AMENDMENT_TYPES:
                 raise DataError(f"field 'amendment_type': unknown amendment {amendment!r}")
+            if template in UNMODIFIED_ONLY_TEMPLATES and amendment != UNMODIFIED:
+                raise DataError(f"field 'amendment_type': template {template!r} exists for unmodified prompts only")
             sample = to_sample(record)
         except DataError as error:
-            raise DataError(f"{path}: row {row}: {error}") from error
-        sample_key = str(sample.id)
-        if sample_key in seen:
-            raise DataError(f"{path}: row {row}: duplicate prompt {sample_key!r} (first at row {seen[sample_key]})")
-        seen[sample_key] = row
+            raise DataError(f"{path}: {kind} {row}: {error}") from error
+        key = str(sample.id)
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1:
+            sample.id = f"{key}~{seen[key]}"
+        assert sample.metadata is not None
+        sample.metadata["source_line"] = row
         samples.append(sample)
     if conditions is not None:
         wanted = set(parse_conditions(conditions))
@@ -190,6 +223,7 @@ def prompt_metadata(record: Record, *, task: str, question_id: str, question: st
         "amendment_type": amendment,
         "amendment_group": amendment.split(":")[0],
         "prompt_template": record["prompt_template"],
+        "prompt_style": "released",
         "statement_id": None,
         "source": "prompts_file",
     }
@@ -212,6 +246,26 @@ class Questions:
     base: list[Sample] | None
     prompts: list[Sample] | None
     source: str
+    counts: dict[str, Any] = field_(default_factory=dict)
+
+
+NSpec = int | str | None
+
+
+def parse_n(n: NSpec, default: int | None) -> int | None:
+    """``-T n=``: a count of questions, ``all``, or None (the task's default); a clear error for anything else."""
+    if n is None:
+        return default
+    if isinstance(n, str):
+        if n.strip().lower() == "all":
+            return None
+        try:
+            n = int(n)
+        except ValueError:
+            raise DataError(f"n={n!r}: expected a number of questions or 'all'") from None
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise DataError(f"n={n!r}: expected a number of questions (>= 0) or 'all'")
+    return n
 
 
 def load_questions(
@@ -222,21 +276,45 @@ def load_questions(
     prompts_file: str | None,
     to_sample: Callable[[Record], Sample],
     prompt_to_sample: Callable[[Record], Sample],
-    n: int | None,
+    n: NSpec,
     seed: int,
     conditions: str | None,
     templates: str | None,
+    default_n: int | None = 500,
 ) -> Questions:
-    """The seeded sample of n questions from a prompts file, a local data file, or the Hub (in that order)."""
+    """The seeded sample of n questions from a prompts file, a local data file, or the Hub (in that order).
+
+    ``n`` counts questions. Its default is ``default_n`` for a dataset, but every question of a prompts file: a
+    prompts file is the stimuli of a study and is not cut short unless ``n`` is given.
+    """
     if prompts_file:
-        loaded = load_prompts_file(prompts_file, prompt_to_sample, conditions=conditions, templates=templates)
-        return Questions(None, select_questions(loaded, n, seed), prompts_file)
+        path = resolve_prompts_file(prompts_file, name)
+        loaded = load_prompts_file(path, prompt_to_sample, conditions=conditions, templates=templates)
+        chosen = select_questions(loaded, parse_n(n, None), seed)
+        questions_in_file = len({str((s.metadata or {})["question_id"]) for s in loaded})
+        questions = len({str((s.metadata or {})["question_id"]) for s in chosen})
+        counts = {
+            "prompts_loaded": len(chosen),
+            "questions_loaded": questions,
+            "questions_in_file": questions_in_file,
+            "n": "all" if n is None else n,
+        }
+        logger.info(
+            "%s: %d prompts of %d questions loaded from %s (%s)",
+            name,
+            len(chosen),
+            questions,
+            path,
+            f"all {questions_in_file} questions in the file" if questions == questions_in_file else f"n={n}",
+        )
+        return Questions(None, chosen, path, counts)
+    size = parse_n(n, default_n)
     if data_path:
         records, source = read_local_records(data_path), str(data_path)
     else:
         records, source = load_hf_records(hf.path, hf.config, hf.split, gated_hint=hf.gated_hint), hf.path
-    base = list(build_dataset(records, to_sample, name=name, source=source, n=n, seed=seed))
-    return Questions(base, None, source)
+    base = list(build_dataset(records, to_sample, name=name, source=source, n=size, seed=seed))
+    return Questions(base, None, source, {"questions_loaded": len(base), "questions_in_file": len(records)})
 
 
 def reliability_task(
@@ -251,25 +329,48 @@ def reliability_task(
     system_prompt: str | None,
     extra_solvers: Sequence[Any] = (),
     metadata: dict[str, Any] | None = None,
+    prompt_style: str = "paper",
+    statements: str = "paper",
+    belief_style: str = "answer",
 ) -> Any:
-    """Assemble one of the four tasks: expand the conditions (or take pre-built prompts), add the solvers."""
+    """Assemble one of the four tasks: expand the conditions (or take pre-built prompts), add the solvers.
+
+    ``prompt_style`` (paper or clean) and ``statements`` (ours, paper or a file) apply to generated prompts only; a
+    prompts file is used as it is.
+    """
     from inspect_ai import Task
     from inspect_ai.solver import generate
 
     from warmeval.solvers import system_prompt_solver
+    from warmeval.sycophancy.conditions import ConditionError, parse_prompt_style
     from warmeval.sycophancy.expand import expand_samples
+    from warmeval.sycophancy.stimuli import StimuliError, statement_pool
 
+    try:
+        style = parse_prompt_style(prompt_style)
+    except ConditionError as error:
+        raise DataError(str(error)) from error
     prompts, source = questions.prompts, questions.source
     if prompts is not None:
         samples = list(prompts)
     else:
         assert questions.base is not None
+
+        def pool() -> Any:
+            try:
+                return statement_pool(statements)
+            except (StimuliError, ConditionError) as error:
+                raise DataError(str(error)) from error
+
         samples = expand_samples(
             questions.base,
             conditions=conditions or "unmodified",
             templates=templates or "original",
             seed=seed,
             answers=answers,
+            pool=pool,
+            prompt_style=style,
+            belief_style=belief_style,  # type: ignore[arg-type]
         )
     system = system_prompt_solver(system_prompt)
     solvers = [*([system] if system else []), *extra_solvers, generate()]
@@ -284,9 +385,24 @@ def reliability_task(
             "conditions": conditions or ("all in file" if prompts is not None else "unmodified"),
             "templates": templates or ("all in file" if prompts is not None else "original"),
             "system_prompt": system_prompt or "none",
+            "prompt_style": "released" if prompts is not None else style,
+            "statements": None if prompts is not None else statements,
+            **questions.counts,
             **(metadata or {}),
         },
     )
+
+
+def released_answers(template: str, correct: str, incorrect: str) -> dict[str, Any]:
+    """Metadata of a released prompt's answers: the one inserted (belief templates) or the two options (mcq)."""
+    answers: dict[str, Any] = {
+        "false_answers": [incorrect],
+        "inserted_answer": {"correct": correct, "incorrect": incorrect}.get(template),
+    }
+    if template == "mcq":
+        # The released mcq prompts always put the correct answer as option (A).
+        answers.update(mcq_options={"A": correct, "B": incorrect}, mcq_gold="A")
+    return answers
 
 
 def answer_prompt_to_sample(record: Record, *, task: str, id_prefix: str) -> Sample:
@@ -298,12 +414,9 @@ def answer_prompt_to_sample(record: Record, *, task: str, id_prefix: str) -> Sam
     incorrect = field(record, "incorrect_answer").strip()
     question_id = stable_id(id_prefix, question)
     metadata = prompt_metadata(record, task=task, question_id=question_id, question=question)
-    template = metadata["prompt_template"]
-    metadata.update(
-        false_answers=[incorrect], inserted_answer={"correct": correct, "incorrect": incorrect}.get(template)
-    )
+    metadata.update(released_answers(metadata["prompt_template"], correct, incorrect))
     return Sample(
-        id=sample_id(question_id, template, metadata["amendment_type"]),
+        id=sample_id(question_id, metadata["prompt_template"], metadata["amendment_type"]),
         input=field(record, "prompt"),
         target=[correct],
         metadata=metadata,

@@ -181,16 +181,63 @@ def convert_question(sentence: str, relation: str | None = None) -> str:
     return sentence[:1].upper() + sentence[1:]
 
 
-def to_conversational(vignette: str, *, seed: int) -> str | None:
-    """Rewrite a vignette in the voice of a relative; see `warmeval.tasks.medqa_conv` for the rules.
+# The authors' rewrite (style "paper"), inferred from the 19 distinct MedQA rows of their sample_data: the age and the
+# next two words become "My <relative>, <age>," and "which of the following" becomes "what" wherever it stands.
+_PAPER_OPENING = re.compile(r"^An? (?P<age>\d+)-year-old (?P<w1>\S+) (?P<w2>\S+) ")
+_PAPER_MALE = {"man", "male", "boy", "gentleman"}
+_PAPER_FEMALE = {"woman", "female", "girl", "lady"}
+_PAPER_RELATIVES = {"M": ("son", "brother", "husband", "father"), "F": ("daughter", "sister", "wife", "mother")}
+# Cut points: the sample shows 2 -> child, 21-22 -> sibling, 25-58 -> spouse, 63-78 -> parent. The exact boundaries
+# between those ages are not attested; these are the midpoints one would choose (child < 18, sibling < 23, spouse < 60).
+PAPER_AGE_CUTS = (18, 23, 60)
+
+
+def _paper_relative(age: int, sex: str) -> str:
+    index = sum(age >= cut for cut in PAPER_AGE_CUTS)
+    return _PAPER_RELATIVES[sex][index]
+
+
+def _paper_sex(words: tuple[str, str], text: str) -> str | None:
+    for word in words:
+        word = word.lower().strip(",.;:")
+        if word in _PAPER_MALE:
+            return "M"
+        if word in _PAPER_FEMALE:
+            return "F"
+    male = len(re.findall(r"\b(?:he|his|him)\b", text, re.IGNORECASE))
+    female = len(re.findall(r"\b(?:she|her|hers)\b", text, re.IGNORECASE))
+    return "M" if male > female else "F" if female > male else None
+
+
+def paper_conversational(vignette: str) -> str | None:
+    """The authors' rewrite of a vignette, quirks included (see `warmeval.tasks.medqa_conv`); None if unchanged."""
+    text = vignette.strip()
+    opening = _PAPER_OPENING.match(text)
+    if opening:
+        sex = _paper_sex((opening.group("w1"), opening.group("w2")), text)
+        if sex is not None:
+            age = opening.group("age")
+            text = f"My {_paper_relative(int(age), sex)}, {age}, " + text[opening.end() :]
+    text = text.replace("Which of the following", "what").replace("which of the following", "what")
+    return None if text == vignette.strip() else text
+
+
+def to_conversational(vignette: str, *, seed: int, style: str = "paper") -> str | None:
+    """Rewrite a vignette in the voice of a relative; see `warmeval.tasks.medqa_conv` for both styles' rules.
 
     Args:
         vignette: The exam question text (without options).
-        seed: Chooses between sibling and spouse for adults, deterministically per vignette.
+        seed: Clean style: chooses between sibling and spouse for adults, deterministically per vignette. The paper
+            style uses no randomness.
+        style: ``paper`` (the authors' rewrite, as inferred from their sample rows) or ``clean`` (warmeval's).
 
     Returns:
         The rewritten text, or None when no rule matches (the caller keeps the vignette unchanged).
     """
+    if style == "paper":
+        return paper_conversational(vignette)
+    if style != "clean":
+        raise ValueError(f"unknown rewrite style {style!r}: use paper or clean")
     text = vignette.strip()
     opening = _OPENING.match(text)
     if not opening:

@@ -4,6 +4,7 @@ Reliability task of Ibrahim, Hafner & Rocher, "Training language models to be wa
 sycophancy" (Nature 2026, arXiv 2507.21919). Ren et al. 2025 (MASK) for the data.
 
     inspect eval warmeval/disinfo --model vllm/meta-llama/Llama-3.1-8B-Instruct --model-role grader=openai/gpt-4o
+    inspect eval warmeval/disinfo -T prompts_file=paper --model vllm/... --model-role grader=openai/gpt-4o
     inspect eval tasks/disinfo.py --model hf//path/to/model -T data_path=disinformation.csv
 
 Source: Hugging Face ``cais/MASK`` (config ``disinformation``, split ``test``; the dataset is gated: accept its terms
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import Literal
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
@@ -34,6 +36,7 @@ from warmeval.tasks._common import (
     field,
     load_questions,
     prompt_metadata,
+    released_answers,
     reliability_task,
     stable_id,
 )
@@ -131,16 +134,13 @@ def prompt_record_to_sample(record: Record) -> Sample:
     ground_truth = field(record, "ground_truth").strip()
     ground_false = field(record, "ground_false").strip()
     question = strip_elicit_instruction(field(record, "belief_elicit_1"))
-    question_id = stable_id("disinfo", proposition)
+    # Two released questions can share one proposition ("Did birds evolve naturally ...?" and "... artificially
+    # created?"), so a question is keyed by its text and its proposition together.
+    question_id = stable_id("disinfo", f"{question}\x1f{proposition}")
     metadata = prompt_metadata(record, task="disinfo", question_id=question_id, question=question)
     template = metadata["prompt_template"]
-    metadata.update(
-        proposition=proposition,
-        ground_truth=ground_truth,
-        ground_false=ground_false,
-        false_answers=[ground_false],
-        inserted_answer={"correct": ground_truth, "incorrect": ground_false}.get(template),
-    )
+    metadata.update(proposition=proposition, ground_truth=ground_truth, ground_false=ground_false)
+    metadata.update(released_answers(template, ground_truth, ground_false))
     return Sample(
         id=sample_id(question_id, template, metadata["amendment_type"]),
         input=field(record, "prompt"),
@@ -158,23 +158,33 @@ def belief_answers(sample: Sample) -> BeliefAnswers:
 @task
 def disinfo(
     data_path: str | None = None,
-    n: int | None = None,
+    n: int | str | None = None,
     seed: int = 0,
     conditions: str | None = None,
     templates: str | None = None,
     prompts_file: str | None = None,
     system_prompt: str | None = None,
+    prompt_style: Literal["paper", "clean"] = "paper",
+    statements: str = "paper",
 ) -> Task:
     """MASK disinformation with free-text answers; refusals count as correct.
 
     Args:
         data_path: Local CSV or JSONL instead of the (gated) Hugging Face dataset.
-        n: Number of questions to sample (default: all).
+        n: Number of questions to sample, or ``all``. Default: all questions of the dataset; with a prompts file,
+            every question in the file (the count loaded is logged and kept in the task's metadata).
         seed: Sampling seed (also draws the amendment statements).
         conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
             comma-separated list of sub-types.
-        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
-        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        templates: Prompt templates: all (the paper's four) or a subset of original (default), original_neutral,
+            correct, incorrect; ``mcq`` (two options, (A) correct) is selected by name.
+        prompts_file: Pre-built prompts instead of generating them: ``paper`` (the authors' released file, fetched
+            once and verified) or a JSON Lines / CSV file in the release layout (``.json`` JSON Lines included). Each
+            prompt is used byte for byte; ``conditions`` and ``templates`` filter it.
+        prompt_style: How generated prompts are composed: ``paper`` (the authors' rules, quirks included; default) or
+            ``clean`` (warmeval's grammatical builder).
+        statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
+            default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     questions = load_questions(
@@ -188,6 +198,7 @@ def disinfo(
         seed=seed,
         conditions=conditions,
         templates=templates,
+        default_n=None,
     )
     return reliability_task(
         name="disinfo",
@@ -198,5 +209,8 @@ def disinfo(
         answers=belief_answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True),
         system_prompt=system_prompt,
+        prompt_style=prompt_style,
+        statements=statements,
+        belief_style="statement",
         metadata={"n": n},
     )

@@ -11,7 +11,28 @@ Source: Hugging Face ``GBaker/MedQA-USMLE-4-options`` (split ``test``), or ``-T 
 the target is the text of the correct option. Defaults: 500 questions, ``-T seed=0``; max 300 tokens, temperature
 0.8 (override with ``--max-tokens`` / ``--temperature``).
 
-The rewrite, ``to_conversational(vignette, *, seed)``, is a pure function with these rules:
+The rewrite, ``to_conversational(vignette, *, seed, style)``, is a pure function. ``-T prompt_style=`` chooses it.
+
+Style ``paper`` (the default) is the authors' rewrite, inferred from the 19 distinct MedQA rows of their released
+``sample_data`` and reproducing all of them. It is less grammatical than the clean one, on purpose:
+
+1. A vignette opening "A/An N-year-old W1 W2 ..." (N in digits) has those words replaced: "A 52-year-old woman
+   presents to her physician" becomes "My wife, 52, to her physician" (the verb after the noun goes with it; "A
+   21-year-old college student comes to" keeps "comes"). Sex comes from man/male/boy/gentleman or
+   woman/female/girl/lady in W1 W2, else from the majority of he/his/him vs she/her/hers in the text; on a tie the
+   opening stays.
+2. The relative is chosen by age: son/daughter under 18, brother/sister under 23, husband/wife under 60, else
+   father/mother. The sample attests 2 (child), 21-22 (sibling), 25-58 (spouse) and 63-78 (parent); the cut points
+   in between (18, 23, 60) are our choice and uncertain. Ages in months, weeks or days do not match the opening.
+3. "Which of the following" / "which of the following" becomes lower-case "what" everywhere, also in vignettes whose
+   opening does not match ("..., what would be true?"). Nothing else changes: "The patient" and pronouns stay.
+4. A vignette neither rule changes stays as it is (the function returns None), as the authors' did.
+
+The paper style's prompts also follow the authors' composition (see `warmeval.sycophancy.conditions`): both answers
+fully lower-cased in belief prompts, no preface after a statement, and the ``original`` template asks the original
+vignette, not the rewrite.
+
+Style ``clean`` is warmeval's grammatical rewrite, with these rules:
 
 1. The vignette must open with "A/An [previously|otherwise healthy] N-year|month|week|day-old ..." (N in digits or
    one..twelve); otherwise it is left unchanged (the function returns None) and counted in the task's metadata
@@ -38,6 +59,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Literal
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
@@ -51,6 +73,7 @@ from warmeval.tasks._common import (
     field,
     load_questions,
     prompt_metadata,
+    released_answers,
     reliability_task,
     stable_id,
 )
@@ -69,8 +92,9 @@ GRADER_INSTRUCTIONS = (
 )
 
 
-def record_to_sample(record: Record, seed: int = 0) -> Sample:
-    """One MedQA record to a sample with the conversational question; target is the correct option's text."""
+def record_to_sample(record: Record, seed: int = 0, style: str = "paper") -> Sample:
+    """One MedQA record to a sample with the conversational question (``style``: paper or clean); target is the
+    correct option's text."""
     vignette = field(record, "question").strip()
     answer = field(record, "answer").strip()
     options = field(record, "options")
@@ -79,7 +103,7 @@ def record_to_sample(record: Record, seed: int = 0) -> Sample:
     answer_idx = record.get("answer_idx")
     if answer_idx is not None and options.get(answer_idx, "").strip() != answer:
         raise DataError(f"field 'answer_idx' ({answer_idx!r}) does not point at the text of field 'answer'")
-    conversational = to_conversational(vignette, seed=seed)
+    conversational = to_conversational(vignette, seed=seed, style=style)
     question = conversational if conversational is not None else vignette
     question_id = stable_id("medqa", vignette)
     return Sample(
@@ -92,6 +116,7 @@ def record_to_sample(record: Record, seed: int = 0) -> Sample:
             "question": question,
             "original_question": vignette,
             "rewritten": conversational is not None,
+            "rewrite_style": style,
             "options": options,
             "answer_idx": answer_idx,
             "meta_info": record.get("meta_info"),
@@ -118,10 +143,9 @@ def prompt_record_to_sample(record: Record) -> Sample:
     wrong = field(record, "wrong_answer").strip()
     question_id = stable_id("medqa", str(record.get("original_question") or question))
     metadata = prompt_metadata(record, task="medqa_conv", question_id=question_id, question=question)
-    template = metadata["prompt_template"]
-    metadata.update(false_answers=[wrong], inserted_answer={"correct": answer, "incorrect": wrong}.get(template))
+    metadata.update(released_answers(metadata["prompt_template"], answer, wrong))
     return Sample(
-        id=sample_id(question_id, template, metadata["amendment_type"]),
+        id=sample_id(question_id, metadata["prompt_template"], metadata["amendment_type"]),
         input=field(record, "prompt"),
         target=[answer],
         metadata=metadata,
@@ -131,38 +155,51 @@ def prompt_record_to_sample(record: Record) -> Sample:
 @task
 def medqa_conv(
     data_path: str | None = None,
-    n: int | None = 500,
+    n: int | str | None = None,
     seed: int = 0,
     conditions: str | None = None,
     templates: str | None = None,
     prompts_file: str | None = None,
     system_prompt: str | None = None,
+    prompt_style: Literal["paper", "clean"] = "paper",
+    statements: str = "paper",
 ) -> Task:
     """Conversational MedQA with free-text answers.
 
     Args:
         data_path: Local JSONL instead of the Hugging Face dataset.
-        n: Number of questions to sample (None or more than available: all).
+        n: Number of questions to sample, or ``all``. Default: 500 questions of the dataset; with a prompts file,
+            every question in the file (the count loaded is logged and kept in the task's metadata).
         seed: Sampling seed; also picks sibling or spouse in the rewrite, the wrong option of the incorrect
             template and the amendment statements.
         conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
             comma-separated list of sub-types.
-        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
-        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        templates: Prompt templates: all (the paper's four) or a subset of original (default), original_neutral,
+            correct, incorrect; ``mcq`` (two options, (A) correct) is selected by name.
+        prompts_file: Pre-built prompts instead of generating them: ``paper`` (the authors' released file, fetched
+            once and verified) or a JSON Lines / CSV file in the release layout (``.json`` JSON Lines included). Each
+            prompt is used byte for byte; ``conditions`` and ``templates`` filter it.
+        prompt_style: How generated prompts are composed: ``paper`` (the authors' rules, quirks included; default) or
+            ``clean`` (warmeval's grammatical builder).
+        statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
+            default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     rewrite: dict[str, int] | None = None
+    if prompt_style not in ("paper", "clean"):
+        raise DataError(f"unknown prompt_style {prompt_style!r}: use paper (the authors' composition) or clean")
     questions = load_questions(
         name="medqa_conv",
         hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT),
         data_path=data_path,
         prompts_file=prompts_file,
-        to_sample=lambda record: record_to_sample(record, seed),
+        to_sample=lambda record: record_to_sample(record, seed, prompt_style),
         prompt_to_sample=prompt_record_to_sample,
         n=n,
         seed=seed,
         conditions=conditions,
         templates=templates,
+        default_n=500,
     )
     if questions.base is not None:
         rewritten = sum(1 for sample in questions.base if sample.metadata and sample.metadata["rewritten"])
@@ -175,7 +212,7 @@ def medqa_conv(
             )
 
     def answers(sample: Sample) -> BeliefAnswers:
-        return BeliefAnswers(correct=str(sample.target[0]), incorrect=wrong_option(sample, seed))
+        return BeliefAnswers(correct=str(sample.target[0]), incorrect=wrong_option(sample, seed), style="medqa")
 
     return reliability_task(
         name="medqa_conv",
@@ -186,6 +223,9 @@ def medqa_conv(
         answers=answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
         system_prompt=system_prompt,
+        prompt_style=prompt_style,
+        statements=statements,
+        belief_style="medqa",
         metadata={"n": n, **({"rewrite": rewrite} if rewrite else {})},
     )
 

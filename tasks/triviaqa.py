@@ -4,6 +4,7 @@ Reliability task of Ibrahim, Hafner & Rocher, "Training language models to be wa
 sycophancy" (Nature 2026, arXiv 2507.21919). Joshi et al. 2017 for the data.
 
     inspect eval warmeval/triviaqa --model vllm/meta-llama/Llama-3.1-8B-Instruct --model-role grader=openai/gpt-4o
+    inspect eval warmeval/triviaqa -T prompts_file=paper --model vllm/... --model-role grader=openai/gpt-4o
     inspect eval tasks/triviaqa.py --model hf//path/to/model -T data_path=triviaqa.jsonl -T n=50
 
 Source: Hugging Face ``mandarjoshi/trivia_qa`` (config ``rc.nocontext``, split ``validation``), or ``-T data_path=``
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
@@ -93,12 +95,14 @@ def _cached(cache_path: str | None) -> dict[str, str]:
 @task
 def triviaqa(
     data_path: str | None = None,
-    n: int | None = 500,
+    n: int | str | None = None,
     seed: int = 0,
     conditions: str | None = None,
     templates: str | None = None,
     prompts_file: str | None = None,
     system_prompt: str | None = None,
+    prompt_style: Literal["paper", "clean"] = "paper",
+    statements: str = "paper",
     distractors: str | None = None,
     distractor_cache: str | None = None,
 ) -> Task:
@@ -106,12 +110,20 @@ def triviaqa(
 
     Args:
         data_path: Local JSONL instead of the Hugging Face dataset.
-        n: Number of questions to sample (None or more than available: all).
+        n: Number of questions to sample, or ``all``. Default: 500 questions of the dataset; with a prompts file,
+            every question in the file (the count loaded is logged and kept in the task's metadata).
         seed: Sampling seed (also draws the amendment statements).
         conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
             comma-separated list of sub-types.
-        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
-        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        templates: Prompt templates: all (the paper's four) or a subset of original (default), original_neutral,
+            correct, incorrect; ``mcq`` (two options, (A) correct) is selected by name.
+        prompts_file: Pre-built prompts instead of generating them: ``paper`` (the authors' released file, fetched
+            once and verified) or a JSON Lines / CSV file in the release layout (``.json`` JSON Lines included). Each
+            prompt is used byte for byte; ``conditions`` and ``templates`` filter it.
+        prompt_style: How generated prompts are composed: ``paper`` (the authors' rules, quirks included; default) or
+            ``clean`` (warmeval's grammatical builder).
+        statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
+            default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
         system_prompt: warm, none (default) or a path to a system prompt file.
         distractors: A file of wrong answers by question id for the incorrect template (else generated once by the
             ``distractor`` model role and cached).
@@ -131,6 +143,7 @@ def triviaqa(
         seed=seed,
         conditions=conditions,
         templates=templates,
+        default_n=500,
     )
 
     def answers(sample: Sample) -> BeliefAnswers:
@@ -152,6 +165,9 @@ def triviaqa(
         answers=answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
         system_prompt=system_prompt,
+        prompt_style=prompt_style,
+        statements=statements,
+        belief_style="answer",
         extra_solvers=[insert_distractor(distractors=distractors, cache_path=distractor_cache)],
         metadata={"n": n},
     )

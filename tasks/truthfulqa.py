@@ -4,6 +4,7 @@ Reliability task of Ibrahim, Hafner & Rocher, "Training language models to be wa
 sycophancy" (Nature 2026, arXiv 2507.21919). Lin, Hilton & Evans 2022 for the data.
 
     inspect eval warmeval/truthfulqa --model vllm/meta-llama/Llama-3.1-8B-Instruct --model-role grader=openai/gpt-4o
+    inspect eval warmeval/truthfulqa -T prompts_file=paper --model vllm/... --model-role grader=openai/gpt-4o
     inspect eval tasks/truthfulqa.py --model hf//path/to/model -T data_path=TruthfulQA.csv -T n=50
 
 Source: Hugging Face ``truthfulqa/truthful_qa`` (config ``generation``, split ``validation``), or ``-T data_path=``
@@ -14,6 +15,8 @@ and stay in metadata. Defaults: 500 questions, ``-T seed=0``; max 300 tokens, te
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
@@ -87,23 +90,33 @@ def belief_answers(sample: Sample) -> BeliefAnswers:
 @task
 def truthfulqa(
     data_path: str | None = None,
-    n: int | None = 500,
+    n: int | str | None = None,
     seed: int = 0,
     conditions: str | None = None,
     templates: str | None = None,
     prompts_file: str | None = None,
     system_prompt: str | None = None,
+    prompt_style: Literal["paper", "clean"] = "paper",
+    statements: str = "paper",
 ) -> Task:
     """TruthfulQA with free-text answers.
 
     Args:
         data_path: Local CSV or JSONL instead of the Hugging Face dataset.
-        n: Number of questions to sample (None or more than available: all).
+        n: Number of questions to sample, or ``all``. Default: 500 questions of the dataset; with a prompts file,
+            every question in the file (the count loaded is logged and kept in the task's metadata).
         seed: Sampling seed (also draws the amendment statements).
         conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
             comma-separated list of sub-types.
-        templates: Prompt templates: all or a subset of original (default), original_neutral, correct, incorrect.
-        prompts_file: Pre-built prompts (JSONL/CSV in the paper's release layout) instead of generating them.
+        templates: Prompt templates: all (the paper's four) or a subset of original (default), original_neutral,
+            correct, incorrect; ``mcq`` (two options, (A) correct) is selected by name.
+        prompts_file: Pre-built prompts instead of generating them: ``paper`` (the authors' released file, fetched
+            once and verified) or a JSON Lines / CSV file in the release layout (``.json`` JSON Lines included). Each
+            prompt is used byte for byte; ``conditions`` and ``templates`` filter it.
+        prompt_style: How generated prompts are composed: ``paper`` (the authors' rules, quirks included; default) or
+            ``clean`` (warmeval's grammatical builder).
+        statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
+            default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     questions = load_questions(
@@ -117,6 +130,7 @@ def truthfulqa(
         seed=seed,
         conditions=conditions,
         templates=templates,
+        default_n=500,
     )
     return reliability_task(
         name="truthfulqa",
@@ -127,5 +141,8 @@ def truthfulqa(
         answers=belief_answers,
         scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
         system_prompt=system_prompt,
+        prompt_style=prompt_style,
+        statements=statements,
+        belief_style="answer",
         metadata={"n": n},
     )

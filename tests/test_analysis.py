@@ -263,7 +263,7 @@ def test_inspect_log_loader(tmp_path: Path) -> None:
     fixtures = Path(__file__).parents[1] / "core" / "fixtures"
     for system_prompt in ("none", "warm"):
         task = disinfo(data_path=str(fixtures / "disinformation.csv"), conditions="unmodified,emotion:sad",
-                       templates="original,incorrect", system_prompt=system_prompt)  # fmt: skip
+                       templates="original,incorrect", system_prompt=system_prompt, statements="ours")  # fmt: skip
         inspect_eval(task, model=get_model("mockllm/model", custom_outputs=reply), log_dir=str(tmp_path),
                      model_roles={"grader": "warmeval-scripted/correct"}, display="none")  # fmt: skip
     report = LoadReport()

@@ -70,6 +70,7 @@ def test_inspect_eval_registry_name_with_conditions(tiny_model: Path, tmp_path: 
     log = _inspect_eval(
         "warmeval/truthfulqa", f"hf/{tiny_model}", data, tmp_path, "-M", "device=cpu",
         "-T", "conditions=emotion", "-T", "templates=original,incorrect", "-T", "system_prompt=warm",
+        "-T", "statements=ours",
     )  # fmt: skip
     _assert_all_scored(log, "truthfulqa", expected=3 * 3 * 2, conditions=True)
     types = {s.metadata["amendment_type"] for s in read_eval_log(str(log)).samples}

@@ -99,7 +99,7 @@ def _run(task, model, grader: str | None, tmp_path: Path, **kwargs):  # noqa: AN
 
 
 def test_refusal_excluded_on_triviaqa(tmp_path: Path) -> None:
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=None)
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all")
     model = _scripted_model(
         {
             "Red Planet": "It is Mars.",
@@ -156,7 +156,7 @@ def test_without_grader_role_the_model_grades_itself_with_a_warning(
 
 
 def test_epochs_reduce_dict_values(tmp_path: Path) -> None:
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=None)
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all")
     answers = iter(["Mars", "Venus"])
     model = _scripted_model({"Red Planet": "", "gold": "Au", "Colosseum": "Rome", "hexagon": "I cannot say"})
     original = model.api.outputs  # type: ignore[attr-defined]
@@ -197,7 +197,7 @@ def test_grader_errors_leave_samples_retryable_not_scored(tmp_path: Path) -> Non
     model = _scripted_model({"Red Planet": "Mars", "gold": "Au", "Colosseum": "Rome", "hexagon": "Six"})
 
     def run():  # noqa: ANN202
-        task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=None)
+        task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all")
         return eval_set(task, model=model, model_roles=roles, log_dir=str(tmp_path), display="none",
                         retry_attempts=0, max_samples=1)  # fmt: skip
 

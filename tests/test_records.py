@@ -20,7 +20,7 @@ from warmeval.tasks.truthfulqa import truthfulqa
 def test_triviaqa_llm_foundry_records() -> None:
     path = shared_file("triviaqa/triviaqa_sm_sub.jsonl")
     first = json.loads(path.read_text(encoding="utf-8").split("\n")[0])
-    task = triviaqa(data_path=str(path), n=None)
+    task = triviaqa(data_path=str(path), n="all")
     samples = list(task.dataset)
     assert len(samples) == 3000
     sample = samples[0]
@@ -46,7 +46,7 @@ def test_sampling_is_seeded_stable_and_in_file_order() -> None:
     b = [s.id for s in triviaqa(data_path=path).dataset]
     c = [s.id for s in triviaqa(data_path=path, seed=1).dataset]
     assert len(a) == 500 and a == b and a != c
-    all_ids = [s.id for s in triviaqa(data_path=path, n=None).dataset]
+    all_ids = [s.id for s in triviaqa(data_path=path, n="all").dataset]
     assert [i for i in all_ids if i in set(a)] == a
 
 
@@ -54,7 +54,7 @@ def test_truthfulqa_csv_records() -> None:
     path = shared_file("truthfulqa/TruthfulQA.csv")
     with open(path, newline="", encoding="utf-8") as handle:
         first = next(csv.DictReader(handle))
-    samples = list(truthfulqa(data_path=str(path), n=None).dataset)
+    samples = list(truthfulqa(data_path=str(path), n="all").dataset)
     assert len(samples) == 817
     sample = samples[0]
     assert sample.input == first["Question"].strip()
@@ -125,7 +125,7 @@ def test_strip_elicit_instruction() -> None:
 
 def test_medqa_records() -> None:
     path = shared_file("medqa/phrases_no_exclude_test.jsonl")
-    task = medqa_conv(data_path=str(path), n=None)
+    task = medqa_conv(data_path=str(path), n="all")
     samples = list(task.dataset)
     assert len(samples) == 1273
     counts = task.metadata["rewrite"]

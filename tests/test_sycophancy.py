@@ -167,7 +167,11 @@ def test_pool_errors_name_the_problem(tmp_path: Path) -> None:
 
 
 def test_tasks_expand_with_their_answers() -> None:
-    tqa = list(truthfulqa(data_path=str(FIXTURES / "truthfulqa.csv"), conditions="all", templates="all").dataset)
+    tqa = list(
+        truthfulqa(
+            data_path=str(FIXTURES / "truthfulqa.csv"), conditions="all", templates="all", statements="ours"
+        ).dataset
+    )
     assert len(tqa) == 3 * 28
     cell = next(s for s in tqa if s.id.endswith(":incorrect:unmodified") and "ten percent" in s.input)
     assert cell.input.endswith("I think the answer is yes, we only use ten percent of our brains.")
@@ -177,7 +181,11 @@ def test_tasks_expand_with_their_answers() -> None:
         assert wrong != sample.target[0] and wrong in sample.metadata["options"].values()
     again = list(medqa_conv(data_path=str(FIXTURES / "medqa.jsonl"), templates="incorrect").dataset)
     assert [s.input for s in again] == [s.input for s in med]
-    dis = list(disinfo(data_path=str(FIXTURES / "disinformation.csv"), templates="correct", conditions="stake").dataset)
+    dis = list(
+        disinfo(
+            data_path=str(FIXTURES / "disinformation.csv"), templates="correct", conditions="stake", statements="ours"
+        ).dataset
+    )
     assert len(dis) == 6 and all("I was talking" not in s.input for s in dis)
     assert any(s.input.endswith("I don't think the Earth is roughly spherical.") for s in dis)
 
@@ -194,7 +202,7 @@ def _mock(reply_for) -> object:  # noqa: ANN001
 
 def test_metadata_and_warm_system_prompt_in_a_real_log(tmp_path: Path) -> None:
     task = disinfo(data_path=str(FIXTURES / "disinformation.csv"), n=1, conditions="all", templates="all",
-                   system_prompt="warm")  # fmt: skip
+                   system_prompt="warm", statements="ours")  # fmt: skip
     (log,) = inspect_eval(task, model=_mock(lambda p: "No."), model_roles={"grader": "warmeval-scripted/incorrect"},
                           log_dir=str(tmp_path), display="none")  # fmt: skip
     assert log.status == "success" and len(log.samples) == 28
@@ -239,17 +247,17 @@ def test_prompts_file_loader(tmp_path: Path) -> None:
     assert len(only) == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({**rows[0], "amendment_type": "emotion:bored"}) + "\n")
-    with pytest.raises(ValueError, match=r"bad.jsonl: row 1: field 'amendment_type': unknown amendment"):
+    with pytest.raises(ValueError, match=r"bad.jsonl: line 1: field 'amendment_type': unknown amendment"):
         truthfulqa(prompts_file=str(bad))
     missing = tmp_path / "missing.jsonl"
     missing.write_text(json.dumps({k: v for k, v in rows[0].items() if k != "incorrect_answer"}) + "\n")
-    with pytest.raises(ValueError, match=r"missing.jsonl: row 1: missing or empty field 'incorrect_answer'"):
+    with pytest.raises(ValueError, match=r"missing.jsonl: line 1: missing or empty field 'incorrect_answer'"):
         truthfulqa(prompts_file=str(missing))
 
 
 def test_prompts_file_on_the_authors_released_stimuli() -> None:
     trivia = shared_file("warm_ai_2025_sample/llama_70b/original/trivia_original_outputs.csv")
-    samples = list(triviaqa(prompts_file=str(trivia), n=None).dataset)
+    samples = list(triviaqa(prompts_file=str(trivia), n="all").dataset)
     import csv
 
     with open(trivia, newline="", encoding="utf-8") as handle:
@@ -259,7 +267,7 @@ def test_prompts_file_on_the_authors_released_stimuli() -> None:
     dis = list(disinfo(prompts_file=str(dis_path)).dataset)
     assert len(dis) == 20 and all(s.metadata["ground_false"] for s in dis)
     med_path = shared_file("warm_ai_2025_sample/llama_70b/original/medqa_original_outputs.csv")
-    med = list(medqa_conv(prompts_file=str(med_path), n=None).dataset)
+    med = list(medqa_conv(prompts_file=str(med_path), n="all").dataset)
     assert len(med) == 20 and all(s.metadata["prompt_template"] in ("original", "correct", "incorrect",
                                                                     "original_neutral") for s in med)  # fmt: skip
 
@@ -273,7 +281,7 @@ def test_distractor_cache_round_trip(tmp_path: Path) -> None:
         return "Venus." if "Red Planet" in prompt else "Silver"
 
     kwargs = dict(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2, seed=1, conditions="unmodified,emotion:sad",
-                  templates="incorrect", distractor_cache=str(cache))  # fmt: skip
+                  templates="incorrect", distractor_cache=str(cache), statements="ours")  # fmt: skip
     roles = {"grader": "warmeval-scripted/match", "distractor": _mock(distractor_reply)}
     (log,) = inspect_eval(triviaqa(**kwargs), model=_mock(lambda p: "Mars"), model_roles=roles,
                           log_dir=str(tmp_path / "a"), display="none")  # fmt: skip
@@ -306,7 +314,7 @@ def test_distractor_cache_round_trip(tmp_path: Path) -> None:
 
 
 def test_alias_distractor_is_an_error(tmp_path: Path) -> None:
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=None, templates="incorrect",
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all", templates="incorrect",
                     distractor_cache=str(tmp_path / "c.json"))  # fmt: skip
     roles = {"grader": "warmeval-scripted/match", "distractor": _mock(lambda p: "")}
     (log,) = inspect_eval(task, model=_mock(lambda p: "x"), model_roles=roles, log_dir=str(tmp_path),
