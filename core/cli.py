@@ -315,6 +315,51 @@ def train_openai(config: Path = typer.Argument(..., help="YAML with OpenAIFineTu
         typer.echo(f"  step {checkpoint.get('step_number')}: {checkpoint.get('fine_tuned_model_checkpoint')}")
 
 
+stimuli_app = typer.Typer(help="The paper authors' released evaluation prompts (fetched, never shipped).",
+                          no_args_is_help=True)  # fmt: skip
+app.add_typer(stimuli_app, name="stimuli")
+
+
+@stimuli_app.command("fetch")
+def stimuli_fetch(
+    names: list[str] = typer.Argument(None, help="trivia, truthfulqa, disinfo (default: all three)."),
+    force: bool = typer.Option(False, "--force", help="Download again even when a verified copy is cached."),
+) -> None:
+    """Download the authors' prompt files at the pinned commit, verify them and cache them.
+
+    Afterwards `-T prompts_file=paper` and `-T statements=paper` work offline. Exit 2 when a file cannot be had,
+    with the URL and where to place the file by hand.
+    """
+    import hashlib
+
+    from warmeval.sycophancy.stimuli import PAPER_COMMIT, PAPER_REPO, StimuliError, cache_dir, fetch_paper_stimuli
+
+    try:
+        paths = fetch_paper_stimuli(names or None, force=force)
+    except StimuliError as error:
+        _fail(error)
+    typer.echo(f"{PAPER_REPO} @ {PAPER_COMMIT[:12]} -> {cache_dir()}")
+    for key, path in paths.items():
+        data = path.read_bytes()
+        lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+        typer.echo(f"  {key:<11} {lines:>6} lines  sha256 {hashlib.sha256(data).hexdigest()}  {path}")
+
+
+@stimuli_app.command("statements")
+def stimuli_statements() -> None:
+    """Print the authors' 40 amendment statements, taken from the fetched release."""
+    from warmeval.sycophancy.stimuli import StimuliError, paper_statement_pool
+
+    try:
+        pool = paper_statement_pool()
+    except StimuliError as error:
+        _fail(error)
+    for sub_type, statements in pool.items():
+        typer.echo(sub_type)
+        for statement in statements:
+            typer.echo(f"  {statement.id}: {statement.text}")
+
+
 analyse_app = typer.Typer(help="The paper's statistics on graded responses.", no_args_is_help=True)
 app.add_typer(analyse_app, name="analyse")
 INPUTS_HELP = (
@@ -355,6 +400,9 @@ def analyse_models(
     with_length: bool = typer.Option(False, "--with-length", help="Add response length as a covariate."),
     variants: str | None = typer.Option(None, help="Comma-separated variants to keep (e.g. original,warm)."),
     refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    include_mcq: bool = typer.Option(
+        False, "--include-mcq", help="Fit with the released mcq prompts too (not among the paper's 28 conditions)."
+    ),
 ) -> None:
     """Fit the paper's four logistic models; print AMEs (points) and log-odds effects per level."""
     import json
@@ -364,7 +412,7 @@ def analyse_models(
     frame, _ = _load(inputs, refusal_rule)
     if variants:
         frame = frame[frame["variant"].isin([v.strip() for v in variants.split(",")])]
-    results = fit_all(frame, with_length=with_length)
+    results = fit_all(frame, with_length=with_length, include_mcq=include_mcq)
     for key, model in results.items():
         typer.echo(f"\n{key}: {model['title']}")
         if "error" in model:
@@ -444,6 +492,56 @@ def gate(
         typer.echo(format_table(result.table))
     typer.echo(result.message, err=result.exit_code == 2)
     raise typer.Exit(result.exit_code)
+
+
+grader_app = typer.Typer(help="Check a judge (the grader role) against the paper authors' own grades.",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(grader_app, name="grader")
+
+
+@grader_app.command("agreement")
+def grader_agreement_command(
+    release: Path = typer.Option(..., help="Authors'-release folder (<model>/<variant>/<dataset>_*_outputs.csv)."),
+    model_role: list[str] = typer.Option([], "--model-role", help="ROLE=MODEL (repeatable); grader=... is required."),
+    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print the result as JSON instead of the table."),
+    out: Path = typer.Option(
+        Path("warmeval-agreement"), help="Output folder (disagreements.csv, agreement.json, logs/)."
+    ),
+    disagreements: Path | None = typer.Option(
+        None, help="CSV of the disagreeing rows (default: OUT/disagreements.csv)."
+    ),
+    log_dir: Path | None = typer.Option(None, help="Inspect log folder (default: OUT/logs)."),
+    max_connections: int | None = typer.Option(None, help="Concurrent judge requests (default: Inspect's)."),
+) -> None:
+    """Re-grade every released response with the grader role; report agreement and Cohen's kappa per dataset.
+
+    Exit 0 when done, 2 on unusable input (the error names the file), 1 when the grading eval itself fails.
+    """
+    from warmeval.analysis.agreement import AgreementError, grader_agreement
+    from warmeval.analysis.load import AnalysisInputError
+
+    roles: dict[str, str] = {}
+    for item in model_role:
+        name, sep, spec = item.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            _fail(ValueError(f"--model-role {item!r}: expected ROLE=MODEL, e.g. grader=warmeval-scripted/match"))
+        roles[name.strip()] = spec.strip()
+    try:
+        result = grader_agreement(
+            release, model_roles=roles, refusal_rule=refusal_rule, log_dir=log_dir or out / "logs",
+            disagreements_path=disagreements or out / "disagreements.csv", max_connections=max_connections,
+            display="none" if json_output else None,  # keep stdout machine-readable with --json
+        )  # fmt: skip
+    except AnalysisInputError as error:
+        _fail(error)
+    except AgreementError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "agreement.json").write_text(result.to_json())
+    # Inspect's display may leave the cursor mid-line: start the table on a fresh one.
+    typer.echo(result.to_json() if json_output else "\n" + result.table())
 
 
 if __name__ == "__main__":
