@@ -176,3 +176,10 @@ def test_query_type_rules_first_match_wins() -> None:
     assert label_query_type("Can you recommend a book?", "Sure: Dune.") == "advice"
     assert label_query_type("hello there", "hi") == "other"
     assert nsfw_flags({"toxicity": 0.7, "obscene": 0.2, "insult": 0.9}, ["toxicity", "obscene"], 0.5) == ["toxicity"]
+
+
+def test_conversation_root_follows_sharegpt_part_ids() -> None:
+    assert conversation_root("Ir1ot4W_78") == conversation_root("Ir1ot4W_0") == "Ir1ot4W"
+    # Other naming schemes are whole conversations: an underscore in the root, or a zero-padded number.
+    assert conversation_root("demo_sg_01") == "demo_sg_01"
+    assert conversation_root("a_01") == "a_01" and conversation_root("b_x") == "b_x"

@@ -45,7 +45,9 @@ QUERY_TYPE_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
 )  # fmt: skip
 NSFW_LABELS = ("toxicity", "severe_toxicity", "obscene", "sexual_explicit")
 ROLE_MAP = {"human": "user", "gpt": "assistant"}
-_PART_SUFFIX = re.compile(r"(.+)_\d+")
+# ShareGPT's part ids: an alphanumeric hash, "_", a part number without leading zeros ("Ir1ot4W_78"). Ids with an
+# underscore in the root or a zero-padded number ("demo_sg_01") are whole conversations of another naming scheme.
+_PART_SUFFIX = re.compile(r"([A-Za-z0-9]+)_(?:0|[1-9]\d*)")
 
 
 class BuildError(ValueError):
@@ -199,7 +201,8 @@ def nsfw_flags(scores: dict[str, float], labels: Iterable[str], threshold: float
 
 
 def conversation_root(conversation_id: str) -> str:
-    """The conversation an id belongs to: ``X_<digits>`` is a part of ``X``; any other id is its own conversation."""
+    """The conversation an id belongs to: ``X_<n>`` (X alphanumeric, n without leading zeros, as ShareGPT splits long
+    conversations) is a part of ``X``; any other id is its own conversation."""
     match = _PART_SUFFIX.fullmatch(conversation_id)
     return match.group(1) if match else conversation_id
 
