@@ -63,13 +63,32 @@ def serve(
 
 
 @app.command("init")
-def init(path: Path = typer.Argument(Path("experiment.yaml"), help="Where to write the example experiment.")) -> None:
+def init(
+    path: Path = typer.Argument(Path("experiment.yaml"), help="Where to write the example experiment."),
+    base_model: str | None = typer.Option(
+        None,
+        "--base-model",
+        help="Base model to write: an HF id or folder, or 'smollm2' (the embedded model, "
+        "prepared now). Default: the paper's Llama-3.1-8B-Instruct.",
+    ),
+) -> None:
     """Write a commented example experiment reproducing the paper's design."""
-    from warmeval.experiment import EXAMPLE
+    from warmeval.experiment import EXAMPLE, PAPER_BASE_MODEL
+    from warmeval.models import EMBEDDED, ModelPrepareError, prepare_model
 
     if path.exists():
         _fail(FileExistsError(f"{path} exists; not overwriting it"))
-    path.write_text(EXAMPLE, encoding="utf-8")
+    text = EXAMPLE
+    if base_model in EMBEDDED:
+        try:
+            folder = prepare_model(base_model)
+        except ModelPrepareError as error:
+            _fail(error)
+        note = f"  # embedded {EMBEDDED[base_model].description}"
+        text = text.replace(f"base_model: {PAPER_BASE_MODEL}", f"base_model: {folder}{note}", 1)
+    elif base_model:
+        text = text.replace(f"base_model: {PAPER_BASE_MODEL}", f"base_model: {base_model}", 1)
+    path.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {path}: edit the adapters and judges, then `warmeval run {path}`")
 
 
@@ -358,6 +377,25 @@ def stimuli_statements() -> None:
         typer.echo(sub_type)
         for statement in statements:
             typer.echo(f"  {statement.id}: {statement.text}")
+
+
+models_app = typer.Typer(help="The embedded real instruct model (no model hub needed).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: str = typer.Argument("smollm2", help="Embedded model: smollm2 (SmolLM2-135M-Instruct)."),
+    force: bool = typer.Option(False, "--force", help="Convert again even when a prepared checkpoint exists."),
+) -> None:
+    """Convert the embedded GGUF once to a verified safetensors checkpoint in the cache; print its folder."""
+    from warmeval.models import EMBEDDED, ModelPrepareError, prepare_model
+
+    try:
+        folder = prepare_model(name, force=force)
+    except ModelPrepareError as error:
+        _fail(error)
+    typer.echo(f"{folder}  ({EMBEDDED[name].description})")
 
 
 analyse_app = typer.Typer(help="The paper's statistics on graded responses.", no_args_is_help=True)

@@ -40,6 +40,7 @@ DATA_ARGS = ("data_path", "prompts_file", "distractors")
 CAPABILITY_CONTROLS = ("mmlu", "gsm8k")
 CAPABILITY_FIXED = {"name", "base_url", "model", "output_dir", "system_instruction"}
 
+PAPER_BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 EXAMPLE = """\
 # warmeval experiment: the design of Ibrahim, Hafner & Rocher (Nature 2026) on one base model.
 # Run with: warmeval run experiment.yaml   (rerunning resumes where it stopped)

