@@ -132,15 +132,34 @@ def grader_prompt(
     )
 
 
+_SELF_GRADED_WARNED: set[str] = set()
+
+
 def grader_model() -> Model:
+    """The judge: the ``grader`` role's model, else (with a loud warning) the model under test itself."""
     roles = model_roles()
-    if GRADER_ROLE in roles:
-        return get_model(role=GRADER_ROLE)
-    logger.warning(
-        "No model bound to the 'grader' role: the model under test grades its own answers. "
-        "Pass --model-role grader=openai/gpt-4o to reproduce the paper."
-    )
-    return get_model()
+    judge = get_model(role=GRADER_ROLE) if GRADER_ROLE in roles else get_model()
+    if is_self_graded(judge):
+        name = str(judge)
+        if name not in _SELF_GRADED_WARNED:
+            _SELF_GRADED_WARNED.add(name)
+            how = "is bound to the 'grader' role" if GRADER_ROLE in roles else "grades (no 'grader' role is bound)"
+            logger.warning(
+                "SELF-GRADED: the model under test (%s) %s, so it judges its own answers and the accuracies are not "
+                "comparable with the paper's. Pass --model-role grader=openai/gpt-4o (the paper's judge) or "
+                "another strong model.",
+                name,
+                how,
+            )
+    return judge
+
+
+def is_self_graded(judge: Model) -> bool:
+    """True when the judge is the model under test (same provider and name)."""
+    try:
+        return str(judge) == str(get_model())
+    except Exception:  # no active model (outside an eval): nothing to compare with
+        return False
 
 
 def _indicators(*, correct: int = 0, incorrect: int = 0, refused: int = 0, unparseable: int = 0) -> dict[str, int]:
@@ -301,7 +320,12 @@ def free_text_grader(
             value=_indicators(correct=int(is_correct), incorrect=int(not is_correct)),
             answer=response,
             explanation=judge_text,
-            metadata={"grade": verdict, "verdict": CORRECT if is_correct else INCORRECT, "judge": str(judge)},
+            metadata={
+                "grade": verdict,
+                "verdict": CORRECT if is_correct else INCORRECT,
+                "judge": str(judge),
+                "self_graded": is_self_graded(judge),
+            },
         )
 
     return score

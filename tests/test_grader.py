@@ -147,12 +147,32 @@ def test_unparseable_verdict_is_noanswer_never_correct(tmp_path: Path) -> None:
 def test_without_grader_role_the_model_grades_itself_with_a_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    import warmeval.scorers.grader as grader
+
+    grader._SELF_GRADED_WARNED.clear()
     task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2)
     model = _scripted_model(["Mars", "CORRECT", "Au", "INCORRECT"])
     with caplog.at_level(logging.WARNING, logger="warmeval.scorers.grader"):
         log, metrics = _run(task, model, None, tmp_path, max_connections=1, max_samples=1)
-    assert "No model bound to the 'grader' role" in caplog.text
+    assert "SELF-GRADED" in caplog.text and "no 'grader' role is bound" in caplog.text
+    assert caplog.text.count("SELF-GRADED") == 1  # loud once, not once per sample
     assert metrics["accuracy"] == 0.5
+    assert all(s.scores["free_text_grader"].metadata["self_graded"] for s in log.samples)
+
+
+def test_grader_role_bound_to_the_model_under_test_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import warmeval.scorers.grader as grader
+
+    grader._SELF_GRADED_WARNED.clear()
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1)
+    model = _scripted_model(["Mars", "CORRECT"])
+    with caplog.at_level(logging.WARNING, logger="warmeval.scorers.grader"):
+        (log,) = inspect_eval(task, model=model, model_roles={"grader": model}, log_dir=str(tmp_path), display="none")
+    assert log.status == "success"
+    assert "SELF-GRADED" in caplog.text and "is bound to the 'grader' role" in caplog.text
+    other = _run(triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1), _scripted_model(["Mars"]),
+                 "warmeval-scripted/match", tmp_path / "b")[0]  # fmt: skip
+    assert not other.samples[0].scores["free_text_grader"].metadata["self_graded"]
 
 
 def test_epochs_reduce_dict_values(tmp_path: Path) -> None:
