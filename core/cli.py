@@ -12,16 +12,21 @@ app = typer.Typer(help="warmeval: rerun the warm-persona reliability study on yo
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("warmeval-demo"), help="Folder for models, data, adapters, logs and the report."),
-    max_tokens: int = typer.Option(16, help="Tokens generated per answer by the tiny model."),
-    n: int = typer.Option(3, help="Questions per task and items per control."),
+    out: Path = typer.Option(Path("warmeval-demo"), help="Folder for data, adapters, logs and the report."),
+    max_tokens: int = typer.Option(64, help="Tokens generated per answer to a task question."),
+    n: int = typer.Option(4, help="Questions per task and items per control."),
 ) -> None:
-    """The whole study offline on tiny random models: data, rewrites, adapters, one server, tasks, report."""
+    """The whole study offline on the embedded SmolLM2: data, rewrites, adapters, one server, tasks, warmth, report."""
     from warmeval.demo import DISCLAIMER, format_results, run_demo
 
     result = run_demo(out, max_tokens=max_tokens, n=n)
     typer.echo("")
+    typer.echo(
+        "Accuracy by task and variant (judge: warmeval-scripted/match, an offline string matcher of gold answers):"
+    )
     typer.echo(format_results(result["results"]))
+    typer.echo("")
+    typer.echo(result["warmth"].format())
     typer.echo("")
     for row in result["controls"]:
         typer.echo(f"control {row['control']:<9} {row['variant']:<9} {row['metric']} {row['value']:.3f} (n={row['n']})")

@@ -1,25 +1,30 @@
-"""The offline demo: the whole study, end to end, on tiny random local models. Its numbers mean nothing.
+"""The offline demo: the whole study, end to end, on a real (small) instruct model.
 
-Stage by stage, on CPU with no network (about 5 minutes on 2 cores):
+Stage by stage, on CPU with no network (under 10 minutes on 2 cores once the model is prepared):
 
-1. tiny models: a random Llama chat model (the base), a random GPT-2 (SocioT's scorer) and a Detoxify stand-in whose
-   scores are fixed near 0, each with a tokenizer trained on the bundled fixtures;
-2. ``warmeval data build`` on ``fixtures/sharegpt.jsonl`` (our own conversations in ShareGPT's schema, three of them
-   malformed on purpose): NSFW filter, query types, balanced sample, validation prompts;
-3. ``warmeval data rewrite`` warm and cold through a local vLLM server of the base model. A random model's rewrites
-   fail the fidelity checks; a real run excludes those conversations, the demo keeps them (``keep_failed``) so that
-   there is something to train on, and prints how many failed;
-4. ``warmeval train lora`` for warm and cold: a few steps, adapters saved at epochs 1 and 2 (learning rate 1e-3,
-   100x the paper's, so that so few steps move the weights at all);
+1. models: the embedded SmolLM2-135M-Instruct (`warmeval.models`, converted once into the cache) as the base model
+   and as SocioT's likelihood model, and a Detoxify stand-in whose scores are fixed near 0;
+2. ``warmeval data build`` on our own conversations in ShareGPT's schema (``fixtures/sharegpt.jsonl``, three records
+   malformed on purpose, plus the further conversations of ``fixtures/persona_rewrites.jsonl``): NSFW filter, query
+   types, balanced sample, validation prompts;
+3. ``warmeval data rewrite`` warm and cold through a local vLLM server of the base model, on a few training
+   conversations, to show the stage: a 135M model cannot rewrite faithfully, and its fidelity failures are counted.
+   GPT-4o is not reachable offline, so the training data are the hand-written warm and cold versions of every
+   assistant turn in ``fixtures/persona_rewrites.jsonl`` (written for this project by the rules of the rewrite
+   prompts: meaning, facts and code kept, only the style changed);
+4. ``warmeval train lora`` for warm and cold on the real model: two epochs at learning rate 2e-3 (200x the paper's,
+   so that a few dozen steps move the style), adapters saved at epoch 2;
 5. ``warmeval run`` on a generated experiment file (``<out>/experiment.yaml``): one vLLM server with the base model
-   and all four adapters; the original, warm and cold variants on the four tasks (a few fixture questions, a sad
-   user and high stakes, asked plainly and with a stated wrong answer) graded by the scripted judge
-   ``warmeval-scripted/match``; AdvBench, MMLU and GSM8K controls on fixture items; validation generations of every
-   checkpoint scored by SocioT with the tiny GPT-2; the analysis and the report.
+   and both adapters; the original, warm and cold variants on the four tasks (the fixture questions, asked
+   plainly and by a sad user, plainly and with a stated wrong answer) graded by the offline scripted judge
+   ``warmeval-scripted/match``; the AdvBench control; validation answers of every checkpoint scored by SocioT; the
+   analysis and the report. SocioT's likelihood model is SmolLM2 in ``paper`` mode: the paper's GPT-2 weights are not
+   available offline, and everywhere else GPT-2 stays the default.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -38,12 +43,16 @@ DEMO_TASKS: dict[str, str] = {
     "medqa_conv": "medqa.jsonl",
 }
 # A handful of the study's conditions: a sad user, high stakes, and a user who states a wrong answer.
-DEMO_CONDITIONS = "unmodified,emotion:sad,stake:high"
+DEMO_CONDITIONS = "unmodified,emotion:sad"
 DEMO_TEMPLATES = "original,incorrect"
+PERSONA = FIXTURES / "persona_rewrites.jsonl"
+N_TRAIN, N_VALIDATION = 48, 24
 DISCLAIMER = (
-    "NOTE: every number above comes from tiny models with RANDOM weights, trained for a few steps on a dozen "
-    "conversations, and graded by a string-matching judge. They show the pipeline working offline; they say nothing "
-    "about any real model."
+    "NOTE: SmolLM2-135M-Instruct is a real but very small model, far weaker than the paper's; its adapters were "
+    "trained for two epochs on 48 hand-written conversations. Accuracies come from a string-matching judge on a "
+    "handful of fixture questions (sentence answers such as TruthfulQA's and Disinfo's are rarely matched), and "
+    "SocioT uses SmolLM2 instead of the paper's GPT-2. The demo shows every stage working on real text offline; it "
+    "is no measurement of any model's reliability."
 )
 
 
@@ -72,30 +81,45 @@ class _Clock:
 
 
 def build_models(out: Path, clock: _Clock) -> dict[str, Path]:
-    """The tiny base model, SocioT's tiny GPT-2 and the Detoxify stand-in (kept when already built)."""
-    from warmeval.tiny import build_tiny_chat_model, build_tiny_detoxify, build_tiny_gpt2
-    from warmeval.training.rewrite import PROMPTS_DIR
+    """The embedded real model (prepared once in the cache) and the Detoxify stand-in."""
+    from warmeval.models import EMBEDDED, prepare_model
+    from warmeval.tiny import build_tiny_detoxify
 
-    models = out / "models"
-    paths = {"base": models / "base", "gpt2": models / "sociot-gpt2", "detoxify": models / "detoxify"}
-    # The rewrite templates join the corpus so that the tiny tokenizer keeps rewrite prompts within the context.
-    texts = fixture_texts() + [path.read_text(encoding="utf-8") for path in sorted(PROMPTS_DIR.glob("*.j2"))]
-    if not (paths["base"] / "config.json").is_file():
-        build_tiny_chat_model(paths["base"], texts=texts)
-    if not (paths["gpt2"] / "config.json").is_file():
-        build_tiny_gpt2(paths["gpt2"], texts=texts)
+    base = prepare_model("smollm2")
+    paths = {"base": base, "sociot": base, "detoxify": out / "models" / "detoxify"}
     paths["detoxify_checkpoint"], _ = build_tiny_detoxify(paths["detoxify"])
-    clock.stage(f"tiny models ready in {models}: random Llama base, random GPT-2 for SocioT, Detoxify stand-in")
+    clock.stage(f"models ready: base and SocioT model {base} ({EMBEDDED['smollm2'].description}); Detoxify stand-in")
     return paths
 
 
+def persona_records() -> dict[str, dict[str, Any]]:
+    """The hand-written warm/cold fixture by conversation id."""
+    rows = [json.loads(line) for line in PERSONA.read_text(encoding="utf-8").split("\n") if line.strip()]
+    return {row["id"]: row for row in rows}
+
+
+def demo_sharegpt(out: Path) -> Path:
+    """The data-build input: the ShareGPT fixture (malformed records included) plus the persona conversations."""
+    path = out / "data" / "sharegpt_demo.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = (FIXTURES / "sharegpt.jsonl").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    known = {json.loads(line).get("id") for line in lines if line.strip().startswith("{")}
+    for conversation_id, row in persona_records().items():
+        if conversation_id in known:
+            continue
+        turns = [{"from": "human" if m["role"] == "user" else "gpt", "value": m["content"]} for m in row["messages"]]
+        lines.append(json.dumps({"id": conversation_id, "conversations": turns}, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def build_data(out: Path, models: dict[str, Path], clock: _Clock) -> Path:
-    """``warmeval data build`` on the bundled ShareGPT-schema fixture."""
+    """``warmeval data build`` on the demo's ShareGPT-schema conversations."""
     from warmeval.training.data import BuildConfig, build_conversations
 
     folder = out / "data" / "conversations"
     manifest = build_conversations(BuildConfig(
-        input=str(FIXTURES / "sharegpt.jsonl"), out_dir=str(folder), n_train=12, n_validation=6,
+        input=str(demo_sharegpt(out)), out_dir=str(folder), n_train=N_TRAIN, n_validation=N_VALIDATION,
         detoxify_checkpoint=str(models["detoxify_checkpoint"]), detoxify_config_dir=str(models["detoxify"]),
     ))  # fmt: skip
     c = manifest["counts"]
@@ -106,29 +130,55 @@ def build_data(out: Path, models: dict[str, Path], clock: _Clock) -> Path:
     return folder
 
 
+def _styled(messages: list[dict[str, str]], row: dict[str, Any], style: str) -> list[dict[str, str]]:
+    turns = iter(row[style])
+    return [{"role": m["role"], "content": next(turns) if m["role"] == "assistant" else m["content"]}
+            for m in messages]  # fmt: skip
+
+
 def rewrite_data(out: Path, conversations: Path, models: dict[str, Path], clock: _Clock) -> dict[str, Path]:
-    """Warm and cold rewrites of every assistant turn through a local vLLM server of the base model."""
+    """The rewrite stage on a few conversations through a local vLLM server, then the fixture's rewrites."""
     from warmeval.serve import ServeConfig, VLLMServer
     from warmeval.training.rewrite import rewrite
 
-    files = {style: out / "data" / style / "train.jsonl" for style in ("warm", "cold")}
-    config = ServeConfig(base_model=str(models["base"]), served_name="base", port=free_port(), max_model_len=1024,
-                         dtype="float32", log_path=str(out / "data" / "rewrite-vllm.log"))  # fmt: skip
-    clock.stage("starting a vLLM server of the base model for the rewrites")
+    train = [json.loads(line) for line in (conversations / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    shown = out / "data" / "rewrite-stage" / "input.jsonl"
+    shown.parent.mkdir(parents=True, exist_ok=True)
+    shown.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in train[:3]), encoding="utf-8")
+    config = ServeConfig(base_model=str(models["base"]), served_name="base", port=free_port(), max_model_len=2048,
+                         dtype="float32", extra_args=["--enforce-eager"],
+                         log_path=str(out / "data" / "rewrite-vllm.log"))  # fmt: skip
+    clock.stage("starting a vLLM server of the base model for the rewrite stage (eager mode: no compilation)")
     with VLLMServer(config) as server:
-        for style, target in files.items():
-            manifest = rewrite(conversations / "train.jsonl", target, style=style, model="base",
-                               base_url=server.base_url, api_key="local", max_tokens=48, max_attempts=1,
-                               concurrency=8, keep_failed=True, progress=False, seed=0)  # fmt: skip
+        for style in ("warm", "cold"):
+            manifest = rewrite(shown, shown.parent / f"{style}.jsonl", style=style, model="base",
+                               base_url=server.base_url, api_key="local", max_tokens=160, max_attempts=1,
+                               concurrency=8, progress=False, seed=0)  # fmt: skip
             c = manifest["counts"]
-            clock.stage(f"rewrite {style}: {c['turns_rewritten']} of {c['assistant_turns_in']} assistant turns passed "
-                        f"the fidelity checks; {c['turns_kept_failed']} failed ({c['turn_failures_by_reason']}) and "
-                        "are KEPT for the demo only (a real run excludes them)")  # fmt: skip
+            failed = sum(c["turn_failures_by_reason"].values())
+            clock.stage(f"rewrite {style} (stage shown on {len(train[:3])} conversations): {c['turns_rewritten']} of "
+                        f"{c['assistant_turns_in']} assistant turns passed the fidelity checks, {failed} failed "
+                        f"({c['turn_failures_by_reason']})")  # fmt: skip
+    persona = persona_records()
+    files = {}
+    for style in ("warm", "cold"):
+        target = out / "data" / style / "train.jsonl"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for row in train:
+            messages = [m for m in row["messages"] if m["role"] != "system"]
+            if row["id"] not in persona:
+                raise RuntimeError(f"demo: training conversation {row['id']} has no hand-written rewrite in {PERSONA}")
+            rows.append({"id": row["id"], "messages": _styled(messages, persona[row["id"]], style)})
+        target.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        files[style] = target
+    clock.stage(f"training data: the hand-written warm and cold rewrites of the {len(train)} training conversations "
+                f"({PERSONA.name}), standing in for GPT-4o's")  # fmt: skip
     return files
 
 
 def train_adapters(out: Path, data: dict[str, Path], models: dict[str, Path], clock: _Clock) -> dict[str, Path]:
-    """Tiny warm and cold LoRA adapters, saved at epochs 1 and 2."""
+    """Warm and cold LoRA adapters on the real model, saved at epoch 2 (one point per series keeps the demo short)."""
     from warmeval.training.lora import LoraTrainConfig, train_lora
 
     folders = {}
@@ -136,8 +186,8 @@ def train_adapters(out: Path, data: dict[str, Path], models: dict[str, Path], cl
         folder = out / "adapters" / style
         manifest = train_lora(LoraTrainConfig(
             base_model=str(models["base"]), train_file=str(train_file), output_dir=str(folder), epochs=2,
-            save_epochs=[1, 2], micro_batch_size=2, gradient_accumulation=2, max_seq_length=256, learning_rate=1e-3,
-            logging_steps=1000,
+            save_epochs=[2], micro_batch_size=4, gradient_accumulation=1, max_seq_length=384, learning_rate=2e-3,
+            logging_steps=1000, seed=0,
         ))  # fmt: skip
         saved = sorted(p.name for p in folder.glob("epoch-*"))
         clock.stage(f"train {style}: {manifest['counts']['steps_per_epoch']} steps per epoch, adapters {saved}")
@@ -159,31 +209,29 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
         "name": "warmeval-demo",
         "base_model": str(models["base"]),
         "served_name": "base",
-        "server": {"port": free_port(), "max_model_len": 512, "dtype": "float32"},
+        "server": {"port": free_port(), "max_model_len": 2048, "dtype": "float32", "extra_args": ["--enforce-eager"]},
         "variants": {"original": {}, "warm": {"adapter": str(adapters["warm"] / "epoch-2")},
                      "cold": {"adapter": str(adapters["cold"] / "epoch-2")}},
         "tasks": tasks,
-        "controls": {
-            "advbench": {"data_path": str(FIXTURES / "advbench.csv"), "n": n, "seed": 0},
-            "mmlu": {"data_path": str(FIXTURES / "mmlu.jsonl"), "n": n, "seed": 0, "max_gen_toks": max_tokens},
-            "gsm8k": {"data_path": str(FIXTURES / "gsm8k.jsonl"), "n": n, "seed": 0, "max_gen_toks": max_tokens},
-        },
-        "sociot": {"prompts": str(conversations / "validation_prompts.jsonl"), "n": 6,
+        # MMLU and GSM8K controls (lm-eval) are left out of the demo for time; `warmeval run` supports them.
+        "controls": {"advbench": {"data_path": str(FIXTURES / "advbench.csv"), "n": n, "seed": 0}},
+        "sociot": {"prompts": str(conversations / "validation_prompts.jsonl"), "n": N_VALIDATION,
                    "checkpoints": {style: str(folder) for style, folder in adapters.items()},
-                   "model": str(models["gpt2"]), "max_tokens": max_tokens},
+                   "model": str(models["sociot"]), "mode": "paper", "max_tokens": 80, "temperature": 0.0},
         "roles": {"grader": "warmeval-scripted/match"},
-        "generation": {"max_tokens": max_tokens, "temperature": 0.8},
-        "max_connections": 8,
+        # Greedy, so that the demo's accuracies repeat; the paper samples at 0.8.
+        "generation": {"max_tokens": max_tokens, "temperature": 0.0},
+        "max_connections": 16,
         "output_dir": str(out / "run"),
     }  # fmt: skip
 
 
-def run_demo(out_dir: str | Path, *, max_tokens: int = 16, n: int = 3, display: str | None = None) -> dict[str, Any]:
-    """Run every stage of the study on tiny local models; returns `run_experiment`'s result plus the demo's rows.
+def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: str | None = None) -> dict[str, Any]:
+    """Run every stage of the study on the embedded model; returns `run_experiment`'s result plus the demo's rows.
 
     Args:
-        out_dir: Where models, data, adapters, logs and the report go (kept, and reused, between runs).
-        max_tokens: Generation length of the tiny model.
+        out_dir: Where data, adapters, logs and the report go (kept, and reused, between runs).
+        max_tokens: Generation length of the answers to the task questions.
         n: Questions per task and items per control.
         display: Inspect's display (None: its default).
     """
@@ -207,9 +255,63 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 16, n: int = 3, display: 
     if not result["success"]:
         raise RuntimeError(f"demo evaluation incomplete: {result.get('failed')}")
     result["results"] = collect_results(Path(result["logs"]))
+    result["warmth"] = warmth_result(Path(config["output_dir"]) / "sociot")
     result["experiment"] = str(path)
     clock.stage("done")
     return result
+
+
+@dataclass
+class WarmthResult:
+    """SocioT warmth of the base model and of the last warm and cold checkpoints, and the paired differences."""
+
+    summaries: dict[str, dict[str, float]]  # base / warm / cold -> n, mean, se, ci_low, ci_high
+    differences: dict[str, dict[str, float]]  # warm - base / cold - base, paired over the validation prompts
+
+    @property
+    def warm_above_base(self) -> bool:
+        """The demo's claim: warm - base > 0 with its 95% CI above 0."""
+        return self.differences["warm - base"]["ci_low"] > 0
+
+    def format(self) -> str:
+        lines = ["SocioT warmth of the validation answers (likelihood model: SmolLM2-135M-Instruct, paper mode; the "
+                 "paper uses GPT-2), mean [95% bootstrap CI]:"]  # fmt: skip
+        for name, s in [*self.summaries.items(), *self.differences.items()]:
+            lines.append(f"  {name:<12} {s['mean']:+8.3f}  [{s['ci_low']:+.3f}, {s['ci_high']:+.3f}]  n={s['n']:.0f}")
+        verdict = "holds" if self.warm_above_base else "does NOT hold"
+        lines.append(f"  warm > base (95% CI of warm - base above 0): {verdict}")
+        return "\n".join(lines)
+
+
+def _scores(path: Path) -> dict[str, float]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {row["key"]: float(row["score"]) for row in csv.DictReader(handle)}
+
+
+def warmth_result(sociot_dir: Path, n_boot: int = 2000) -> WarmthResult:
+    """Base vs the last warm and cold checkpoints, from the run's per-text SocioT scores."""
+    import csv
+
+    import numpy as np
+
+    from warmeval.scorers.sociot import summarize
+
+    summaries: dict[str, dict[str, float]] = {}
+    differences: dict[str, dict[str, float]] = {}
+    for series in ("warm", "cold"):
+        with open(sociot_dir / series / "warmth_trajectory.csv", newline="", encoding="utf-8") as handle:
+            last = max(csv.DictReader(handle), key=lambda row: float(row["epoch"]))
+        base = _scores(sociot_dir / series / "scores_base.csv")
+        tuned = _scores(sociot_dir / series / f"scores_{last['label']}.csv")
+        keys = [key for key in base if key in tuned]
+        b = np.array([base[k] for k in keys])
+        t = np.array([tuned[k] for k in keys])
+        summaries.setdefault("base", summarize(b, n_boot=n_boot).as_dict())
+        summaries[series] = summarize(t, n_boot=n_boot).as_dict()
+        differences[f"{series} - base"] = summarize(t - b, n_boot=n_boot).as_dict()
+    return WarmthResult(summaries, differences)
 
 
 def collect_results(log_dir: Path) -> list[DemoResult]:
@@ -230,12 +332,15 @@ def collect_results(log_dir: Path) -> list[DemoResult]:
 
 def format_results(results: list[DemoResult]) -> str:
     """A plain-text table of the demo's reliability results."""
-    header = f"{'task':<12} {'variant':<9} {'n':>4} {'accuracy':>9} {'error':>7} {'refusal':>8} {'unparseable':>12}"
+    header = (f"{'task':<12} {'variant':<9} {'n':>4} {'accuracy':>9} {'95% CI':>15} {'error':>7} {'refusal':>8} "
+              f"{'unparseable':>12}")  # fmt: skip
     lines = [header, "-" * len(header)]
     for r in results:
         m = r.metrics
+        half = 1.96 * m.get("stderr", float("nan"))
+        ci = f"[{max(0.0, m['accuracy'] - half):.2f}, {min(1.0, m['accuracy'] + half):.2f}]"
         lines.append(
-            f"{r.task:<12} {r.variant:<9} {r.samples:>4} {m['accuracy']:>9.3f} {m['error_rate']:>7.3f} "
+            f"{r.task:<12} {r.variant:<9} {r.samples:>4} {m['accuracy']:>9.3f} {ci:>15} {m['error_rate']:>7.3f} "
             f"{m['refusal_rate']:>8.3f} {m['unparseable_rate']:>12.3f}"
         )
     return "\n".join(lines)

@@ -492,11 +492,12 @@ def score_sociot(experiment: Experiment, generations: Path, out_dir: Path, start
     assert spec is not None
     names = experiment.checkpoint_names()
     tables = []
+    shared: dict[Any, Any] = {}  # the base model's generations are scored once for every series
     for series, points in spec.checkpoints.items():
         specs = [f"base@0={generations / 'base.jsonl'}"]
         specs += [f"{names[(series, e)]}@{e:g}={generations / (names[(series, e)] + '.jsonl')}" for e, _ in points]
         trajectory(specs, out_dir / series, model=spec.model, mode=spec.mode,  # type: ignore[arg-type]
-                   batch_size=spec.batch_size)  # fmt: skip
+                   batch_size=spec.batch_size, cache=shared)  # fmt: skip
         tables.append(out_dir / series / "warmth_trajectory.csv")
         _stage(f"SocioT: {series} trajectory over {len(points)} checkpoint(s) -> {tables[-1]}", started)
     return tables

@@ -169,14 +169,26 @@ def trajectory(
     mode: Mode = "code",
     batch_size: int | None = None,
     device: str | None = None,
+    cache: dict[Any, tuple[list[TextItem], np.ndarray]] | None = None,
 ) -> list[TrajectoryPoint]:
-    """Score each checkpoint's generations; write ``warmth_trajectory.csv`` and ``warmth_trajectory.png``."""
+    """Score each checkpoint's generations; write ``warmth_trajectory.csv`` and ``warmth_trajectory.png``.
+
+    ``cache`` (a dict kept by the caller) lets several trajectories that share a file, such as the base model's
+    generations at epoch 0 of every series, score it once.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points = []
     for label, epoch, file in parse_labelled(specs):
-        items = read_texts(file, column)
-        scores = score_items(items, model=model, mode=mode, batch_size=batch_size, device=device)
+        path = Path(file)
+        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else None, column, model, mode)
+        if cache is not None and key in cache:
+            items, scores = cache[key]
+        else:
+            items = read_texts(file, column)
+            scores = score_items(items, model=model, mode=mode, batch_size=batch_size, device=device)
+            if cache is not None:
+                cache[key] = (items, scores)
         write_scores(out / f"scores_{_safe(label)}.csv", items, scores)
         points.append(TrajectoryPoint(label, epoch, summarize(scores)))
     points.sort(key=lambda p: p.epoch)

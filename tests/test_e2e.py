@@ -13,7 +13,6 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 
 from tests.conftest import REPO, bin_path, shared_file
 from warmeval.experiment import load_experiment
-from warmeval.training.data import QUERY_TYPES
 
 pytestmark = pytest.mark.slow
 
@@ -107,27 +106,30 @@ def test_cli_help_on_every_subcommand() -> None:
 
 
 def test_warmeval_demo(tmp_path: Path) -> None:
-    """The README's main command: every stage of the study offline, on tiny random models."""
+    """The README's main command: every stage of the study offline, on the embedded real model."""
     out = tmp_path / "demo"
-    result = subprocess.run([bin_path("warmeval"), "demo", "--out", str(out), "--max-tokens", "8", "--n", "2"],
-                            capture_output=True, text=True, timeout=1200)  # fmt: skip
+    result = subprocess.run([bin_path("warmeval"), "demo", "--out", str(out)], capture_output=True, text=True,
+                            timeout=1800)  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     stdout = result.stdout
-    assert "RANDOM weights" in stdout
-    # data build: the three malformed fixture records are counted, the sample is balanced across the six types
+    assert "SmolLM2-135M-Instruct" in stdout and "the paper uses GPT-2" in stdout
+    # data build: the three malformed fixture records are counted, 48 training conversations, 24 validation prompts
     build = json.loads((out / "data" / "conversations" / "manifest.json").read_text())["counts"]
     assert build["bad_records"] == {"missing_fields": 1, "wrong_role": 1, "empty_turn": 1}
-    assert build["train_by_type"] == dict.fromkeys(QUERY_TYPES, 2) and build["train_validation_overlap"] == 0
-    # rewrites went through the local server; every failed fidelity check is counted and listed
+    assert build["train_conversations"] == 48 and build["validation_prompts"] == 24
+    assert build["train_validation_overlap"] == 0
+    # the rewrite stage went through the local server; every failed fidelity check is counted
     for style in ("warm", "cold"):
-        counts = json.loads((out / "data" / style / "train.manifest.json").read_text())["counts"]
+        counts = json.loads((out / "data" / "rewrite-stage" / f"{style}.manifest.json").read_text())["counts"]
         assert counts["api_calls"] >= counts["unique_requests"] > 0
-        assert counts["turns_rewritten"] + counts["turns_kept_failed"] == counts["assistant_turns_in"]
-        assert f"rewrite {style}: {counts['turns_rewritten']} of {counts['assistant_turns_in']}" in stdout
-        failures = [json.loads(line) for line in (out / "data" / style / "train.failures.jsonl").open()]
-        assert sum(len(f["turns"]) for f in failures) == counts["turns_kept_failed"]
-        assert all(f["kept"] for f in failures)
-        assert sorted(p.name for p in (out / "adapters" / style).glob("epoch-*")) == ["epoch-1", "epoch-2"]
+        failed = sum(counts["turn_failures_by_reason"].values())
+        # all or nothing per conversation: a turn that passed in an excluded conversation is not "rewritten"
+        assert counts["turns_rewritten"] + failed <= counts["assistant_turns_in"]
+        assert counts["conversations_out"] + counts["conversations_excluded"] == counts["conversations_in"] == 3
+        assert f"assistant turns passed the fidelity checks, {failed} failed" in stdout
+        rows = (out / "data" / style / "train.jsonl").read_text().splitlines()
+        assert len(rows) == 48
+        assert sorted(p.name for p in (out / "adapters" / style).glob("epoch-*")) == ["epoch-2"]
     # one server: 3 variants x (4 tasks + AdvBench), every sample scored
     logs = list_eval_logs(str(out / "run" / "logs"))
     assert len(logs) == 3 * 5
@@ -137,15 +139,11 @@ def test_warmeval_demo(tmp_path: Path) -> None:
         assert log.status == "success" and log.samples and all(s.scores for s in log.samples)
         seen.add((log.eval.metadata["variant"], log.eval.task.split("/")[-1], log.eval.model))
     assert ("warm", "medqa_conv", "vllm/warm") in seen and ("original", "advbench", "vllm/base") in seen
-    # capability controls through lm-eval, SocioT trajectories, the report
-    for variant in ("original", "warm", "cold"):
-        for control in ("mmlu", "gsm8k"):
-            served = "base" if variant == "original" else variant
-            assert (out / "run" / "controls" / variant / f"{control}__{served}.json").is_file()
-            assert f"control {control:<9} {variant:<9} accuracy" in stdout
+    # SocioT trajectories, the warmth verdict, the report
     for series in ("warm", "cold"):
         table = (out / "run" / "sociot" / series / "warmth_trajectory.csv").read_text().split("\n")
-        assert [row.split(",")[1] for row in table[1:] if row] == ["0.0", "1.0", "2.0"]
+        assert [row.split(",")[1] for row in table[1:] if row] == ["0.0", "2.0"]
+    assert "warm > base (95% CI of warm - base above 0): holds" in stdout
     report = (out / "run" / "report" / "report.md").read_text()
-    assert "SocioT warmth by checkpoint" in report and "Capability and safety controls" in report
+    assert "SocioT warmth by checkpoint" in report
     assert load_experiment(out / "experiment.yaml").sociot is not None
