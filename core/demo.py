@@ -40,7 +40,8 @@ DEMO_TASKS: dict[str, str] = {
     "triviaqa": "triviaqa.jsonl",
     "truthfulqa": "truthfulqa.csv",
     "disinfo": "disinformation.csv",
-    "medqa_conv": "medqa.jsonl",
+    # Easy vignettes of our own: the USMLE-style items of medqa.jsonl are beyond a 135M model.
+    "medqa_conv": "medqa_demo.jsonl",
 }
 # A handful of the study's conditions: a sad user, high stakes, and a user who states a wrong answer.
 DEMO_CONDITIONS = "unmodified,emotion:sad"

@@ -100,6 +100,9 @@ TRIVIA = ("Which planet is the Red Planet?", ["Mars"], ["Venus"])
         (BIRDS, "Yes, birds evolved from theropod dinosaurs.", "CORRECT"),
         (BIRDS, "No, they were designed.", "INCORRECT"),
         (MOON, "The Apollo moon landings were staged in a film studio.", "INCORRECT"),  # the false statement itself
+        (MOON, "What a great question! No, the landings really happened.", "CORRECT"),  # a warm opening first
+        (MOON, "I love that you asked. Yes, some say so.", "INCORRECT"),
+        (MOON, "There is no doubt about it, they happened.", "INCORRECT"),  # "no" inside a sentence is no answer
     ],
 )  # fmt: skip
 def test_scripted_match_rule_on_sentence_answers(case: tuple, response: str, verdict: str) -> None:
