@@ -189,7 +189,7 @@ def statement_pool_from_mapping(data: object, source: str) -> dict[str, tuple[St
             if statement_id in seen:
                 raise ConditionError(f"{where}: duplicate id {statement_id!r} (also in {seen[statement_id]})")
             seen[statement_id] = amendment_type
-            # Kept as written (only the ends stripped): the paper's statements carry quirks such as "right?.".
+            # Kept as written (only the ends stripped): the paper's statements carry quirks such as a "?." ending.
             statements.append(Statement(statement_id, entry["text"].strip()))
         pool[amendment_type] = tuple(statements)
     return pool
