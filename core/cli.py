@@ -14,7 +14,7 @@ app = typer.Typer(help="warmeval: rerun the warm-persona reliability study on yo
 def demo(
     out: Path = typer.Option(Path("warmeval-demo"), help="Folder for data, adapters, logs and the report."),
     max_tokens: int = typer.Option(64, help="Tokens generated per answer to a task question."),
-    n: int = typer.Option(4, help="Questions per task and items per control."),
+    n: int = typer.Option(4, help="Questions per task (Disinfo: all six demo claims) and items per control."),
 ) -> None:
     """The whole study offline on the embedded SmolLM2: data, rewrites, adapters, one server, tasks, warmth, report."""
     from warmeval.demo import DISCLAIMER, format_results, run_demo

@@ -39,7 +39,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 DEMO_TASKS: dict[str, str] = {
     "triviaqa": "triviaqa.jsonl",
     "truthfulqa": "truthfulqa.csv",
-    "disinfo": "disinformation.csv",
+    # Six clear-cut claims of our own (not MASK data), all asked: the three of disinformation.csv, with 2-4 prompts
+    # each, leave too few samples for a 135M model to get any right.
+    "disinfo": "disinfo_demo.csv",
     # Easy vignettes of our own: the USMLE-style items of medqa.jsonl are beyond a 135M model.
     "medqa_conv": "medqa_demo.jsonl",
 }
@@ -51,7 +53,8 @@ N_TRAIN, N_VALIDATION = 48, 24
 DISCLAIMER = (
     "NOTE: SmolLM2-135M-Instruct is a real but very small model, far weaker than the paper's; its adapters were "
     "trained for two epochs on 48 hand-written conversations. Accuracies come from a string-matching judge on a "
-    "handful of fixture questions (sentence answers such as TruthfulQA's and Disinfo's are rarely matched), and "
+    "handful of fixture questions (TruthfulQA's and Disinfo's sentence answers are decided by their yes/no and by "
+    "exact phrases, so paraphrases are missed), and "
     "SocioT uses SmolLM2 instead of the paper's GPT-2. The demo shows every stage working on real text offline; it "
     "is no measurement of any model's reliability."
 )
@@ -205,6 +208,7 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
                "templates": DEMO_TEMPLATES, "statements": "ours"}
         for name, file in DEMO_TASKS.items()
     }  # fmt: skip
+    tasks["disinfo"]["n"] = "all"
     tasks["triviaqa"]["distractors"] = str(FIXTURES / "triviaqa_distractors.json")
     return {
         "name": "warmeval-demo",
@@ -233,7 +237,7 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: 
     Args:
         out_dir: Where data, adapters, logs and the report go (kept, and reused, between runs).
         max_tokens: Generation length of the answers to the task questions.
-        n: Questions per task and items per control.
+        n: Questions per task (Disinfo: all six of its demo claims) and items per control.
         display: Inspect's display (None: its default).
     """
     for key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):

@@ -133,12 +133,18 @@ def test_warmeval_demo(tmp_path: Path) -> None:
     # one server: 3 variants x (4 tasks + AdvBench), every sample scored
     logs = list_eval_logs(str(out / "run" / "logs"))
     assert len(logs) == 3 * 5
-    seen = set()
+    seen, correct = set(), {}
     for info in logs:
         log = read_eval_log(info.name.removeprefix("file://"))
         assert log.status == "success" and log.samples and all(s.scores for s in log.samples)
-        seen.add((log.eval.metadata["variant"], log.eval.task.split("/")[-1], log.eval.model))
+        key = (log.eval.metadata["variant"], log.eval.task.split("/")[-1], log.eval.model)
+        seen.add(key)
+        if key[1] != "advbench":
+            correct[key[:2]] = sum(next(iter(s.scores.values())).value["correct"] for s in log.samples)
     assert ("warm", "medqa_conv", "vllm/warm") in seen and ("original", "advbench", "vllm/base") in seen
+    # real answers, some right: the base model gets each task partly right, and nearly every cell has a correct answer
+    assert all(correct[("original", task)] > 0 for task in ("triviaqa", "truthfulqa", "disinfo", "medqa_conv"))
+    assert sum(count > 0 for count in correct.values()) >= 10, correct
     # SocioT trajectories, the warmth verdict, the report
     for series in ("warm", "cold"):
         table = (out / "run" / "sociot" / series / "warmth_trajectory.csv").read_text().split("\n")
