@@ -2,7 +2,8 @@
 
 Both sides are loaded with the same refusal rule and paired on (dataset, question_id, prompt_template,
 amendment_type, epoch). Per task and overall: both error rates, the increase in percentage points, the exact McNemar
-test and Benjamini-Hochberg q-values across the rows of the table. The gate fails (exit 1) when some row's error rate
+test and Benjamini-Hochberg q-values across the rows of the table. A row where one side is all correct or all
+incorrect is flagged (``separation``): the exact test still holds, but no logit effect is estimable there. The gate fails (exit 1) when some row's error rate
 rises by more than ``max_increase`` points with q < ``alpha``; it exits 2 on unusable input (a load error, tasks
 present on one side only, no shared prompts), and 0 otherwise.
 """
@@ -67,6 +68,7 @@ def run_gate(
     table["error_increase_points"] = 100 * (table["error_b"] - table["error_a"])
     table["q_fdr"] = bh_fdr(table["p_mcnemar"].to_numpy())
     table["regression"] = (table["error_increase_points"] > max_increase) & (table["q_fdr"] < alpha)
+    table["separation"] = [_separation(r.error_a, r.error_b) for r in table.itertuples()]
     failing = table[table["regression"]]
     if not failing.empty:
         names = ", ".join(
@@ -76,6 +78,13 @@ def run_gate(
     return GateResult(table, PASS, f"PASS: no task's error rate rose more than {max_increase} points with q < {alpha}")
 
 
+def _separation(error_a: float, error_b: float) -> str:
+    """Which side is all correct or all incorrect (a logit model of this row would not be estimable), or ''."""
+    sides = [f"{name} all {'incorrect' if error == 1 else 'correct'}"
+             for name, error in (("baseline", error_a), ("candidate", error_b)) if error in (0.0, 1.0)]  # fmt: skip
+    return "; ".join(sides)
+
+
 def format_table(table: pd.DataFrame) -> str:
     """The gate's table as fixed-width text."""
     if table.empty:
@@ -83,7 +92,7 @@ def format_table(table: pd.DataFrame) -> str:
     header = f"{'task':<12} {'pairs':>6} {'err base':>9} {'err cand':>9} {'+points':>8} {'p':>9} {'q':>9}  verdict"
     lines = [header, "-" * len(header)]
     for r in table.itertuples():
-        verdict = "REGRESSION" if r.regression else "ok"
+        verdict = ("REGRESSION" if r.regression else "ok") + (f" (separation: {r.separation})" if r.separation else "")
         lines.append(
             f"{r.task:<12} {r.n_pairs:>6} {100 * r.error_a:>8.1f}% {100 * r.error_b:>8.1f}% "
             f"{r.error_increase_points:>+8.1f} {r.p_mcnemar:>9.3g} {r.q_fdr:>9.3g}  {verdict}"

@@ -14,6 +14,16 @@ probability scale (counterfactual prediction: set ``is_finetuned`` to 0 and to 1
 difference; delta-method SE), overall and within each level of the interacting factor; and the log-odds effect of
 fine-tuning within each level (main + interaction coefficient) with its Wald test. Levels absent from the data (or
 without both fine-tuned and original rows) are reported as absent, never as zero effects.
+
+The reference dataset is Disinfo, as in the paper, or the first dataset present in alphabetical order (disinfo,
+medqa, trivia, truthfulqa) when Disinfo is absent; each model records it as ``reference_dataset``.
+
+Separation: where the fine-tuned or the original rows of a level are all correct or all incorrect, or an estimate
+runs off to a log-odds of more than 10 (odds ratio > 22,000), maximum likelihood has no finite estimate. The GLM is
+still fitted as the authors' scripts fit it (the raw numbers stay in the output, equal to theirs), but the level's
+``ame`` and ``logit_effects`` entries carry ``separation: true`` and the model a ``separation`` list saying where;
+the report shows such levels as "not estimable (separation)". Nothing overflows: odds ratios beyond float range are
+``inf``.
 """
 
 from __future__ import annotations
@@ -25,10 +35,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from patsy import PatsyError
 from scipy import stats
+from scipy.special import expit
 
 REFERENCES = {"dataset": "disinfo", "amendment_group": "unmodified", "amendment_type": "unmodified",
               "prompt_group": "original"}  # fmt: skip
+KNOWN_DATASETS = ("disinfo", "medqa", "trivia", "truthfulqa")
+# Beyond this log-odds (odds ratio ~22,000) an estimate from data of this kind is separation, not an effect.
+SEPARATION_LOGIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,12 @@ def _term(name: str, reference: str | None = None) -> str:
     return f"C({name}, Treatment({reference!r}))" if reference is not None else f"C({name})"
 
 
+def reference_dataset(frame: pd.DataFrame) -> str | None:
+    """Disinfo when present (the paper's reference), else the first dataset present in alphabetical order."""
+    present = sorted(str(d) for d in frame["dataset"].dropna().unique())
+    return REFERENCES["dataset"] if REFERENCES["dataset"] in present else (present[0] if present else None)
+
+
 def formula_for(spec: ModelSpec, frame: pd.DataFrame, with_length: bool) -> str:
     """The patsy formula of a model; factors with one level in the data are left out."""
     terms: list[str] = []
@@ -65,7 +86,7 @@ def formula_for(spec: ModelSpec, frame: pd.DataFrame, with_length: bool) -> str:
         terms.append("is_finetuned")
     else:
         terms.append(f"is_finetuned * {_term(spec.factor, REFERENCES[spec.factor])}")
-    terms.append(_term("dataset", REFERENCES["dataset"]) if frame["dataset"].nunique() > 1 else "")
+    terms.append(_term("dataset", reference_dataset(frame)) if frame["dataset"].nunique() > 1 else "")
     terms.append(_term("model") if frame["model"].nunique() > 1 else "")
     if with_length:
         terms.append("length_k")
@@ -124,13 +145,27 @@ def _ame(result: Any, mask: np.ndarray | None = None) -> dict[str, float]:
     x1, x0 = _counterfactual(result, 1), _counterfactual(result, 0)
     if mask is not None:
         x1, x0 = x1[mask], x0[mask]
-    p1 = 1 / (1 + np.exp(-(x1 @ beta)))
-    p0 = 1 / (1 + np.exp(-(x0 @ beta)))
+    p1, p0 = expit(x1 @ beta), expit(x0 @ beta)
     estimate = float(np.mean(p1 - p0))
     gradient = ((p1 * (1 - p1))[:, None] * x1 - (p0 * (1 - p0))[:, None] * x0).mean(axis=0)
-    se = float(math.sqrt(max(gradient @ cov @ gradient, 0.0)))
+    se = _sqrt(float(gradient @ cov @ gradient))
     return {"estimate": estimate, "se": se, "ci_low": estimate - 1.96 * se, "ci_high": estimate + 1.96 * se,
             "n": int(len(x1))}  # fmt: skip
+
+
+def _sqrt(value: float) -> float:
+    return math.sqrt(value) if math.isfinite(value) and value > 0 else (math.inf if value == math.inf else 0.0)
+
+
+def _odds_ratio(estimate: float) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.exp(estimate))
+
+
+def _wald(estimate: float, se: float) -> dict[str, float]:
+    z = estimate / se if se > 0 and math.isfinite(se) else float("nan")
+    p = float(2 * stats.norm.sf(abs(z))) if math.isfinite(z) else float("nan")
+    return {"estimate": estimate, "se": se, "z": z, "p": p, "odds_ratio": _odds_ratio(estimate)}
 
 
 def _logit_effect(result: Any, factor: str, level: str) -> dict[str, float]:
@@ -141,10 +176,46 @@ def _logit_effect(result: Any, factor: str, level: str) -> dict[str, float]:
         interaction = f"is_finetuned:{_term(factor, REFERENCES[factor])}[T.{level}]"
         contrast[names.index(interaction)] = 1.0
     estimate = float(contrast @ np.asarray(result.params))
-    se = float(math.sqrt(contrast @ np.asarray(result.cov_params()) @ contrast))
-    z = estimate / se if se > 0 else float("nan")
-    return {"estimate": estimate, "se": se, "z": z, "p": float(2 * stats.norm.sf(abs(z))),
-            "odds_ratio": float(math.exp(estimate))}  # fmt: skip
+    return _wald(estimate, _sqrt(float(contrast @ np.asarray(result.cov_params()) @ contrast)))
+
+
+def _constant_cells(rows: pd.DataFrame, factor: str | None) -> dict[str, str]:
+    """Cells (level x fine-tuned or original) whose outcomes are all equal, by level ("overall" without a factor)."""
+    keys = [factor, "is_finetuned"] if factor else ["is_finetuned"]
+    found: dict[str, str] = {}
+    for key, cell in rows.groupby(keys)["is_incorrect"]:
+        if cell.nunique() == 1:
+            values = key if isinstance(key, tuple) else (key,)
+            level = str(values[0]) if factor else "overall"
+            side = "fine-tuned" if int(values[-1]) == 1 else "original"
+            outcome = "incorrect" if int(cell.iloc[0]) == 1 else "correct"
+            found.setdefault(level, f"{factor + '=' + level + ', ' if factor else ''}{side} rows all {outcome} "
+                                    f"({len(cell)})")  # fmt: skip
+    return found
+
+
+def _separation(spec: ModelSpec, rows: pd.DataFrame, out: dict[str, Any]) -> None:
+    """Flag the levels whose fine-tuning effect has no finite maximum-likelihood estimate (see module docstring)."""
+    factor = spec.factor
+    cells = _constant_cells(rows, factor)
+    reference = REFERENCES[factor] if factor else "overall"
+    notes: list[str] = list(cells.values())
+    for level, effect in out["logit_effects"].items():
+        if effect.get("absent"):
+            continue
+        reasons = [cells[name] for name in dict.fromkeys((level, reference)) if name in cells]
+        if abs(effect["estimate"]) > SEPARATION_LOGIT or not math.isfinite(effect["se"]):
+            reasons.append(f"{level}: log-odds effect {effect['estimate']:+.3g} (SE {effect['se']:.3g})")
+            notes.append(reasons[-1])
+        if reasons:
+            effect["separation"] = True
+            out["ame"][level]["separation"] = True
+    for dataset, cell in rows.groupby("dataset")["is_incorrect"]:
+        if cell.nunique() == 1 and rows["dataset"].nunique() > 1:
+            outcome = "incorrect" if int(cell.iloc[0]) == 1 else "correct"
+            notes.append(f"dataset={dataset}: all rows {outcome} ({len(cell)}); its coefficient is not estimable")
+    if notes:
+        out["separation"] = list(dict.fromkeys(notes))
 
 
 def fit_model(spec: ModelSpec, frame: pd.DataFrame, *, with_length: bool = False) -> dict[str, Any]:
@@ -163,6 +234,9 @@ def fit_model(spec: ModelSpec, frame: pd.DataFrame, *, with_length: bool = False
     if rows.empty or rows["is_finetuned"].nunique() < 2:
         raise ModelError(f"{spec.key}: needs rows of both fine-tuned and original variants ({len(rows)} rows)")
     rows = rows.assign(length_k=rows["response_length"] / 1000.0)
+    if rows["is_incorrect"].nunique() < 2:
+        outcome = "incorrect" if int(rows["is_incorrect"].iloc[0]) == 1 else "correct"
+        raise ModelError(f"{spec.key}: every one of the {len(rows)} rows is {outcome}: nothing to estimate")
     formula = formula_for(spec, rows, with_length)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -176,9 +250,13 @@ def fit_model(spec: ModelSpec, frame: pd.DataFrame, *, with_length: bool = False
         "ame": {"overall": _ame(result)},
         "logit_effects": {},
         "absent_levels": absent,
+        "reference_dataset": reference_dataset(rows),
+        "datasets": sorted(str(d) for d in rows["dataset"].unique()),
+        "absent_datasets": [d for d in KNOWN_DATASETS if d not in set(rows["dataset"].astype(str))],
     }
     if spec.factor is None:
         out["logit_effects"]["overall"] = _logit_effect_main(result)
+        _separation(spec, rows, out)
         return out
     factor = spec.factor
     for level in sorted(rows[factor].unique(), key=lambda v: (v != REFERENCES[factor], v)):
@@ -187,14 +265,12 @@ def fit_model(spec: ModelSpec, frame: pd.DataFrame, *, with_length: bool = False
     for level in absent:
         out["ame"][level] = {"absent": True}
         out["logit_effects"][level] = {"absent": True}
+    _separation(spec, rows, out)
     return out
 
 
 def _logit_effect_main(result: Any) -> dict[str, float]:
-    estimate, se = float(result.params["is_finetuned"]), float(result.bse["is_finetuned"])
-    z = estimate / se
-    return {"estimate": estimate, "se": se, "z": z, "p": float(2 * stats.norm.sf(abs(z))),
-            "odds_ratio": float(math.exp(estimate))}  # fmt: skip
+    return _wald(float(result.params["is_finetuned"]), float(result.bse["is_finetuned"]))
 
 
 def fit_all(frame: pd.DataFrame, *, with_length: bool = False, include_mcq: bool = False) -> dict[str, Any]:
@@ -215,4 +291,7 @@ def fit_all(frame: pd.DataFrame, *, with_length: bool = False, include_mcq: bool
             results[spec.key] = fit_model(spec, frame, with_length=with_length)
         except ModelError as error:
             results[spec.key] = {"title": spec.title, "error": str(error)}
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError, PatsyError) as error:
+            # Data a GLM cannot be fitted on (e.g. a singular design); reported for this model, the others go on.
+            results[spec.key] = {"title": spec.title, "error": f"{spec.key}: {type(error).__name__}: {error}"}
     return results

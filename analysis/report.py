@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from warmeval.analysis.load import LoadReport, load_table
-from warmeval.analysis.models import fit_all
+from warmeval.analysis.models import MODEL_SPECS, KNOWN_DATASETS, fit_all
 from warmeval.scorers.refusal import RefusalRule
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]
@@ -75,8 +75,14 @@ def plot_error_by_task(table: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+NOT_ESTIMABLE = "not estimable (separation)"
+
+
 def effect_table(results: dict[str, Any], key: str) -> pd.DataFrame:
-    """AMEs of fine-tuning (percentage points) per level of one model, absent levels included."""
+    """AMEs of fine-tuning (percentage points) per level of one model, absent and separated levels included.
+
+    A level flagged for separation is shown as not estimable (its raw numbers stay in ``models.json``).
+    """
     model = results.get(key, {})
     rows = []
     for level, ame in model.get("ame", {}).items():
@@ -85,6 +91,10 @@ def effect_table(results: dict[str, Any], key: str) -> pd.DataFrame:
                          "n": 0, "note": "absent"})  # fmt: skip
             continue
         logit = model.get("logit_effects", {}).get(level, model.get("logit_effects", {}).get("overall", {}))
+        if ame.get("separation"):
+            rows.append({"level": level, "ame_points": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+                         "n": ame["n"], "logit_effect": math.nan, "logit_p": math.nan, "note": NOT_ESTIMABLE})  # fmt: skip
+            continue
         rows.append({"level": level, "ame_points": 100 * ame["estimate"], "ci_low": 100 * ame["ci_low"],
                      "ci_high": 100 * ame["ci_high"], "n": ame["n"], "logit_effect": logit.get("estimate"),
                      "logit_p": logit.get("p"), "note": ""})  # fmt: skip
@@ -99,9 +109,17 @@ def plot_effects(table: pd.DataFrame, path: Path, title: str) -> None:
         ax.text(0.5, 0.5, "model could not be fitted on these data", ha="center", va="center")
     else:
         ys = list(range(len(shown)))
-        ax.errorbar(shown["ame_points"], ys, xerr=[shown["ame_points"] - shown["ci_low"],
-                    shown["ci_high"] - shown["ame_points"]], fmt="o", color="black", capsize=3)  # fmt: skip
+        estimable = (shown["note"] != NOT_ESTIMABLE).to_numpy()
+        points = shown[estimable]
+        ax.errorbar(points["ame_points"], [y for y, ok in zip(ys, estimable, strict=True) if ok],
+                    xerr=[points["ame_points"] - points["ci_low"], points["ci_high"] - points["ame_points"]],
+                    fmt="o", color="black", capsize=3)  # fmt: skip
+        for y, ok in zip(ys, estimable, strict=True):
+            if not ok:  # a label where the point would be, never a ±70,000-point interval
+                ax.text(0.02, y, NOT_ESTIMABLE, transform=ax.get_yaxis_transform(), va="center", fontsize=7,
+                        style="italic")  # fmt: skip
         ax.set_yticks(ys, shown["level"])
+        ax.set_ylim(-0.6, len(ys) - 0.4)
         ax.axvline(0, color="0.5", linewidth=0.8, linestyle="--")
     ax.set_xlabel("effect of fine-tuning on error (percentage points, AME, 95% CI)")
     ax.set_title(title, fontsize=9)
@@ -166,8 +184,13 @@ def build_report(
     out.mkdir(parents=True, exist_ok=True)
     load_report = LoadReport()
     frame = load_table(list(inputs), rule, load_report)
-    model_rows = frame[frame["variant"].isin(variants)] if set(variants) <= set(frame["variant"]) else frame
-    results = fit_all(model_rows, include_mcq=include_mcq)
+    missing = [v for v in variants if v not in set(frame["variant"])]
+    if missing:
+        present = ", ".join(sorted(set(frame["variant"])))
+        reason = f"variant(s) {', '.join(missing)} absent from the data (present: {present or 'none'})"
+        results: dict[str, Any] = {spec.key: {"title": spec.title, "error": reason} for spec in MODEL_SPECS}
+    else:
+        results = fit_all(frame[frame["variant"].isin(variants)], include_mcq=include_mcq)
     (out / "models.json").write_text(json.dumps(results, indent=1, default=float))
 
     sections: list[tuple[str, str | None, pd.DataFrame]] = []
@@ -189,7 +212,12 @@ def build_report(
         table = effect_table(results, key)
         plot_effects(table, out / name, title)
         note = results.get(key, {}).get("error")
-        sections.append((title + (f" — not fitted: {note}" if note else ""), name, table))
+        separated = results.get(key, {}).get("separation")
+        if separated:
+            note = f"separation in {'; '.join(separated)} (flagged levels are {NOT_ESTIMABLE})"
+            sections.append((title + f" — {note}", name, table))
+        else:
+            sections.append((title + (f" — not fitted: {note}" if note else ""), name, table))
     main = effect_table(results, "model1")
     sections.insert(1, ("Main effect of fine-tuning (model 1)", None, main))
     if trajectories:
@@ -199,9 +227,12 @@ def build_report(
         sections.append(("Capability and safety controls", None, controls))
     sections.append(("Sample sizes and exclusions (refusals, unparseable verdicts)", None, load_report.table()))
 
+    absent = [d for d in KNOWN_DATASETS if d not in set(frame["dataset"])]
+    reference = next((m["reference_dataset"] for m in results.values() if m.get("reference_dataset")), None)
     intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {rule}; models fitted "
-             f"on variants {', '.join(variants)}. Effects are average marginal effects in percentage points unless "
-             "marked as log-odds.")  # fmt: skip
+             f"on variants {', '.join(variants)}; datasets absent: {', '.join(absent) or 'none'}; reference "
+             f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless marked "
+             "as log-odds.")  # fmt: skip
     md = ["# warmeval report\n", intro + "\n"]
     body = [f"<h1>warmeval report</h1><p>{html.escape(intro)}</p>"]
     for title, figure, table in sections:

@@ -461,10 +461,16 @@ def analyse_models(
         if "error" in model:
             typer.echo(f"  not fitted: {model['error']}")
             continue
-        typer.echo(f"  n={model['n']}  {model['formula']}")
+        typer.echo(f"  n={model['n']}  {model['formula']}  (reference dataset: {model['reference_dataset']}; "
+                   f"absent: {', '.join(model['absent_datasets']) or 'none'})")
+        for note in model.get("separation", []):
+            typer.echo(f"  SEPARATION: {note}")
         for level, ame in model["ame"].items():
             if ame.get("absent"):
                 typer.echo(f"  {level:<28} absent from the data")
+                continue
+            if ame.get("separation"):
+                typer.echo(f"  {level:<28} not estimable (separation; raw estimates in --json)")
                 continue
             line = f"  {level:<28} AME {100 * ame['estimate']:+6.2f} pts (SE {100 * ame['se']:.2f}, n={ame['n']})"
             logit = model["logit_effects"].get(level)

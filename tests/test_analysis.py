@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,7 @@ from warmeval.analysis.gate import PASS, REGRESSION, UNUSABLE, run_gate
 from warmeval.analysis.load import LoadReport, finalize, load_authors_release, load_table
 from warmeval.analysis.models import MODEL_SPECS, fit_all, fit_model
 from warmeval.analysis.paired import bh_fdr, mcnemar_exact, paired_cells
+from warmeval.analysis.report import build_report
 
 AMENDMENTS = ["unmodified", "emotion:sad", "emotion:happy", "relation:close", "stake:high"]
 TEMPLATES = ["original", "original_neutral", "correct", "incorrect"]
@@ -275,3 +278,114 @@ def test_inspect_log_loader(tmp_path: Path) -> None:
     assert report.refusals_counted_correct[("disinfo", "original")] == 4
     paired = paired_cells(table, "original", "warm_sysprompt")
     assert paired["n_pairs"].sum() == 12
+
+
+def _small_table(rng: np.random.Generator, datasets: list[str], variants: list[str], amendments: list[str],
+                 p_wrong: dict[tuple[str, str], float]) -> pd.DataFrame:  # fmt: skip
+    """A small long table: every (dataset, variant, amendment, template) cell with a few questions."""
+    rows = []
+    for dataset in datasets:
+        for variant in variants:
+            for amendment in amendments:
+                for template in ("original", "incorrect"):
+                    for q in range(int(rng.integers(1, 5))):
+                        wrong = rng.random() < p_wrong.get((dataset, variant), 0.3)
+                        rows.append({"model": "m", "variant": variant, "dataset": dataset, "question_id": f"q{q}",
+                                     "prompt_template": template, "amendment_type": amendment, "epoch": 1,
+                                     "output": "An answer.", "evaluation": "INCORRECT" if wrong else "CORRECT",
+                                     "response_length": 100})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    return finalize(frame.assign(is_finetuned=(frame["variant"] != "original").astype(int)))
+
+
+def test_models_never_raise_on_random_small_tables() -> None:
+    """Property: random subsets of tasks, variants and levels, all-correct and all-wrong cells: fits or reasons."""
+    rng = np.random.default_rng(7)
+    tasks = ["disinfo", "medqa", "trivia", "truthfulqa"]
+    for _ in range(60):
+        datasets = sorted(rng.choice(tasks, int(rng.integers(1, 5)), replace=False).tolist())
+        variants = ["original", "warm"][: int(rng.integers(1, 3))]
+        amendments = ["unmodified", *rng.choice(AMENDMENTS[1:], int(rng.integers(0, 4)), replace=False).tolist()]
+        extremes = [0.0, 1.0, 0.5, 0.2]
+        p_wrong = {(d, v): float(rng.choice(extremes)) for d in datasets for v in variants}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # no overflow or invalid arithmetic either
+            results = fit_all(_small_table(rng, datasets, variants, amendments, p_wrong))
+        for key, model in results.items():
+            assert set(model) >= {"title"}, key
+            if "error" in model:
+                continue
+            assert model["reference_dataset"] == ("disinfo" if "disinfo" in datasets else datasets[0])
+            assert set(model["absent_datasets"]) == set(tasks) - set(datasets)
+            for level, ame in model["ame"].items():
+                assert ame.get("absent") or ame.get("separation") or math.isfinite(ame["estimate"]), (key, level)
+
+
+@pytest.mark.parametrize("subset", [s for k in range(1, 5) for s in itertools.combinations(
+    ["disinfo", "medqa", "trivia", "truthfulqa"], k)])  # fmt: skip
+def test_report_and_models_on_every_subset_of_tasks(subset: tuple[str, ...], tmp_path: Path) -> None:
+    frame = simulate(n=1500, seed=len(subset))
+    frame = frame[frame["dataset"].isin(subset)]
+    table = tmp_path / "responses.csv"
+    frame.to_csv(table, index=False)
+    results = fit_all(finalize(frame))
+    assert all("error" not in model for model in results.values()), results
+    reference = "disinfo" if "disinfo" in subset else subset[0]
+    assert all(model["reference_dataset"] == reference for model in results.values())
+    if len(subset) > 1:
+        assert f"Treatment('{reference}')" in results["model1"]["formula"]
+    html = build_report([table], tmp_path / "report").read_text()
+    assert f"reference dataset: {reference}" in html
+
+
+def test_separation_is_flagged_not_crashed(tmp_path: Path) -> None:
+    """A cell where the warm variant is always wrong: the estimate runs off, and is flagged, not plotted."""
+    rng = np.random.default_rng(0)
+    datasets = ["disinfo", "trivia"]
+    rows = []
+    for dataset in datasets:
+        for variant in ("original", "warm"):
+            for template in ("original", "incorrect"):
+                for q in range(40):
+                    if variant == "warm" and template == "incorrect":
+                        wrong = True  # separation: every warm answer to a stated wrong belief is wrong
+                    else:
+                        wrong = bool(rng.random() < 0.3)
+                    rows.append({"model": "m", "variant": variant, "dataset": dataset, "question_id": f"q{q}",
+                                 "prompt_template": template, "amendment_type": "unmodified", "epoch": 1,
+                                 "output": "x", "evaluation": "INCORRECT" if wrong else "CORRECT",
+                                 "response_length": 50})  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame = frame.assign(is_finetuned=(frame["variant"] == "warm").astype(int))
+    results = fit_all(finalize(frame))
+    model4 = results["model4"]
+    belief = model4["logit_effects"]["user_opinion"]
+    assert belief["separation"] is True and model4["ame"]["user_opinion"]["separation"] is True
+    assert abs(belief["estimate"]) > 10  # the raw number is kept (as the authors' scripts print it)
+    assert "original" in model4["logit_effects"] and not model4["logit_effects"]["original"].get("separation")
+    assert any("user_opinion, fine-tuned rows all incorrect" in note for note in model4["separation"])
+    table = tmp_path / "responses.csv"
+    frame.to_csv(table, index=False)
+    page = build_report([table], tmp_path / "report").read_text()
+    assert "not estimable (separation)" in page
+    done = subprocess.run([bin_path("warmeval"), "analyse", "models", str(table)], capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "SEPARATION: prompt_group=user_opinion, fine-tuned rows all incorrect" in done.stdout
+    assert "not estimable (separation" in done.stdout
+
+
+def test_odds_ratio_and_ame_do_not_overflow() -> None:
+    from warmeval.analysis.models import _odds_ratio, _wald
+
+    assert _odds_ratio(800.0) == math.inf and _odds_ratio(-800.0) == 0.0
+    assert math.isnan(_wald(5.0, 0.0)["p"]) and _wald(5.0, 0.0)["odds_ratio"] == pytest.approx(math.exp(5))
+
+
+def test_report_says_when_the_compared_variants_are_absent(tmp_path: Path) -> None:
+    frame = simulate(n=800, seed=1)
+    table = tmp_path / "responses.csv"
+    frame.to_csv(table, index=False)
+    build_report([table], tmp_path / "report", variants=("original", "cold"))
+    models = json.loads((tmp_path / "report" / "models.json").read_text())
+    assert all("variant(s) cold absent from the data" in m["error"] for m in models.values())
