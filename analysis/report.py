@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from warmeval.analysis.load import LoadReport, load_table
-from warmeval.analysis.models import MODEL_SPECS, KNOWN_DATASETS, fit_all
+from warmeval.analysis.models import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.scorers.refusal import RefusalRule
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]
@@ -93,7 +93,8 @@ def effect_table(results: dict[str, Any], key: str) -> pd.DataFrame:
         logit = model.get("logit_effects", {}).get(level, model.get("logit_effects", {}).get("overall", {}))
         if ame.get("separation"):
             rows.append({"level": level, "ame_points": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                         "n": ame["n"], "logit_effect": math.nan, "logit_p": math.nan, "note": NOT_ESTIMABLE})  # fmt: skip
+                         "n": ame["n"], "logit_effect": math.nan, "logit_p": math.nan,
+                         "note": NOT_ESTIMABLE})  # fmt: skip
             continue
         rows.append({"level": level, "ame_points": 100 * ame["estimate"], "ci_low": 100 * ame["ci_low"],
                      "ci_high": 100 * ame["ci_high"], "n": ame["n"], "logit_effect": logit.get("estimate"),

@@ -461,8 +461,10 @@ def analyse_models(
         if "error" in model:
             typer.echo(f"  not fitted: {model['error']}")
             continue
-        typer.echo(f"  n={model['n']}  {model['formula']}  (reference dataset: {model['reference_dataset']}; "
-                   f"absent: {', '.join(model['absent_datasets']) or 'none'})")
+        typer.echo(
+            f"  n={model['n']}  {model['formula']}  (reference dataset: {model['reference_dataset']}; "
+            f"absent: {', '.join(model['absent_datasets']) or 'none'})"
+        )
         for note in model.get("separation", []):
             typer.echo(f"  SEPARATION: {note}")
         for level, ame in model["ame"].items():
