@@ -4,9 +4,8 @@ Both sides are loaded with the same refusal rule and paired on (dataset, questio
 amendment_type, epoch). Per task and overall: both error rates, the increase in percentage points, the exact McNemar
 test and Benjamini-Hochberg q-values across the rows of the table. A row where one side is all correct or all
 incorrect is flagged (``separation``): the exact test still holds, but no logit effect is estimable there. The gate
-fails (exit 1) when some row's error rate
-rises by more than ``max_increase`` points with q < ``alpha``; it exits 2 on unusable input (a load error, tasks
-present on one side only, no shared prompts), and 0 otherwise.
+fails (exit 1) when some row's error rate rises by more than ``max_increase`` points with q < ``alpha``; it exits 2 on
+unusable input (a load error, tasks present on one side only, no shared prompts), and 0 otherwise.
 """
 
 from __future__ import annotations
