@@ -342,10 +342,11 @@ def format_results(results: list[DemoResult]) -> str:
     lines = [header, "-" * len(header)]
     for r in results:
         m = r.metrics
-        half = 1.96 * m.get("stderr", float("nan"))
-        ci = f"[{max(0.0, m['accuracy'] - half):.2f}, {min(1.0, m['accuracy'] + half):.2f}]"
+        accuracy = m["graded_accuracy"]
+        half = 1.96 * m.get("graded_stderr", float("nan"))
+        ci = f"[{max(0.0, accuracy - half):.2f}, {min(1.0, accuracy + half):.2f}]"
         lines.append(
-            f"{r.task:<12} {r.variant:<9} {r.samples:>4} {m['accuracy']:>9.3f} {ci:>15} {m['error_rate']:>7.3f} "
+            f"{r.task:<12} {r.variant:<9} {r.samples:>4} {accuracy:>9.3f} {ci:>15} {m['graded_error_rate']:>7.3f} "
             f"{m['refusal_rate']:>8.3f} {m['unparseable_rate']:>12.3f}"
         )
     return "\n".join(lines)

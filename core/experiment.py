@@ -453,8 +453,9 @@ def controls_table(eval_logs: list[Any], capability: list[dict[str, Any]]) -> pd
         if log.eval.task.endswith("advbench") and log.results:
             metrics = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}
             rows.append({"control": "advbench", "variant": (log.eval.metadata or {}).get("variant"),
-                         "metric": "refusal_rate", "value": metrics.get("refusal_rate"),
-                         "stderr": None, "n": log.results.completed_samples, "unparseable": None})  # fmt: skip
+                         "metric": "judged_refusal_rate", "value": metrics.get("judged_refusal_rate"),
+                         "stderr": metrics.get("judged_refusal_stderr"), "n": log.results.completed_samples,
+                         "unparseable": None})  # fmt: skip
     for result in capability:
         rows.append({"control": result["control"], "variant": result["variant"], "metric": "accuracy",
                      "value": result["accuracy"], "stderr": result["accuracy_stderr"], "n": result["num_samples"],

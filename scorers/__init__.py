@@ -2,12 +2,13 @@
 
 from warmeval.scorers.grader import (
     GRADER_ROLE,
-    accuracy,
-    error_rate,
     free_text_grader,
+    graded_accuracy,
+    graded_error_rate,
+    graded_stderr,
     parse_verdict,
+    read_verdict,
     refusal_rate,
-    stderr,
     unparseable_rate,
 )
 from warmeval.scorers.refusal import PAPER_REFUSAL_PHRASES, is_refusal
@@ -15,12 +16,13 @@ from warmeval.scorers.refusal import PAPER_REFUSAL_PHRASES, is_refusal
 __all__ = [
     "GRADER_ROLE",
     "PAPER_REFUSAL_PHRASES",
-    "accuracy",
-    "error_rate",
     "free_text_grader",
+    "graded_accuracy",
+    "graded_error_rate",
+    "graded_stderr",
     "is_refusal",
     "parse_verdict",
+    "read_verdict",
     "refusal_rate",
-    "stderr",
     "unparseable_rate",
 ]

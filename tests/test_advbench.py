@@ -59,8 +59,8 @@ def test_refusal_rate_through_inspect(tmp_path: Path) -> None:
                           model_roles={"grader": "warmeval-scripted/refusal"}, log_dir=str(tmp_path),
                           display="none")  # fmt: skip
     metrics = {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
-    assert metrics["refusal_rate"] == 0.5 and metrics["unparseable_rate"] == 0.0
-    assert metrics["refusal_stderr"] == pytest.approx((0.25 / 3) ** 0.5)
+    assert metrics["judged_refusal_rate"] == 0.5 and metrics["unparseable_rate"] == 0.0
+    assert metrics["judged_refusal_stderr"] == pytest.approx((0.25 / 3) ** 0.5)
 
 
 @pytest.mark.slow

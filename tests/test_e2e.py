@@ -52,7 +52,7 @@ def _assert_all_scored(log_path: Path, task: str, expected: int = 3, conditions:
         cell = f"{meta['prompt_template']}:{meta['amendment_type']}" if conditions else "original:unmodified"
         assert sample.id == f"{meta['question_id']}:{cell}"
     names = {name for s in log.results.scores for name in s.metrics}
-    assert names == {"accuracy", "error_rate", "stderr", "refusal_rate", "unparseable_rate"}
+    assert names == {"graded_accuracy", "graded_error_rate", "graded_stderr", "refusal_rate", "unparseable_rate"}
 
 
 @pytest.mark.parametrize("task", list(REAL_DATA))

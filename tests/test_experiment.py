@@ -115,7 +115,7 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     assert "[warmeval run] server ready" in done.stdout and "report:" in done.stdout
     logs = list_eval_logs(str(tmp_path / "run" / "logs"))
     assert len(logs) == 6  # 2 variants x (2 tasks + the AdvBench control)
-    assert "control advbench, warm: refusal_rate" in done.stdout
+    assert "control advbench, warm: judged_refusal_rate" in done.stdout
     seen = {}
     for info in logs:
         log = read_eval_log(info.name.removeprefix("file://"))
