@@ -327,6 +327,9 @@ def build_tasks(experiment: Experiment) -> list[Any]:
     factories = {**TASKS, **CONTROL_TASKS}
     for variant in experiment.variants:
         for name, args in [*experiment.tasks.items(), *experiment.controls.items()]:
+            if name == "triviaqa" and not args.get("distractors") and not args.get("distractor_cache"):
+                # Generated distractors belong to this experiment, not to a cache every experiment shares.
+                args = {**args, "distractor_cache": str(Path(experiment.output_dir) / "triviaqa_distractors.json")}
             task = factories[name](**args, system_prompt=variant.system_prompt)
             metadata = {**(task.metadata or {}), "variant": variant.name, "base_model": experiment.base_model,
                         "experiment": experiment.name}  # fmt: skip

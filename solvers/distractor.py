@@ -2,20 +2,28 @@
 
 TriviaQA has no wrong answers in the data. For the ``incorrect`` template a model bound to the Inspect role
 ``distractor`` (falling back, with a warning, to the model under test) is asked once per question for one short,
-plausible, wrong answer that is not an alias; the answer is cached in a JSON file keyed by question id, so reruns
-and the other conditions of the same question reuse it. ``-T distractors=FILE`` supplies them instead (the same JSON
-mapping, or JSON Lines with ``question_id`` and ``distractor``); a question missing from it is an error.
+plausible, wrong answer that is not an alias. Generated answers are cached in a JSON file keyed by distractor model,
+prompt version (a digest of `DISTRACTOR_TEMPLATE`) and question id, so reruns and the other conditions of the same
+question reuse them, and a run with another distractor model or prompt never does. ``warmeval run`` keeps the cache
+in the experiment's output folder; alone, a task uses ``-T distractor_cache=`` or ``$WARMEVAL_CACHE_DIR``.
+``-T distractors=FILE`` supplies them instead (a JSON mapping {question_id: distractor}, or JSON Lines with
+``question_id`` and ``distractor``); a question missing from it is an error.
 
-A missing, empty or alias-matching distractor is an error for that sample (reported by Inspect, retryable), never an
-empty string in a prompt.
+A distractor is rejected when it is empty, contains a gold alias after normalisation (case, punctuation, articles:
+``The correct answer is "Okla"`` for the alias "Okla."), or is a sentence rather than an answer (more words than
+``max(6, 2 x the longest alias)``, or a phrase such as "the answer", "I think"). A rejected generation is asked again,
+up to `DISTRACTOR_ATTEMPTS` times, then reported as an error for that sample (retryable), never an empty string or a
+correct answer in a prompt.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -39,6 +47,12 @@ Other accepted forms of the correct answer: {aliases}
 Give one short, plausible but WRONG answer to this question: something a person might believe, of the same kind as \
 the correct answer (a name for a name, a number for a number), and not any form of the correct answer.
 Reply with the wrong answer only, no explanation."""
+
+
+# Changing the prompt changes the version, so distractors written for another prompt are never reused.
+PROMPT_VERSION = hashlib.sha256(DISTRACTOR_TEMPLATE.encode()).hexdigest()[:12]
+CACHE_FORMAT = "warmeval-distractors/2"
+_SENTENCE_MARKERS = re.compile(r"\b(?:the (?:correct |right |wrong )?answer|i think|i believe|this question)\b")
 
 
 class DistractorError(ValueError):
@@ -83,50 +97,82 @@ def clean_distractor(text: str) -> str:
 
 
 def validate_distractor(question_id: str, distractor: str | None, aliases: list[str], source: str) -> str:
-    """The distractor, or a `DistractorError` when it is missing, empty or a form of the correct answer."""
+    """The distractor, or a `DistractorError` saying why it is unusable (see the module docstring)."""
     if distractor is None:
         raise DistractorError(f"question {question_id}: no distractor in {source}")
     cleaned = clean_distractor(distractor)
     if not cleaned:
         raise DistractorError(f"question {question_id}: empty distractor from {source}")
-    if normalize_answer(cleaned) in {normalize_answer(a) for a in aliases}:
-        raise DistractorError(f"question {question_id}: distractor {cleaned!r} from {source} is a correct answer")
+    text = f" {normalize_answer(cleaned)} "
+    for alias in aliases:
+        normal = normalize_answer(alias)
+        if normal and f" {normal} " in text:
+            raise DistractorError(
+                f"question {question_id}: distractor {cleaned!r} from {source} contains the correct answer {alias!r}"
+            )
+    longest = max((len(normalize_answer(a).split()) for a in aliases), default=1)
+    words = len(text.split())
+    if words > max(6, 2 * longest) or _SENTENCE_MARKERS.search(text):
+        raise DistractorError(
+            f"question {question_id}: distractor {cleaned!r} from {source} is a sentence ({words} words), not an answer"
+        )
     return cleaned
 
 
+def _read_cache(path: Path) -> dict[str, dict[str, dict[str, str]]]:
+    """The cache's entries {model: {prompt version: {question_id: distractor}}}; a cache of an older format (keyed by
+    question id alone, so of unknown model) is set aside under ``legacy`` and never used."""
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if text.strip() else {}
+    if not isinstance(data, dict):
+        raise DistractorError(f"{path}: expected a JSON object (a warmeval distractor cache)")
+    if data.get("format") == CACHE_FORMAT and isinstance(data.get("entries"), dict):
+        return data["entries"]
+    logger.warning("%s: a distractor cache without model or prompt version; its %d entries are not reused",
+                   path, len(data))  # fmt: skip
+    return {"legacy": {"unknown": {str(k): str(v) for k, v in data.items()}}}
+
+
 class DistractorStore:
-    """Distractors by question id: from a fixed file, or generated once per question and cached on disk."""
+    """Distractors by question id: from a fixed file, or generated once per question and model, cached on disk."""
 
     def __init__(self, *, fixed_file: str | None = None, cache_path: str | Path | None = None) -> None:
         self.fixed_file = fixed_file
         self.fixed = load_distractors(fixed_file) if fixed_file else None
         self.cache_path = Path(cache_path) if cache_path else default_cache_path()
-        self._cache: dict[str, str] | None = None
+        self._entries: dict[str, dict[str, dict[str, str]]] | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._write_lock = asyncio.Lock()
 
-    def _load_cache(self) -> dict[str, str]:
-        if self._cache is None:
-            self._cache = load_distractors(self.cache_path) if self.cache_path.is_file() else {}
-        return self._cache
+    def _cache_for(self, model: str) -> dict[str, str]:
+        if self._entries is None:
+            self._entries = _read_cache(self.cache_path) if self.cache_path.is_file() else {}
+        return self._entries.setdefault(model, {}).setdefault(PROMPT_VERSION, {})
+
+    def cached(self, model: str) -> dict[str, str]:
+        """The cached distractors of one distractor model for the current prompt version."""
+        return dict(self._cache_for(model))
 
     async def get(self, question_id: str, question: str, aliases: list[str]) -> str:
         """The distractor of one question (generating and caching it if needed)."""
         if self.fixed is not None:
             return validate_distractor(question_id, self.fixed.get(question_id), aliases, str(self.fixed_file))
+        model = _distractor_model()
         lock = self._locks.setdefault(question_id, asyncio.Lock())
         async with lock:
-            cache = self._load_cache()
+            cache = self._cache_for(str(model))
             if question_id in cache:
-                return validate_distractor(question_id, cache[question_id], aliases, str(self.cache_path))
-            distractor = await self._generate(question_id, question, aliases)
+                try:
+                    return validate_distractor(question_id, cache[question_id], aliases, str(self.cache_path))
+                except DistractorError as error:  # written under older rules: ask again
+                    logger.warning("%s; generating a new one", error)
+            distractor = await self._generate(model, question_id, question, aliases)
             async with self._write_lock:
                 cache[question_id] = distractor
-                self._write(cache)
+                self._write()
             return distractor
 
-    async def _generate(self, question_id: str, question: str, aliases: list[str]) -> str:
-        model = _distractor_model()
+    async def _generate(self, model: Model, question_id: str, question: str, aliases: list[str]) -> str:
         prompt = DISTRACTOR_TEMPLATE.format(question=question, answer=aliases[0], aliases="; ".join(aliases[1:]) or "-")
         problem: DistractorError | None = None
         for _ in range(DISTRACTOR_ATTEMPTS):
@@ -138,12 +184,15 @@ class DistractorStore:
         assert problem is not None
         raise DistractorError(f"{problem} (after {DISTRACTOR_ATTEMPTS} attempts)")
 
-    def _write(self, cache: dict[str, str]) -> None:
+    def _write(self) -> None:
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        entries = {m: {v: dict(sorted(q.items())) for v, q in versions.items() if q}
+                   for m, versions in (self._entries or {}).items()}  # fmt: skip
         with tempfile.NamedTemporaryFile(
             "w", dir=self.cache_path.parent, delete=False, suffix=".tmp", encoding="utf-8"
         ) as handle:
-            json.dump(dict(sorted(cache.items())), handle, ensure_ascii=False, indent=1)
+            json.dump({"format": CACHE_FORMAT, "entries": {m: v for m, v in entries.items() if v}}, handle,
+                      ensure_ascii=False, indent=1)  # fmt: skip
         os.replace(handle.name, self.cache_path)
 
 
@@ -163,7 +212,8 @@ def insert_distractor(distractors: str | None = None, cache_path: str | None = N
 
     Args:
         distractors: A file of distractors to use instead of generating them.
-        cache_path: Where generated distractors are cached (default: `default_cache_path`).
+        cache_path: Where generated distractors are cached, by model and prompt version (default:
+            `default_cache_path`).
     """
     store = DistractorStore(fixed_file=distractors, cache_path=cache_path)
 

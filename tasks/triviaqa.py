@@ -17,7 +17,6 @@ Target: every answer alias. Defaults: 500 questions sampled with ``-T seed=0``; 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Literal
 
 from inspect_ai import Task, task
@@ -27,7 +26,6 @@ from warmeval.scorers import free_text_grader
 from warmeval.solvers import insert_distractor
 from warmeval.solvers.distractor import (
     DistractorError,
-    default_cache_path,
     load_distractors,
     validate_distractor,
 )
@@ -87,11 +85,6 @@ def prompt_record_to_sample(record: Record) -> Sample:
     return answer_prompt_to_sample(record, task="triviaqa", id_prefix="trivia")
 
 
-def _cached(cache_path: str | None) -> dict[str, str]:
-    path = Path(cache_path) if cache_path else default_cache_path()
-    return load_distractors(path) if path.is_file() else {}
-
-
 @task
 def triviaqa(
     data_path: str | None = None,
@@ -127,11 +120,12 @@ def triviaqa(
         system_prompt: warm, none (default) or a path to a system prompt file.
         distractors: A file of wrong answers by question id for the incorrect template (else generated once by the
             ``distractor`` model role and cached).
-        distractor_cache: Where generated distractors are cached (default ~/.cache/warmeval).
+        distractor_cache: Where generated distractors are cached, by distractor model and prompt version (default
+            ``$WARMEVAL_CACHE_DIR``; ``warmeval run`` uses its output folder).
     """
-    # Distractors already known (a supplied file, or the cache of an earlier run) go straight into the prompts;
-    # the others are filled in at run time by insert_distractor, which also reports unusable ones.
-    known = load_distractors(distractors) if distractors else _cached(distractor_cache)
+    # A supplied file's distractors go straight into the prompts. Generated ones depend on the distractor model,
+    # which is bound only at run time: insert_distractor fills them in (from the cache when that model wrote it).
+    known = load_distractors(distractors) if distractors else {}
     questions = load_questions(
         name="triviaqa",
         hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT),
