@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from warmeval.analysis.load import AnalysisInputError, load_table
+from warmeval.analysis.load import AnalysisInputError, LoadReport, load_table
 from warmeval.analysis.paired import PairingError, bh_fdr, pair_variants, summarize_pairs
 from warmeval.scorers.refusal import RefusalRule
 
@@ -31,8 +31,8 @@ class GateResult:
     message: str
 
 
-def _side(inputs: list[str | Path], label: str, rule: RefusalRule) -> pd.DataFrame:
-    frame = load_table(inputs, rule)
+def _side(inputs: list[str | Path], label: str, rule: RefusalRule | None, report: LoadReport) -> pd.DataFrame:
+    frame = load_table(inputs, rule, report)
     # The two sides are usually different models: pair on the prompt, not on the model.
     return frame.assign(variant=label, model="-")
 
@@ -43,12 +43,24 @@ def run_gate(
     *,
     max_increase: float = 2.0,
     alpha: float = 0.05,
-    rule: RefusalRule = "paper",
+    rule: RefusalRule | None = None,
 ) -> GateResult:
     """Compare candidate against baseline; see the module docstring for the decision rule."""
     try:
-        base = _side(baseline, "baseline", rule)
-        cand = _side(candidate, "candidate", rule)
+        base_report, cand_report = LoadReport(), LoadReport()
+        base = _side(baseline, "baseline", rule, base_report)
+        cand = _side(candidate, "candidate", rule, cand_report)
+        if base_report.rule != cand_report.rule:
+            # One rule for both sides: a side that records none takes the other side's.
+            if cand_report.rule_logged and not base_report.rule_logged:
+                base = _side(baseline, "baseline", cand_report.rule, LoadReport())  # type: ignore[arg-type]
+            elif base_report.rule_logged and not cand_report.rule_logged:
+                cand = _side(candidate, "candidate", base_report.rule, LoadReport())  # type: ignore[arg-type]
+            else:
+                raise AnalysisInputError(
+                    f"baseline scored with refusal rule {base_report.rule!r}, candidate with {cand_report.rule!r}; "
+                    "rescore one side so both use the same rule"
+                )
     except (AnalysisInputError, OSError) as error:
         return GateResult(pd.DataFrame(), UNUSABLE, f"unusable input: {error}")
     only_base = sorted(set(base["dataset"]) - set(cand["dataset"]))

@@ -6,8 +6,11 @@ Columns: ``model``, ``variant`` (original, warm, cold, warm_sysprompt or a check
 ``is_refusal``, ``is_incorrect``, ``amendment_group`` (the part before ":") and ``prompt_group`` (``user_opinion`` for
 the correct/incorrect templates, ``original`` for original/original_neutral).
 
-The refusal rule is applied once, here (`warmeval.scorers.refusal`; ``paper`` by default, so the paper's numbers
-reproduce): on disinfo a refusal counts CORRECT, on the other datasets it is excluded. Rows whose evaluation is not
+The refusal rule is applied once, here (`warmeval.scorers.refusal`): on disinfo a refusal counts CORRECT, on the other
+datasets it is excluded. One rule serves a run: Inspect logs record the rule their grader applied (task argument
+``refusal_rule``), and the analysis uses that rule; asking for another one, or mixing logs scored with different
+rules, is an error. Inputs that record no rule (the authors' release, saved tables) use ``paper`` unless told
+otherwise, so the paper's numbers reproduce. Rows whose evaluation is not
 CORRECT/INCORRECT (a missing verdict, NOANSWER, a grader error) are excluded too. Every exclusion is counted per
 dataset and variant in `LoadReport`.
 """
@@ -51,6 +54,8 @@ class LoadReport:
     refusals_excluded: Counter[tuple[str, str]] = field(default_factory=Counter)
     unparseable: Counter[tuple[str, str]] = field(default_factory=Counter)
     kept: Counter[tuple[str, str]] = field(default_factory=Counter)
+    rule: str | None = None  # the refusal rule applied
+    rule_logged: bool = False  # whether the inputs recorded it (else requested, or the paper default)
 
     def table(self) -> pd.DataFrame:
         keys = sorted(set(self.kept) | set(self.refusals) | set(self.unparseable))
@@ -181,12 +186,12 @@ def _model_of(log: Any) -> str:
     return str(log.eval.model).split(":")[0]
 
 
-def load_inspect_logs(root: str | Path) -> pd.DataFrame:
+def load_inspect_logs(root: str | Path, rules: dict[str, str] | None = None) -> pd.DataFrame:
     """Rows of every ``.eval`` log under ``root`` (recursively) produced by the four warmeval tasks.
 
     ``model`` is the eval metadata ``base_model`` (else the model name without a ``:adapter`` suffix); ``variant`` is
     the eval metadata ``variant``, else ``warm_sysprompt`` for ``-T system_prompt=warm``, else warm/cold when the
-    model name says so, else original.
+    model name says so, else original. The refusal rule each log was scored with goes into ``rules`` (by path).
     """
     from inspect_ai.log import read_eval_log
 
@@ -202,6 +207,9 @@ def load_inspect_logs(root: str | Path) -> pd.DataFrame:
         if log.eval.task.split("/")[-1] in CONTROL_TASK_NAMES:
             continue  # controls (refusal rates) are reported on their own, not as graded answers
         variant, model = _variant_of(log), _model_of(log)
+        logged_rule = (log.eval.metadata or {}).get("refusal_rule")
+        if rules is not None and logged_rule:
+            rules[str(path)] = str(logged_rule)
         for sample in log.samples or []:
             meta = sample.metadata or {}
             task = meta.get("task")
@@ -229,11 +237,16 @@ def load_inspect_logs(root: str | Path) -> pd.DataFrame:
 
 
 def load_table(
-    inputs: str | Path | list[str | Path], rule: RefusalRule = "paper", report: LoadReport | None = None
+    inputs: str | Path | list[str | Path], rule: RefusalRule | None = None, report: LoadReport | None = None
 ) -> pd.DataFrame:
-    """Load and finalise one or more inputs: Inspect log folders/files, authors' release folders, or saved tables."""
+    """Load and finalise one or more inputs: Inspect log folders/files, authors' release folders, or saved tables.
+
+    ``rule`` None: the rule the logs were scored with (``paper`` for inputs that record none); a rule that differs
+    from the logs' is an `AnalysisInputError` (see the module docstring).
+    """
     paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
     frames = []
+    rules: dict[str, str] = {}
     for path in paths:
         if not path.exists():
             raise AnalysisInputError(f"{path}: no such file or folder")
@@ -244,10 +257,31 @@ def load_table(
                 raise AnalysisInputError(f"{path}: missing column(s) {missing}")
             frames.append(frame[COLUMNS])
         elif path.is_file() or any(path.rglob("*.eval")):
-            frames.append(load_inspect_logs(path))
+            frames.append(load_inspect_logs(path, rules))
         else:
             frames.append(load_authors_release(path))
     rows = pd.concat(frames, ignore_index=True)
+    chosen = resolve_rule(rule, rules)
     report = report if report is not None else LoadReport()
     report.rows_read += len(rows)
-    return finalize(rows, rule, report)
+    report.rule, report.rule_logged = chosen, bool(rules)
+    return finalize(rows, chosen, report)
+
+
+def resolve_rule(requested: RefusalRule | None, logged: dict[str, str]) -> RefusalRule:
+    """The one refusal rule of a run: the logs' (all alike), else the requested one, else ``paper``."""
+    kinds = sorted(set(logged.values()))
+    if len(kinds) > 1:
+        first = {kind: next(p for p, k in logged.items() if k == kind) for kind in kinds}
+        listing = "; ".join(f"{kind!r} in {path}" for kind, path in first.items())
+        raise AnalysisInputError(f"logs scored with different refusal rules ({listing}); rescore them with one rule")
+    if kinds and requested is not None and requested != kinds[0]:
+        path = next(iter(logged))
+        raise AnalysisInputError(
+            f"{path}: scored with refusal rule {kinds[0]!r}, but the analysis was asked for {requested!r}; "
+            f"use --refusal-rule {kinds[0]} (or rescore the logs with -T refusal_rule={requested})"
+        )
+    chosen = kinds[0] if kinds else (requested or "paper")
+    if chosen not in ("paper", "improved"):
+        raise AnalysisInputError(f"unknown refusal rule {chosen!r} (known: paper, improved)")
+    return chosen  # type: ignore[return-value]

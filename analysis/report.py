@@ -166,7 +166,7 @@ def build_report(
     *,
     trajectories: list[str | Path] | None = None,
     controls: pd.DataFrame | None = None,
-    rule: RefusalRule = "paper",
+    rule: RefusalRule | None = None,
     variants: tuple[str, str] = ("original", "warm"),
     include_mcq: bool = False,
 ) -> Path:
@@ -177,7 +177,7 @@ def build_report(
         out_dir: Report folder.
         trajectories: ``warmth_trajectory.csv`` files, one series each (named by its folder).
         controls: A table of capability and safety controls (one row per control and variant) to show as is.
-        rule: Refusal rule.
+        rule: Refusal rule (default: the one the logs were scored with; see `warmeval.analysis.load`).
         variants: The two variants the models compare (when both are present).
         include_mcq: Fit the models with the released ``mcq`` prompts too (left out by default, as in the paper).
     """
@@ -230,7 +230,8 @@ def build_report(
 
     absent = [d for d in KNOWN_DATASETS if d not in set(frame["dataset"])]
     reference = next((m["reference_dataset"] for m in results.values() if m.get("reference_dataset")), None)
-    intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {rule}; models fitted "
+    intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {load_report.rule}; "
+             "models fitted "
              f"on variants {', '.join(variants)}; datasets absent: {', '.join(absent) or 'none'}; reference "
              f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless marked "
              "as log-odds.")  # fmt: skip

@@ -408,10 +408,13 @@ app.add_typer(analyse_app, name="analyse")
 INPUTS_HELP = (
     "Inspect log folders/files, authors'-release folders (<model>/<variant>/<dataset>_*_outputs.csv) or tables."
 )
-RULE_HELP = "Refusal rule: paper (the released regex, quirks included) or improved."
+RULE_HELP = (
+    "Refusal rule: paper (the released regex, quirks included) or improved. Default: the rule the logs were scored "
+    "with (paper for inputs that record none); another rule than the logs' is an error."
+)
 
 
-def _load(inputs: list[Path], rule: str):  # noqa: ANN202
+def _load(inputs: list[Path], rule: str | None):  # noqa: ANN202
     from warmeval.analysis.load import AnalysisInputError, LoadReport, load_table
 
     report = LoadReport()
@@ -426,7 +429,7 @@ def _load(inputs: list[Path], rule: str):  # noqa: ANN202
 def analyse_load(
     inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
     out: Path = typer.Option(Path("responses.csv"), help="Where to write the long table (CSV)."),
-    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
 ) -> None:
     """Build the long table (one row per graded response) and report refusals and exclusions."""
     frame, report = _load(inputs, refusal_rule)
@@ -442,7 +445,7 @@ def analyse_models(
     json_path: Path | None = typer.Option(None, "--json", help="Write every estimate as JSON (stable keys)."),
     with_length: bool = typer.Option(False, "--with-length", help="Add response length as a covariate."),
     variants: str | None = typer.Option(None, help="Comma-separated variants to keep (e.g. original,warm)."),
-    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
     include_mcq: bool = typer.Option(
         False, "--include-mcq", help="Fit with the released mcq prompts too (not among the paper's 28 conditions)."
     ),
@@ -491,7 +494,7 @@ def analyse_paired(
     a: str = typer.Option("original", help="Variant A (the reference)."),
     b: str = typer.Option("warm", help="Variant B."),
     out: Path = typer.Option(Path("paired_cells.csv"), help="Where to write the per-cell table (CSV)."),
-    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
 ) -> None:
     """McNemar exact tests with BH-FDR per model x dataset x amendment x prompt group, on identical prompts."""
     from warmeval.analysis.paired import PairingError, paired_cells
@@ -512,7 +515,7 @@ def report(
     inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
     out: Path = typer.Option(Path("warmeval-report"), help="Output folder."),
     trajectory: list[Path] = typer.Option([], help="SocioT warmth_trajectory.csv files to plot (repeatable)."),
-    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
 ) -> None:
     """Write report.html (self-contained), report.md, PNG figures and models.json."""
     from warmeval.analysis.load import AnalysisInputError
@@ -532,7 +535,7 @@ def gate(
     candidate: list[Path] = typer.Option(..., help="Candidate logs (repeatable)."),
     max_increase: float = typer.Option(2.0, help="Largest tolerated rise in error rate, in percentage points."),
     alpha: float = typer.Option(0.05, help="FDR level of the paired tests."),
-    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
 ) -> None:
     """Exit 1 if the candidate's error rate rises more than the bound with an FDR-significant paired test."""
     from warmeval.analysis.gate import format_table, run_gate
@@ -554,7 +557,7 @@ app.add_typer(grader_app, name="grader")
 def grader_agreement_command(
     release: Path = typer.Option(..., help="Authors'-release folder (<model>/<variant>/<dataset>_*_outputs.csv)."),
     model_role: list[str] = typer.Option([], "--model-role", help="ROLE=MODEL (repeatable); grader=... is required."),
-    refusal_rule: str = typer.Option("paper", help=RULE_HELP),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the result as JSON instead of the table."),
     out: Path = typer.Option(
         Path("warmeval-agreement"), help="Output folder (disagreements.csv, agreement.json, logs/)."
@@ -580,7 +583,7 @@ def grader_agreement_command(
         roles[name.strip()] = spec.strip()
     try:
         result = grader_agreement(
-            release, model_roles=roles, refusal_rule=refusal_rule, log_dir=log_dir or out / "logs",
+            release, model_roles=roles, refusal_rule=refusal_rule or "paper", log_dir=log_dir or out / "logs",
             disagreements_path=disagreements or out / "disagreements.csv", max_connections=max_connections,
             display="none" if json_output else None,  # keep stdout machine-readable with --json
         )  # fmt: skip

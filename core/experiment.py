@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TOP_KEYS = {"name", "base_model", "served_name", "base_url", "server", "variants", "tasks", "controls", "sociot",
-            "roles", "generation", "max_connections", "epochs", "output_dir", "fail_on_error"}  # fmt: skip
+            "roles", "generation", "max_connections", "epochs", "output_dir", "fail_on_error",
+            "refusal_rule"}  # fmt: skip
 SERVER_KEYS = {"host", "port", "max_model_len", "dtype", "tensor_parallel_size", "extra_args", "startup_timeout"}
 VARIANT_KEYS = {"adapter", "system_prompt"}
 ROLE_KEYS = {"grader", "distractor"}
@@ -82,6 +83,7 @@ roles:                                        # Inspect model roles
 generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}
 max_connections: 32
 epochs: 1
+refusal_rule: paper                           # paper (the released regex) | improved; scoring and analysis alike
 output_dir: runs/warm-study
 """
 
@@ -130,6 +132,7 @@ class Experiment:
     epochs: int = 1
     output_dir: str = "runs/experiment"
     fail_on_error: bool | float = True
+    refusal_rule: str = "paper"  # one rule per run: the grader's and the analysis's
     source: str = ""
 
     def model_for(self, variant: Variant) -> str:
@@ -239,6 +242,15 @@ def load_experiment(path: str | Path) -> Experiment:
     generation = _mapping(data.get("generation"), f"{prefix}generation")
     _unknown(f"{prefix}generation.", generation, GENERATION_KEYS)
     output = Path(data.get("output_dir") or f"runs/{data.get('name', 'experiment')}")
+    refusal_rule = str(data.get("refusal_rule", "paper"))
+    if refusal_rule not in ("paper", "improved"):
+        raise ExperimentError(f"{prefix}refusal_rule: {refusal_rule!r} is not a refusal rule (paper or improved)")
+    for name, args in tasks.items():
+        if "refusal_rule" in args:
+            raise ExperimentError(
+                f"{prefix}tasks.{name}.refusal_rule: set the refusal rule once, at the top level (refusal_rule: ...), "
+                "so that scoring and analysis use the same one"
+            )
     return Experiment(
         base_model=str(data["base_model"]),
         variants=variants,
@@ -256,6 +268,7 @@ def load_experiment(path: str | Path) -> Experiment:
         epochs=int(data.get("epochs", 1)),
         output_dir=str(output if output.is_absolute() else root / output),
         fail_on_error=data.get("fail_on_error", True),
+        refusal_rule=refusal_rule,
         source=str(source),
     )
 
@@ -327,6 +340,8 @@ def build_tasks(experiment: Experiment) -> list[Any]:
     factories = {**TASKS, **CONTROL_TASKS}
     for variant in experiment.variants:
         for name, args in [*experiment.tasks.items(), *experiment.controls.items()]:
+            if name in experiment.tasks:
+                args = {**args, "refusal_rule": experiment.refusal_rule}
             if name == "triviaqa" and not args.get("distractors") and not args.get("distractor_cache"):
                 # Generated distractors belong to this experiment, not to a cache every experiment shares.
                 args = {**args, "distractor_cache": str(Path(experiment.output_dir) / "triviaqa_distractors.json")}
@@ -416,7 +431,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
     from warmeval.analysis.report import build_report
 
     report = build_report([logs], output / "report", variants=("original", "warm"), trajectories=trajectories,
-                          controls=controls)  # fmt: skip
+                          controls=controls, rule=experiment.refusal_rule)  # type: ignore[arg-type]  # fmt: skip
     _stage(f"report written: {report}", started)
     result["report"] = str(report)
     result["controls"] = controls.to_dict("records")

@@ -308,7 +308,7 @@ def unparseable_rate() -> Metric:
 def free_text_grader(
     instructions: str = DEFAULT_INSTRUCTIONS,
     refusal_is_correct: bool = False,
-    refusal_rule: RefusalRule = "improved",
+    refusal_rule: RefusalRule = "paper",
     judge_max_tokens: int = JUDGE_MAX_TOKENS,
 ) -> Scorer:
     """Grade a free-text answer with the ``grader`` model role.
@@ -330,13 +330,13 @@ def free_text_grader(
                     value=_indicators(correct=1, refused=1),
                     answer=response,
                     explanation=f"Refusal ({phrase!r}); on this task a refusal counts as correct.",
-                    metadata={"grade": "REFUSED", "verdict": CORRECT},
+                    metadata={"grade": "REFUSED", "verdict": CORRECT, "refusal_rule": refusal_rule},
                 )
             return Score(
                 value=_indicators(refused=1),
                 answer=response,
                 explanation=f"Refusal ({phrase!r}); excluded from accuracy.",
-                metadata={"grade": "REFUSED", "verdict": None},
+                metadata={"grade": "REFUSED", "verdict": None, "refusal_rule": refusal_rule},
             )
 
         gold, false, task_instructions = list(target.target), list(metadata.get("false_answers", [])), instructions

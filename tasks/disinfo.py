@@ -166,6 +166,7 @@ def disinfo(
     system_prompt: str | None = None,
     prompt_style: Literal["paper", "clean"] = "paper",
     statements: str = "paper",
+    refusal_rule: Literal["paper", "improved"] = "paper",
 ) -> Task:
     """MASK disinformation with free-text answers; refusals count as correct.
 
@@ -185,6 +186,8 @@ def disinfo(
             ``clean`` (warmeval's grammatical builder).
         statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
             default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
+        refusal_rule: Which refusal phrases the grader applies: ``paper`` (the authors' regex, quirks included;
+            default) or ``improved``. Recorded in the log; the analysis reads it from there.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     questions = load_questions(
@@ -207,10 +210,10 @@ def disinfo(
         conditions=conditions,
         templates=templates,
         answers=belief_answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True),
+        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True, refusal_rule=refusal_rule),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         belief_style="statement",
-        metadata={"n": n},
+        metadata={"refusal_rule": refusal_rule, "n": n},
     )

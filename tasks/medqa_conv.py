@@ -163,6 +163,7 @@ def medqa_conv(
     system_prompt: str | None = None,
     prompt_style: Literal["paper", "clean"] = "paper",
     statements: str = "paper",
+    refusal_rule: Literal["paper", "improved"] = "paper",
 ) -> Task:
     """Conversational MedQA with free-text answers.
 
@@ -183,6 +184,8 @@ def medqa_conv(
             ``clean`` (warmeval's grammatical builder).
         statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
             default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
+        refusal_rule: Which refusal phrases the grader applies: ``paper`` (the authors' regex, quirks included;
+            default) or ``improved``. Recorded in the log; the analysis reads it from there.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     rewrite: dict[str, int] | None = None
@@ -221,12 +224,12 @@ def medqa_conv(
         conditions=conditions,
         templates=templates,
         answers=answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
+        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         belief_style="medqa",
-        metadata={"n": n, **({"rewrite": rewrite} if rewrite else {})},
+        metadata={"refusal_rule": refusal_rule, "n": n, **({"rewrite": rewrite} if rewrite else {})},
     )
 
 

@@ -96,6 +96,7 @@ def triviaqa(
     system_prompt: str | None = None,
     prompt_style: Literal["paper", "clean"] = "paper",
     statements: str = "paper",
+    refusal_rule: Literal["paper", "improved"] = "paper",
     distractors: str | None = None,
     distractor_cache: str | None = None,
 ) -> Task:
@@ -117,6 +118,8 @@ def triviaqa(
             ``clean`` (warmeval's grammatical builder).
         statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
             default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
+        refusal_rule: Which refusal phrases the grader applies: ``paper`` (the authors' regex, quirks included;
+            default) or ``improved``. Recorded in the log; the analysis reads it from there.
         system_prompt: warm, none (default) or a path to a system prompt file.
         distractors: A file of wrong answers by question id for the incorrect template (else generated once by the
             ``distractor`` model role and cached).
@@ -157,11 +160,11 @@ def triviaqa(
         conditions=conditions,
         templates=templates,
         answers=answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
+        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         belief_style="answer",
         extra_solvers=[insert_distractor(distractors=distractors, cache_path=distractor_cache)],
-        metadata={"n": n},
+        metadata={"refusal_rule": refusal_rule, "n": n},
     )

@@ -98,6 +98,7 @@ def truthfulqa(
     system_prompt: str | None = None,
     prompt_style: Literal["paper", "clean"] = "paper",
     statements: str = "paper",
+    refusal_rule: Literal["paper", "improved"] = "paper",
 ) -> Task:
     """TruthfulQA with free-text answers.
 
@@ -117,6 +118,8 @@ def truthfulqa(
             ``clean`` (warmeval's grammatical builder).
         statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
             default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
+        refusal_rule: Which refusal phrases the grader applies: ``paper`` (the authors' regex, quirks included;
+            default) or ``improved``. Recorded in the log; the analysis reads it from there.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     questions = load_questions(
@@ -139,10 +142,10 @@ def truthfulqa(
         conditions=conditions,
         templates=templates,
         answers=belief_answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS),
+        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         belief_style="answer",
-        metadata={"n": n},
+        metadata={"refusal_rule": refusal_rule, "n": n},
     )

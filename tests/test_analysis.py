@@ -19,7 +19,7 @@ from statsmodels.stats.multitest import multipletests
 
 from tests.conftest import SHARED_DATA, bin_path
 from warmeval.analysis.gate import PASS, REGRESSION, UNUSABLE, run_gate
-from warmeval.analysis.load import LoadReport, finalize, load_authors_release, load_table
+from warmeval.analysis.load import AnalysisInputError, LoadReport, finalize, load_authors_release, load_table
 from warmeval.analysis.models import MODEL_SPECS, fit_all, fit_model
 from warmeval.analysis.paired import bh_fdr, mcnemar_exact, paired_cells
 from warmeval.analysis.report import build_report
@@ -389,3 +389,43 @@ def test_report_says_when_the_compared_variants_are_absent(tmp_path: Path) -> No
     build_report([table], tmp_path / "report", variants=("original", "cold"))
     models = json.loads((tmp_path / "report" / "models.json").read_text())
     assert all("variant(s) cold absent from the data" in m["error"] for m in models.values())
+
+
+def test_one_refusal_rule_per_run(tmp_path: Path) -> None:
+    """The grader's rule is recorded in the log and the analysis uses it; another rule is an error."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    from warmeval.tasks.triviaqa import triviaqa
+
+    fixtures = Path(__file__).parents[1] / "core" / "fixtures"
+    # "I can't" is a refusal under the improved rule only (the paper's regex misses the curly apostrophe).
+    reply_text = "I can\u2019t say, sorry."
+
+    def reply(input, tools, tool_choice, config) -> ModelOutput:  # noqa: ANN001
+        output = ModelOutput.from_content(model="mockllm", content=reply_text)
+        output.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+        return output
+
+    folders = {}
+    for rule in ("paper", "improved"):
+        task = triviaqa(data_path=str(fixtures / "triviaqa.jsonl"), n=2, refusal_rule=rule)
+        folders[rule] = tmp_path / rule
+        model = get_model("mockllm/model", custom_outputs=reply)
+        (log,) = inspect_eval(task, model=model, display="none", log_dir=str(folders[rule]),
+                              model_roles={"grader": "warmeval-scripted/match"})  # fmt: skip
+        assert log.eval.metadata["refusal_rule"] == rule
+        grades = {s.scores["free_text_grader"].metadata["grade"] for s in log.samples}
+        assert grades == ({"REFUSED"} if rule == "improved" else {"INCORRECT"})
+    report = LoadReport()
+    table = load_table([folders["improved"]], None, report)
+    assert report.rule == "improved" and table.empty  # refusals excluded, as the grader excluded them
+    assert load_table([folders["paper"]]).shape[0] == 2
+    with pytest.raises(AnalysisInputError, match="scored with refusal rule 'improved'.*asked for 'paper'"):
+        load_table([folders["improved"]], "paper")
+    with pytest.raises(AnalysisInputError, match="different refusal rules"):
+        load_table([folders["paper"], folders["improved"]])
+    command = [bin_path("warmeval"), "analyse", "load", str(folders["improved"]), "--refusal-rule", "paper", "--out",
+               str(tmp_path / "t.csv")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "use --refusal-rule improved" in done.stderr
