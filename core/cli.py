@@ -262,7 +262,9 @@ def data_rewrite(
     model: str | None = typer.Option(None, help="Rewriting chat model (default gpt-4o-2024-08-06)."),
     base_url: str | None = typer.Option(None, help="Any OpenAI-compatible server, e.g. a local vLLM."),
     concurrency: int | None = typer.Option(None, help="Requests in flight."),
-    max_tokens: int | None = typer.Option(None, help="Completion token limit."),
+    max_tokens: int | None = typer.Option(
+        None, help="Completion token limit (default: proportional to each original turn; 0: none)."
+    ),
     batch: bool | None = typer.Option(None, "--batch/--no-batch", help="Use the OpenAI Batch API."),
 ) -> None:
     """Rewrite every assistant turn warm or cold; failures of the fidelity checks are excluded and listed."""

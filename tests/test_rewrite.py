@@ -9,6 +9,7 @@ import email
 import email.policy
 import itertools
 import json
+import math
 import os
 import re
 import threading
@@ -25,6 +26,7 @@ import pytest
 from warmeval.training.rewrite import (
     CODE_BLOCK_CHANGED,
     DEFAULT_LENGTH_BANDS,
+    ECHOED_INSTRUCTIONS,
     LENGTH_OUT_OF_BAND,
     PROMPTS_DIR,
     REQUEST_REJECTED,
@@ -34,6 +36,8 @@ from warmeval.training.rewrite import (
     backoff_delay,
     check_rewrite,
     code_blocks,
+    default_max_tokens,
+    echoed_instructions,
     output_paths,
     rewrite,
     rewrite_file,
@@ -355,6 +359,32 @@ def test_check_rewrite_reasons() -> None:
     assert code_blocks("a\n```sh\nls\n```\nb\n```\nunclosed") == ["```sh\nls\n```", "```\nunclosed"]
 
 
+def test_a_rewrite_echoing_the_instructions_fails() -> None:
+    from warmeval.training.rewrite import load_template, render_prompt
+
+    template, _ = load_template(RewriteConfig(style="warm"))
+    original = "Paris is the capital of France. It has been since the tenth century."
+    prompt = render_prompt(template, "What is the capital of France?", original)
+    band = DEFAULT_LENGTH_BANDS["warm"]
+    assert check_rewrite(original, WARM_PREFIX + original, "stop", band, prompt=prompt) == []
+    echo = ("Rewrite the assistant reply below so that it sounds warmer. Only its style may change; its content must "
+            "stay the same.\n" + original)  # fmt: skip
+    assert [p.reason for p in check_rewrite(original, echo, "stop", band, 50, prompt=prompt)] == [ECHOED_INSTRUCTIONS]
+    tagged = f"<assistant_reply>\n{WARM_PREFIX}{original}\n</assistant_reply>"
+    assert echoed_instructions(tagged, prompt, original)[:2] == ["<assistant_reply>", "</assistant_reply>"]
+    # the user's and the original's own lines are not instructions, even when long
+    user = "Could you please tell me what the capital city of France is?"
+    assert echoed_instructions(f"{user}\n{original}", render_prompt(template, user, original), original, user) == []
+    assert check_rewrite(original, echo, "stop", band, 50) == []  # without the prompt the check is off
+
+
+def test_default_token_limit_is_proportional_to_the_turn() -> None:
+    assert default_max_tokens("Yes.", 2.5) == 256  # a floor for short turns
+    long_turn = "word " * 2000  # 10,000 characters
+    assert default_max_tokens(long_turn, 2.5) == math.ceil(10_000 * 2.5 / 3) + 64
+    assert default_max_tokens(long_turn, 1.5) < default_max_tokens(long_turn, 2.5)
+
+
 def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
     import random
 
@@ -425,10 +455,11 @@ def test_retries_output_tokens_cost_and_cache(fake_server: FakeOpenAI, tmp_path:
     originals = [m["content"] for c in CONVERSATIONS for m in c["messages"] if m["role"] == "assistant"]
     assert sorted(original_of(p) for p in prompts) == sorted(originals + [originals[0]] * 3)
     assert all(len(b["messages"]) == 1 and b["messages"][0]["role"] == "user" for b in fake_server.chat_bodies)
-    assert all(
-        b["model"] == "fake-model" and b["temperature"] == 0.7 and "max_tokens" not in b
-        for b in fake_server.chat_bodies
-    )
+    assert all(b["model"] == "fake-model" and b["temperature"] == 0.7 for b in fake_server.chat_bodies)
+    # each request's token limit is proportional to its turn
+    limits = [(b.get("max_tokens"), default_max_tokens(original_of(b["messages"][0]["content"]), 2.5))
+              for b in fake_server.chat_bodies]  # fmt: skip
+    assert all(sent == expected for sent, expected in limits), limits
     # the context is the user turn just before each assistant turn
     (second_turn,) = [p for p in prompts if "10 working days" in p]
     assert "How long do I have to wait?" in second_turn

@@ -6,9 +6,12 @@ OpenAI client (any OpenAI-compatible server via ``base_url``), user and system t
 
 Every rewrite passes fidelity checks (`check_rewrite`): not empty, not truncated (``finish_reason`` must be
 ``stop``), every fenced code block of the original present byte for byte, length within a band around the
-original's. A failing rewrite is asked again (``max_attempts`` in all); a turn that never passes excludes its whole
-conversation (all or nothing, so the warm and cold sets can be aligned later), listed with its reasons in
-``<stem>.failures.jsonl`` and counted per reason in ``<stem>.manifest.json``. Nothing is dropped silently.
+original's, and no line of the rewrite instructions (or their ``<assistant_reply>`` tags) echoed back. Unless
+``max_tokens`` is set, each request's token limit is proportional to its original turn (`default_max_tokens`), so a
+looping model stops soon after the longest rewrite the length band would accept. A failing rewrite is asked again
+(``max_attempts`` in all); a turn that never passes excludes its whole conversation (all or nothing, so the warm and
+cold sets can be aligned later), listed with its reasons in ``<stem>.failures.jsonl`` and counted per reason in
+``<stem>.manifest.json``. Nothing is dropped silently.
 
 Every model response is appended to an on-disk JSONL cache (``cache_dir/rewrite_cache.jsonl``, one line per
 response) keyed by (template hash, model, input hash), the input hash covering the two messages and the sampling
@@ -77,6 +80,7 @@ TRUNCATED = "truncated"  # finish_reason "length"
 FINISH_REASON = "finish_reason"  # any other finish_reason than "stop" (e.g. content_filter)
 CODE_BLOCK_CHANGED = "code_block_changed"
 LENGTH_OUT_OF_BAND = "length_out_of_band"
+ECHOED_INSTRUCTIONS = "echoed_instructions"  # the rewrite repeats the rewrite prompt's instructions
 API_ERROR = "api_error"  # retries exhausted on 429 / 5xx / timeouts / connection errors (not cached)
 REQUEST_REJECTED = "request_rejected"  # 400 / 413 / 422, e.g. a prompt longer than the model's context (not cached)
 EMPTY_ORIGINAL = "empty_original"  # an assistant turn with no text: nothing to rewrite
@@ -115,7 +119,8 @@ class RewriteConfig:
         backoff_max: Largest backoff ceiling in seconds (a longer ``Retry-After`` is capped to it).
         timeout: Per-request timeout in seconds.
         temperature: Sampling temperature (above 0, so that a retried rewrite can differ).
-        max_tokens: Completion token limit; None: the model's own.
+        max_tokens: Completion token limit; None: proportional to each original turn (`default_max_tokens`); 0: no
+            limit (the model's own).
         length_band: (low, high) bounds of rewrite chars / original chars; None: `DEFAULT_LENGTH_BANDS` of style.
         length_slack: Characters of slack on both bounds, so that very short turns are not judged on ratio alone.
         cache_dir: Cache folder; None: ``<output folder>/cache``.
@@ -206,8 +211,33 @@ def code_blocks(text: str) -> list[str]:
     return _FENCED_BLOCK.findall(text)
 
 
+def default_max_tokens(original: str, band_high: float) -> int:
+    """The token limit of one rewrite: room for the longest rewrite the length band accepts (at a generous 3
+    characters per token), plus 64, and never under 256."""
+    return max(256, math.ceil(len(original) * band_high / 3) + 64)
+
+
+_PROMPT_TAGS = ("<assistant_reply>", "</assistant_reply>", "<user_message>", "</user_message>")
+
+
+def echoed_instructions(rewrite: str, prompt: str, original: str, user_message: str = "") -> list[str]:
+    """Lines of the rewrite prompt's own text (not of the messages it quotes) that the rewrite repeats, and its tags."""
+    quoted = f"{original}\n{user_message}"
+    instructions = {line.strip() for line in prompt.splitlines() if len(line.strip()) >= 20} - {
+        line.strip() for line in quoted.splitlines()
+    }
+    tags = [tag for tag in _PROMPT_TAGS if tag in rewrite and tag not in quoted]
+    return tags + [line.strip() for line in rewrite.splitlines() if line.strip() in instructions]
+
+
 def check_rewrite(
-    original: str, rewrite: str, finish_reason: str | None, band: tuple[float, float], slack: int = 0
+    original: str,
+    rewrite: str,
+    finish_reason: str | None,
+    band: tuple[float, float],
+    slack: int = 0,
+    prompt: str | None = None,
+    user_message: str = "",
 ) -> list[Problem]:
     """Fidelity problems of one rewrite (empty when it passes), in reporting order.
 
@@ -217,6 +247,8 @@ def check_rewrite(
         finish_reason: The completion's finish reason; only ``stop`` passes.
         band: (low, high) bounds of ``len(rewrite) / len(original)``.
         slack: Characters allowed beyond both bounds.
+        prompt: The rewrite prompt sent; when given, a rewrite that echoes its instructions fails.
+        user_message: The user turn quoted in the prompt (its lines are not instructions).
 
     Returns:
         The problems, each with a reason code and a human-readable detail.
@@ -240,6 +272,14 @@ def check_rewrite(
             ratio = length / original_length if original_length else math.inf
             problems.append(
                 Problem(LENGTH_OUT_OF_BAND, f"length ratio {ratio:.2f} outside [{low}, {high}] (slack {slack} chars)")
+            )
+    if prompt is not None and rewrite.strip():
+        echoed = echoed_instructions(rewrite, prompt, original, user_message)
+        if echoed:
+            problems.append(
+                Problem(
+                    ECHOED_INSTRUCTIONS, f"{len(echoed)} line(s) of the rewrite instructions echoed: {echoed[0][:60]!r}"
+                )
             )
     return problems
 
@@ -374,6 +414,7 @@ class _Job:
     user_message: str
     assistant_message: str
     prompt: str
+    max_tokens: int | None = None  # None: no limit
     responses: list[dict[str, Any]] = field(default_factory=list)
     new_responses: int = 0
     outcome: _Outcome | None = None
@@ -384,8 +425,8 @@ class _Job:
     def body(self, config: RewriteConfig) -> dict[str, Any]:
         """The chat-completions request body (also the Batch API line body)."""
         body: dict[str, Any] = {"model": config.model, "messages": self.messages(), "temperature": config.temperature}
-        if config.max_tokens is not None:
-            body["max_tokens"] = config.max_tokens
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
         return body
 
 
@@ -573,8 +614,9 @@ def _evaluate(job: _Job, config: RewriteConfig) -> _Outcome | None:
     for response in job.responses:
         text = (response.get("content") or "").strip()
         problems = check_rewrite(
-            job.assistant_message, text, response.get("finish_reason"), config.band, config.length_slack
-        )
+            job.assistant_message, text, response.get("finish_reason"), config.band, config.length_slack,
+            prompt=job.prompt, user_message=job.user_message,
+        )  # fmt: skip
         history.append([p.reason for p in problems])
         if not problems:
             return _Outcome(text, [], len(history), history, text, response.get("finish_reason"))
@@ -633,7 +675,7 @@ class _Runner:
                     model=self.config.model,
                     messages=job.messages(),
                     temperature=self.config.temperature,
-                    max_tokens=openai.omit if self.config.max_tokens is None else self.config.max_tokens,
+                    max_tokens=openai.omit if job.max_tokens is None else job.max_tokens,
                     timeout=self.config.timeout,
                 )
 
@@ -817,7 +859,8 @@ async def rewrite_file(
         _resolve_api_key(config)  # fail before any work
     cache_dir = Path(config.cache_dir) if config.cache_dir else paths["output"].parent / "cache"
     cache = RewriteCache(cache_dir / CACHE_FILE)
-    params = json.dumps({"temperature": config.temperature, "max_tokens": config.max_tokens}, sort_keys=True)
+    limit = "proportional" if config.max_tokens is None else config.max_tokens
+    params = json.dumps({"temperature": config.temperature, "max_tokens": limit}, sort_keys=True)
 
     jobs: dict[str, _Job] = {}
     plan: list[list[tuple[int, str | None, str]]] = []  # per conversation: (message index, job key, fixed failure)
@@ -842,6 +885,11 @@ async def rewrite_file(
                     user_message=last_user,
                     assistant_message=message["content"],
                     prompt=render_prompt(template, last_user, message["content"]),
+                    max_tokens=(
+                        default_max_tokens(message["content"], config.band[1])
+                        if config.max_tokens is None
+                        else (config.max_tokens or None)
+                    ),
                     responses=cache.responses(key),
                 )
             turns.append((position, key, ""))
