@@ -286,13 +286,17 @@ def data_rewrite(
 def train_lora_command(config: Path = typer.Argument(..., help="YAML recipe with LoraTrainConfig fields.")) -> None:
     """Train a LoRA adapter (paper defaults); adapters are saved at exact epochs as epoch-<e>/ folders."""
     from warmeval.training.config import ConfigError, load_config
-    from warmeval.training.lora import LoraTrainConfig, train_lora
+    from warmeval.training.lora import LoraTrainConfig, summary, train_lora
 
     try:
         options = load_config(LoraTrainConfig, config)
     except (ConfigError, ValueError) as error:
         _fail(error)
-    manifest = train_lora(options)
+    try:
+        manifest = train_lora(options)
+    except ValueError as error:  # bad data, or a run that would save no adapter: found before any training
+        _fail(error)
+    typer.echo(summary(manifest))
     for label, path in manifest["adapters"].items():
         typer.echo(f"{label}: {path}")
     typer.echo(f"manifest: {Path(options.output_dir) / 'manifest.json'}")

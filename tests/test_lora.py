@@ -15,7 +15,15 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
 from tests.conftest import bin_path, free_port
-from warmeval.training.lora import LoraTrainConfig, save_steps_for, tokenize_chat, train_lora
+from warmeval.training.lora import (
+    LoraTrainConfig,
+    check_saves,
+    planned_steps,
+    save_steps_for,
+    summary,
+    tokenize_chat,
+    train_lora,
+)
 
 CHATS = [
     [{"role": "user", "content": f"Question {i}: what is {i} plus {i}?"},
@@ -99,6 +107,25 @@ def test_resume_continues_the_schedule(tiny_model: Path, chat_file: Path, tmp_pa
     assert json.loads((out / "epoch-2" / "warmeval_epoch.json").read_text())["global_step"] == 10
 
 
+def test_a_run_that_would_save_no_adapter_fails_before_loading(chat_file: Path, tmp_path: Path) -> None:
+    """max_steps ends before the first configured epoch: a clear error, raised before the model is read."""
+    config = _config(tmp_path / "no-such-model", chat_file, tmp_path / "out", max_steps=2, save_epochs=[1, 2])
+    with pytest.raises(ValueError, match=r"no adapter would be saved: the run ends at step 2 .* first save at step 5"):
+        check_saves(config, 20)
+    check_saves(_config(tmp_path, chat_file, tmp_path / "out", max_steps=5, save_epochs=[1, 2]), 20)  # epoch 1 saved
+    assert planned_steps(_config(tmp_path, chat_file, tmp_path, epochs=2), 20) == (5, 10)
+
+
+def test_summary_names_what_was_skipped_and_not_saved() -> None:
+    manifest = {"counts": {"conversations": 24, "truncated": 20, "dropped_overlong": 0, "no_assistant_tokens": 5,
+                           "tokens": 9000, "global_step": 3, "steps_per_epoch": 2, "train_loss": 1.5,
+                           "final_loss": 1.25},
+                "adapters": {"epoch-1": "x"}, "parameters": {"save_epochs": [1, 2]}}  # fmt: skip
+    text = summary(manifest)
+    assert "19 of 24 used; 20 truncated to max_seq_length; 5 skipped (0 too long, 5 with no assistant tokens)" in text
+    assert "final logged loss 1.2500" in text and "not saved (the run ended first): epoch-2" in text
+
+
 def test_overlong_sequences_dropped_or_truncated_and_counted(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     lengths = sorted(len(tokenize_chat(chat, tokenizer)[0]) for chat in CHATS)
@@ -123,6 +150,9 @@ def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_
     assert done.returncode == 0, done.stderr[-3000:]
     adapter = tmp_path / "cli" / "epoch-1"
     assert (adapter / "adapter_model.safetensors").is_file()
+    # the summary: what was used, truncated and skipped, the steps, what was saved
+    assert "conversations: 20 of 20 used; 0 truncated" in done.stdout
+    assert "steps: 5 (5 per epoch)" in done.stdout and "adapters saved: epoch-0.5, epoch-1" in done.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("base_model: x\nrank: 8\n")
     refused = subprocess.run([bin_path("warmeval"), "train", "lora", str(bad)], capture_output=True, text=True,

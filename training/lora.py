@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,6 +196,7 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples, counts = load_chat_dataset(config, tokenizer)
+    check_saves(config, len(examples))  # before the model loads: a run that would save nothing is an error
     dataset = Dataset.from_list(examples)
 
     use_bf16 = (
@@ -274,7 +276,9 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
     )
     resume_from = _last_checkpoint(output_dir) if config.resume else None
     result = trainer.train(resume_from_checkpoint=resume_from)
-    counts.update(global_step=trainer.state.global_step, train_loss=float(result.training_loss))
+    losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
+    counts.update(global_step=trainer.state.global_step, train_loss=float(result.training_loss),
+                  final_loss=losses[-1] if losses else None)  # fmt: skip
     adapters = {label: str(output_dir / label) for label in sorted(saved)}
     existing = {p.name: str(p) for p in sorted(output_dir.glob("epoch-*")) if (p / "adapter_config.json").is_file()}
     return write_manifest(
@@ -288,6 +292,49 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
     )  # fmt: skip
 
 
+def planned_steps(config: LoraTrainConfig, examples: int) -> tuple[int, int]:
+    """(optimiser steps per epoch, total steps) of a single-node run over ``examples`` conversations."""
+    world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    batches = math.ceil(examples / (config.micro_batch_size * world))
+    per_epoch = max(1, math.ceil(batches / config.gradient_accumulation))
+    total = config.max_steps if config.max_steps else math.ceil(config.epochs * per_epoch)
+    return per_epoch, total
+
+
+def check_saves(config: LoraTrainConfig, examples: int) -> None:
+    """Raise ValueError when no configured epoch is reached, so that the run would save no adapter."""
+    per_epoch, total = planned_steps(config, examples)
+    schedule = save_steps_for(config.save_epochs, per_epoch)
+    if not any(step <= total for step in schedule):
+        first_step, first_epoch = min(schedule.items())
+        raise ValueError(
+            f"no adapter would be saved: the run ends at step {total} ({examples} conversations, {per_epoch} steps per "
+            f"epoch{f', max_steps {config.max_steps}' if config.max_steps else ''}), before the first save at step "
+            f"{first_step} (epoch {first_epoch:g}); raise max_steps or lower save_epochs"
+        )
+
+
+def summary(manifest: dict[str, Any]) -> str:
+    """What a training run did, in a few lines (the full record is the manifest)."""
+    counts = manifest["counts"]
+    skipped = counts.get("dropped_overlong", 0) + counts.get("no_assistant_tokens", 0)
+    used = counts["conversations"] - skipped
+    loss = counts.get("final_loss")
+    lines = [
+        f"conversations: {used} of {counts['conversations']} used; {counts.get('truncated', 0)} truncated to "
+        f"max_seq_length; {skipped} skipped ({counts.get('dropped_overlong', 0)} too long, "
+        f"{counts.get('no_assistant_tokens', 0)} with no assistant tokens); {counts.get('tokens', 0)} tokens",
+        f"steps: {counts.get('global_step')} ({counts.get('steps_per_epoch')} per epoch); mean training loss "
+        f"{counts.get('train_loss', float('nan')):.4f}; final logged loss {'-' if loss is None else f'{loss:.4f}'}",
+        f"adapters saved: {', '.join(manifest['adapters']) or 'none'}",
+    ]
+    missing = [label for label in (epoch_label(e) for e in manifest["parameters"]["save_epochs"])
+               if label not in manifest["adapters"]]  # fmt: skip
+    if missing:
+        lines.append(f"not saved (the run ended first): {', '.join(missing)}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m warmeval.training.lora --config recipe.yaml`` (works under accelerate launch / torchrun)."""
     import argparse
@@ -296,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="YAML recipe with LoraTrainConfig fields")
     args = parser.parse_args(argv)
     manifest = train_lora(load_config(LoraTrainConfig, args.config))
+    print(summary(manifest))
     print(json.dumps({"adapters": manifest["adapters"], "counts": manifest["counts"]}, indent=1))
     return 0
 
