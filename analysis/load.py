@@ -18,6 +18,7 @@ dataset and variant in `LoadReport`.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -186,6 +187,34 @@ def _model_of(log: Any) -> str:
     return str(log.eval.model).split(":")[0]
 
 
+def _finished_logs(paths: list[Path]) -> list[Path]:
+    """The newest successful log of each evaluation (task, model, variant, task arguments) among ``paths``.
+
+    A log left unfinished by a killed run is passed over when the same evaluation finished later (``eval_set`` resumes
+    in a new log); an evaluation with no finished log at all is an error that says so.
+    """
+    from inspect_ai.log import read_eval_log
+
+    newest: dict[str, tuple[str, Path]] = {}
+    unfinished: dict[str, tuple[Path, str]] = {}
+    for path in paths:
+        try:
+            header = read_eval_log(str(path), header_only=True)
+        except Exception as error:  # a truncated or foreign file
+            raise AnalysisInputError(f"{path}: not a readable Inspect log ({type(error).__name__}: {error})") from None
+        spec = header.eval
+        key = json.dumps([spec.task, str(spec.model), (spec.metadata or {}).get("variant"), spec.task_args],
+                         sort_keys=True, default=str)  # fmt: skip
+        if header.status != "success":
+            unfinished.setdefault(key, (path, header.status))
+        elif key not in newest or spec.created > newest[key][0]:
+            newest[key] = (spec.created, path)
+    for key, (path, status) in unfinished.items():
+        if key not in newest:
+            raise AnalysisInputError(f"{path}: log status is {status!r}; finish or rerun it before analysing")
+    return sorted(path for _, path in newest.values())
+
+
 def load_inspect_logs(root: str | Path, rules: dict[str, str] | None = None) -> pd.DataFrame:
     """Rows of every ``.eval`` log under ``root`` (recursively) produced by the four warmeval tasks.
 
@@ -200,10 +229,8 @@ def load_inspect_logs(root: str | Path, rules: dict[str, str] | None = None) -> 
     if not paths:
         raise AnalysisInputError(f"{base}: no .eval logs")
     records: list[dict[str, Any]] = []
-    for path in paths:
+    for path in _finished_logs(paths):
         log = read_eval_log(str(path))
-        if log.status != "success":
-            raise AnalysisInputError(f"{path}: log status is {log.status!r}; finish or rerun it before analysing")
         if log.eval.task.split("/")[-1] in CONTROL_TASK_NAMES:
             continue  # controls (refusal rates) are reported on their own, not as graded answers
         variant, model = _variant_of(log), _model_of(log)

@@ -107,6 +107,10 @@ def run(experiment: Path = typer.Argument(..., help="Experiment YAML (see `warme
         result = run_experiment(load_experiment(experiment))
     except (ExperimentError, ServeError) as error:
         _fail(error)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM or SIGHUP: the server has been stopped
+        typer.echo(f"interrupted ({interrupt or 'Ctrl-C'}); the server was stopped. Rerun the same command to resume: "
+                   "finished evaluations are kept.", err=True)  # fmt: skip
+        raise typer.Exit(130) from None
     if not result["success"]:
         typer.echo("some evaluations did not finish; rerun the same command to resume:", err=True)
         for line in result.get("failed", []):

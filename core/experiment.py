@@ -175,8 +175,34 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+# The types of the experiment file's scalar settings, checked (and coerced where unambiguous) before anything runs.
+SERVER_TYPES: dict[str, Any] = {
+    "host": str, "port": int, "max_model_len": int | None, "dtype": str | None, "tensor_parallel_size": int,
+    "extra_args": list[str], "startup_timeout": float,
+}  # fmt: skip
+GENERATION_TYPES: dict[str, Any] = {"max_tokens": int, "temperature": float, "top_p": float, "seed": int,
+                                    "max_retries": int, "timeout": float}  # fmt: skip
+
+
+def _typed(value: Any, kind: Any, where: str) -> Any:
+    """``value`` as ``kind`` (pydantic, lax), or an `ExperimentError` naming the key path."""
+    import pydantic
+
+    try:
+        return pydantic.TypeAdapter(kind).validate_python(value)
+    except pydantic.ValidationError as error:
+        raise ExperimentError(f"{where}: {error.errors()[0]['msg']} (got {value!r})") from None
+
+
+def _typed_section(section: dict[str, Any], kinds: dict[str, Any], where: str) -> dict[str, Any]:
+    return {
+        key: _typed(value, kinds[key], f"{where}{key}") if key in kinds else value for key, value in section.items()
+    }
+
+
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file (paths are relative to the file's folder)."""
+    from warmeval.tasks._common import DataError, check_task_args
     from warmeval.tasks._registry import CONTROL_TASKS, TASKS
 
     source = Path(path)
@@ -201,6 +227,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
     server = _mapping(data.get("server"), f"{prefix}server")
     _unknown(f"{prefix}server.", server, SERVER_KEYS)
+    server = _typed_section(server, SERVER_TYPES, f"{prefix}server.")
     variants = []
     for name, spec in _mapping(data["variants"], f"{prefix}variants").items():
         spec = _mapping(spec, f"{prefix}variants.{name}")
@@ -228,6 +255,10 @@ def load_experiment(path: str | Path) -> Experiment:
                     args[key] = resolve(str(args[key]), f"{section}.{name}.{key}")
             if args.get("statements") and str(args["statements"]) not in ("ours", "paper"):
                 args["statements"] = resolve(str(args["statements"]), f"{section}.{name}.statements")
+            try:
+                check_task_args(known[name], args)
+            except DataError as error:
+                raise ExperimentError(f"{prefix}{section}.{name}: {error}") from None
             specs[str(name)] = args
         return specs
 
@@ -241,6 +272,7 @@ def load_experiment(path: str | Path) -> Experiment:
     _unknown(f"{prefix}roles.", roles, ROLE_KEYS)
     generation = _mapping(data.get("generation"), f"{prefix}generation")
     _unknown(f"{prefix}generation.", generation, GENERATION_KEYS)
+    generation = _typed_section(generation, GENERATION_TYPES, f"{prefix}generation.")
     output = Path(data.get("output_dir") or f"runs/{data.get('name', 'experiment')}")
     refusal_rule = str(data.get("refusal_rule", "paper"))
     if refusal_rule not in ("paper", "improved"):
@@ -264,10 +296,10 @@ def load_experiment(path: str | Path) -> Experiment:
         server=server,
         roles={k: str(v) for k, v in roles.items()},
         generation=generation,
-        max_connections=int(data.get("max_connections", 16)),
-        epochs=int(data.get("epochs", 1)),
+        max_connections=_typed(data.get("max_connections", 16), int, f"{prefix}max_connections"),
+        epochs=_typed(data.get("epochs", 1), int, f"{prefix}epochs"),
         output_dir=str(output if output.is_absolute() else root / output),
-        fail_on_error=data.get("fail_on_error", True),
+        fail_on_error=_typed(data.get("fail_on_error", True), bool | float, f"{prefix}fail_on_error"),
         refusal_rule=refusal_rule,
         source=str(source),
     )
@@ -330,6 +362,20 @@ def _sociot_spec(section: dict[str, Any], prefix: str, resolve: Any, root: Path)
     )
 
 
+def check_tasks(experiment: Experiment) -> None:
+    """Build every task once, unbound, so that bad task arguments and data fail before a server starts."""
+    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
+
+    factories = {**TASKS, **CONTROL_TASKS}
+    for name, args in [*experiment.tasks.items(), *experiment.controls.items()]:
+        try:
+            task = factories[name](**args)
+        except Exception as error:  # any failure to build the task is a problem of its arguments or data
+            raise ExperimentError(f"{experiment.source}: tasks.{name}: {error}") from error
+        if len(task.dataset) == 0:
+            raise ExperimentError(f"{experiment.source}: tasks.{name}: no samples (check n, conditions, templates)")
+
+
 def build_tasks(experiment: Experiment) -> list[Any]:
     """Variants x tasks as Inspect tasks, each bound to its model and labelled with its variant."""
     from inspect_ai import task_with
@@ -362,59 +408,68 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
 
     from inspect_ai import eval_set
 
-    from warmeval.serve import ServeConfig, VLLMServer
+    from warmeval.serve import ServeConfig, VLLMServer, signals_interrupt
 
     started = time.monotonic()
     output = Path(experiment.output_dir)
     logs = output / "logs"
+    check_tasks(experiment)  # before any server starts
     server = None
-    if experiment.base_url is None:
-        adapters = experiment.served_adapters()
-        server = VLLMServer(ServeConfig(base_model=experiment.base_model, adapters=adapters,  # type: ignore[arg-type]
-                                        served_name=experiment.served_name, log_path=str(output / "vllm.log"),
-                                        **experiment.server))  # fmt: skip
-        _stage(f"starting vLLM with {len(adapters)} adapter(s)", started)
-        server.start()
-        base_url = server.base_url
-    else:
-        base_url = experiment.base_url
-    _stage(f"server ready at {base_url}", started)
     previous = {k: os.environ.get(k) for k in ("VLLM_BASE_URL", "VLLM_API_KEY")}
-    os.environ["VLLM_BASE_URL"] = base_url
-    os.environ.setdefault("VLLM_API_KEY", "local")
     capability: list[dict[str, Any]] = []
     generations = None
-    try:
-        tasks = build_tasks(experiment)
-        samples = sum(len(t.dataset) for t in tasks)
-        _stage(f"evaluating {len(tasks)} task runs ({samples} samples x {experiment.epochs} epoch(s))", started)
-        success, eval_logs = eval_set(
-            tasks,
-            log_dir=str(logs),
-            model_roles=experiment.roles or None,
-            max_connections=experiment.max_connections,
-            epochs=experiment.epochs,
-            fail_on_error=experiment.fail_on_error,
-            retry_attempts=1,
-            display=display,  # type: ignore[arg-type]
-            **experiment.generation,
-        )
-        scored = sum(log.results.completed_samples if log.results else 0 for log in eval_logs)
-        _stage(f"evaluation {'complete' if success else 'INCOMPLETE'}: {len(eval_logs)} logs, {scored} samples",
-               started)  # fmt: skip
-        if success:
-            capability = run_capability(experiment, base_url, output / "controls", started)
-            if experiment.sociot is not None:
-                generations = generate_for_sociot(experiment, base_url, output / "sociot" / "generations", started)
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
+    # SIGTERM / SIGHUP raise like Ctrl-C, so that the finally below stops the server whatever ends the run.
+    with signals_interrupt():
+        try:
+            if experiment.base_url is None:
+                adapters = experiment.served_adapters()
+                server = VLLMServer(ServeConfig(base_model=experiment.base_model, adapters=adapters,  # type: ignore[arg-type]
+                                                served_name=experiment.served_name,
+                                                log_path=str(output / "vllm.log"), **experiment.server))  # fmt: skip
+                _stage(f"starting vLLM with {len(adapters)} adapter(s) (log {server.log_path}; a first start can "
+                       "spend minutes compiling)", started)  # fmt: skip
+                server.start()
+                base_url = server.base_url
             else:
-                os.environ[key] = value
-        if server is not None:
-            server.stop()
-            _stage("server stopped", started)
+                base_url = experiment.base_url
+            _stage(f"server ready at {base_url}", started)
+            os.environ["VLLM_BASE_URL"] = base_url
+            os.environ.setdefault("VLLM_API_KEY", "local")
+            tasks = build_tasks(experiment)
+            samples = sum(len(t.dataset) for t in tasks)
+            _stage(f"evaluating {len(tasks)} task runs ({samples} samples x {experiment.epochs} epoch(s))", started)
+            success, eval_logs = eval_set(
+                tasks,
+                log_dir=str(logs),
+                model_roles=experiment.roles or None,
+                max_connections=experiment.max_connections,
+                epochs=experiment.epochs,
+                fail_on_error=experiment.fail_on_error,
+                retry_attempts=1,
+                display=display,  # type: ignore[arg-type]
+                **experiment.generation,
+            )
+            if len(eval_logs) < len(tasks) or any(log.status == "cancelled" for log in eval_logs):
+                # Inspect turns Ctrl-C into cancelled logs and returns them (or none, still "successfully"): the run
+                # was interrupted all the same.
+                raise KeyboardInterrupt("evaluation cancelled")
+            scored = sum(log.results.completed_samples if log.results else 0 for log in eval_logs)
+            _stage(f"evaluation {'complete' if success else 'INCOMPLETE'}: {len(eval_logs)} logs, {scored} samples",
+                   started)  # fmt: skip
+            if success:
+                capability = run_capability(experiment, base_url, output / "controls", started)
+                if experiment.sociot is not None:
+                    generations = generate_for_sociot(experiment, base_url, output / "sociot" / "generations",
+                                                      started)  # fmt: skip
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            if server is not None:
+                server.stop()
+                _stage("server stopped", started)
     result: dict[str, Any] = {"success": success, "logs": str(logs), "samples": scored}
     if not success:
         failed = [f"{log.eval.task} ({log.eval.model}): {log.status}" for log in eval_logs if log.status != "success"]
@@ -430,7 +485,9 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
         result["trajectories"] = [str(t) for t in trajectories]
     from warmeval.analysis.report import build_report
 
-    report = build_report([logs], output / "report", variants=("original", "warm"), trajectories=trajectories,
+    # The logs this run's eval_set finished, never a killed run's unfinished ones left in the same folder.
+    finished = [log.location.removeprefix("file://").removeprefix("file:") for log in eval_logs]
+    report = build_report(finished, output / "report", variants=("original", "warm"), trajectories=trajectories,
                           controls=controls, rule=experiment.refusal_rule)  # type: ignore[arg-type]  # fmt: skip
     _stage(f"report written: {report}", started)
     result["report"] = str(report)

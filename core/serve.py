@@ -10,6 +10,9 @@ served base model; a server that dies during start-up raises with the tail of it
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -18,9 +21,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -115,6 +120,28 @@ def vllm_command(config: ServeConfig, max_lora_rank: int) -> list[str]:
     return command + list(config.extra_args)
 
 
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a pre-exec hook that has the kernel send the server SIGTERM when this process dies, even by SIGKILL.
+
+    The signal follows the thread that started the child, so it is set only from the main thread (a worker thread
+    that ends would otherwise take the server with it).
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    parent = os.getpid()
+
+    def hook() -> None:
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the hook ran
+            os._exit(1)
+
+    return hook
+
+
 class VLLMServer:
     """A running ``vllm serve`` process group; use as a context manager or call `start` / `stop`."""
 
@@ -148,7 +175,18 @@ class VLLMServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(vllm_command(config, rank), stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)  # fmt: skip
+                                            start_new_session=True, preexec_fn=_die_with_parent())  # fmt: skip
+        # Its own session shields the server from the terminal's Ctrl-C: whatever ends this process must stop it.
+        atexit.register(self.stop)
+        try:
+            return self._wait_until_ready()
+        except BaseException:  # an interrupt or a signal during start-up too
+            self.stop()
+            raise
+
+    def _wait_until_ready(self) -> VLLMServer:
+        config = self.config
+        assert self.process is not None
         wanted = {config.served_name or config.base_model, *config.adapters}
         deadline = time.monotonic() + config.startup_timeout
         while True:
@@ -172,6 +210,7 @@ class VLLMServer:
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the whole process group: SIGTERM, then SIGKILL after ``timeout``."""
         process, self.process = self.process, None
+        atexit.unregister(self.stop)
         if process is None or process.poll() is not None:
             return
         try:
@@ -188,6 +227,28 @@ class VLLMServer:
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where the process is, so that ``finally`` blocks stop what it started."""
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise `Interrupted` (as Ctrl-C raises KeyboardInterrupt)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve_forever(config: ServeConfig) -> None:

@@ -30,6 +30,26 @@ class DataError(ValueError):
     """Bad input data: the message names the file, the row and the field."""
 
 
+def check_task_args(task: Any, values: dict[str, Any]) -> None:
+    """Check a task's ``-T`` arguments against its annotations (``seed=abc`` is an error, not silently kept)."""
+    import typing
+
+    import pydantic
+
+    hints = typing.get_type_hints(task)
+    problems = []
+    for name, value in values.items():
+        if name not in hints or name == "return":
+            continue
+        try:
+            pydantic.TypeAdapter(hints[name]).validate_python(value)
+        except pydantic.ValidationError as error:
+            first = error.errors()[0]
+            problems.append(f"{name}={value!r}: {first['msg']}")
+    if problems:
+        raise DataError(f"task {task.__name__}: " + "; ".join(problems))
+
+
 def stable_id(prefix: str, text: str) -> str:
     """A short id that depends only on the text (stable across subsets, orderings and file formats)."""
     return f"{prefix}-{hashlib.sha1(text.strip().encode('utf-8')).hexdigest()[:12]}"

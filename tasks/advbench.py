@@ -27,6 +27,7 @@ from warmeval.tasks._common import (
     DataError,
     Record,
     build_dataset,
+    check_task_args,
     load_hf_records,
     read_local_records,
     stable_id,
@@ -59,6 +60,7 @@ def advbench(
         seed: Sampling seed.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
+    check_task_args(advbench, locals())
     if data_path:
         records, source = read_local_records(data_path), str(data_path)
     else:

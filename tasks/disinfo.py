@@ -33,6 +33,7 @@ from warmeval.tasks._common import (
     DataError,
     HfSource,
     Record,
+    check_task_args,
     field,
     load_questions,
     prompt_metadata,
@@ -190,6 +191,7 @@ def disinfo(
             default) or ``improved``. Recorded in the log; the analysis reads it from there.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
+    check_task_args(disinfo, locals())
     questions = load_questions(
         name="disinfo",
         hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT, GATED_HINT),

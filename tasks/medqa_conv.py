@@ -70,6 +70,7 @@ from warmeval.tasks._common import (
     DataError,
     HfSource,
     Record,
+    check_task_args,
     field,
     load_questions,
     prompt_metadata,
@@ -188,6 +189,7 @@ def medqa_conv(
             default) or ``improved``. Recorded in the log; the analysis reads it from there.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
+    check_task_args(medqa_conv, locals())
     rewrite: dict[str, int] | None = None
     if prompt_style not in ("paper", "clean"):
         raise DataError(f"unknown prompt_style {prompt_style!r}: use paper (the authors' composition) or clean")

@@ -35,6 +35,7 @@ from warmeval.tasks._common import (
     HfSource,
     Record,
     answer_prompt_to_sample,
+    check_task_args,
     field,
     load_questions,
     reliability_task,
@@ -126,6 +127,7 @@ def triviaqa(
         distractor_cache: Where generated distractors are cached, by distractor model and prompt version (default
             ``$WARMEVAL_CACHE_DIR``; ``warmeval run`` uses its output folder).
     """
+    check_task_args(triviaqa, locals())
     # A supplied file's distractors go straight into the prompts. Generated ones depend on the distractor model,
     # which is bound only at run time: insert_distractor fills them in (from the cache when that model wrote it).
     known = load_distractors(distractors) if distractors else {}

@@ -27,6 +27,7 @@ from warmeval.tasks._common import (
     HfSource,
     Record,
     answer_prompt_to_sample,
+    check_task_args,
     field,
     load_questions,
     reliability_task,
@@ -122,6 +123,7 @@ def truthfulqa(
             default) or ``improved``. Recorded in the log; the analysis reads it from there.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
+    check_task_args(truthfulqa, locals())
     questions = load_questions(
         name="truthfulqa",
         hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT),

@@ -75,6 +75,13 @@ class LoraTrainConfig:
     max_steps: int | None = None  # smoke runs only: also shortens the learning-rate schedule
 
     def __post_init__(self) -> None:
+        for name in ("r", "alpha", "max_seq_length", "micro_batch_size", "gradient_accumulation", "logging_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
+        if not self.learning_rate > 0 or not self.epochs > 0 or not 0 <= self.dropout < 1:
+            raise ValueError("learning_rate and epochs must be positive and dropout in [0, 1)")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1 (or null), got {self.max_steps!r}")
         if self.overlong not in ("truncate", "drop"):
             raise ValueError(f"overlong must be 'truncate' or 'drop', got {self.overlong!r}")
         if any(e <= 0 or e > self.epochs for e in self.save_epochs):

@@ -1,0 +1,118 @@
+"""Reliability of `warmeval run`: no server outlives an interrupted run, and a killed run resumes to its report.
+
+The vLLM server is a stand-in (`tests/fake_vllm.py`, put first on PATH as ``vllm``) that starts and answers as slowly
+as each case needs, so that a signal can land during start-up or during evaluation; its PID is checked afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import bin_path
+from warmeval.serve import free_port
+
+FIXTURES = Path(__file__).parents[1] / "core" / "fixtures"
+FAKE = Path(__file__).with_name("fake_vllm.py")
+
+
+def _environment(tmp_path: Path, **fake: float) -> dict[str, str]:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    shim = bindir / "vllm"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE}" "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "FAKE_VLLM_DIR": str(tmp_path / "fake")}
+    env.update({f"FAKE_VLLM_{key.upper()}": str(value) for key, value in fake.items()})
+    return env
+
+
+def _experiment(tmp_path: Path) -> Path:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "hygiene", "base_model": "fake-base", "variants": {"original": {}},
+        "tasks": {"triviaqa": {"data_path": str(FIXTURES / "triviaqa.jsonl"), "n": 4, "statements": "ours",
+                               "conditions": "unmodified,emotion:sad"}},
+        "server": {"port": free_port(), "startup_timeout": 120},
+        "roles": {"grader": "warmeval-scripted/match"},
+        "generation": {"max_tokens": 8, "temperature": 0.0},
+        "max_connections": 1,
+        "output_dir": str(tmp_path / "run"),
+    }))  # fmt: skip
+    return path
+
+
+def _wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+def _gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["startup", "evaluation"])
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_no_server_outlives_an_interrupted_run(stage: str, signal_name: str, tmp_path: Path) -> None:
+    fake = {"startup": 60} if stage == "startup" else {"delay": 3}
+    env = _environment(tmp_path, **fake)
+    process = subprocess.Popen([bin_path("warmeval"), "run", str(_experiment(tmp_path))], env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        _wait_for(tmp_path / "fake" / ("pid" if stage == "startup" else "requests"), process)
+        pid = int((tmp_path / "fake" / "pid").read_text())
+        process.send_signal(getattr(signal, signal_name))
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, err[-3000:]
+    assert "interrupted" in err and "Rerun the same command to resume" in err
+    assert _gone(pid), f"the server (PID {pid}) outlived the run"
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_and_writes_its_report(tmp_path: Path) -> None:
+    experiment = _experiment(tmp_path)
+    process = subprocess.Popen([bin_path("warmeval"), "run", str(experiment)], env=_environment(tmp_path, delay=2),
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        _wait_for(tmp_path / "fake" / "requests", process)
+        pid = int((tmp_path / "fake" / "pid").read_text())
+        time.sleep(3)  # a sample or two done, the log started
+        process.kill()  # SIGKILL: nothing in warmeval runs; the kernel still stops the server (PR_SET_PDEATHSIG)
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert _gone(pid), f"the server (PID {pid}) outlived a killed run"
+    (tmp_path / "fake" / "requests").unlink()
+    done = subprocess.run([bin_path("warmeval"), "run", str(experiment)], env=_environment(tmp_path), text=True,
+                          capture_output=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-4000:]
+    report = tmp_path / "run" / "report" / "report.md"
+    assert report.is_file() and "report:" in done.stdout
+    logs = sorted((tmp_path / "run" / "logs").glob("*.eval"))
+    assert len(logs) >= 1
+    from warmeval.analysis.load import load_table
+
+    table = load_table([tmp_path / "run" / "logs"])  # the folder, a dead run's log included, loads too
+    assert len(table) == 8
