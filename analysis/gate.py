@@ -61,8 +61,9 @@ def run_gate(
                     f"baseline scored with refusal rule {base_report.rule!r}, candidate with {cand_report.rule!r}; "
                     "rescore one side so both use the same rule"
                 )
-    except (AnalysisInputError, OSError) as error:
-        return GateResult(pd.DataFrame(), UNUSABLE, f"unusable input: {error}")
+    except Exception as error:  # any input it cannot use is "unusable" (2), never a regression (1)
+        reason = str(error) if isinstance(error, AnalysisInputError) else f"{type(error).__name__}: {error}"
+        return GateResult(pd.DataFrame(), UNUSABLE, f"unusable input: {reason}".split("\n")[0])
     only_base = sorted(set(base["dataset"]) - set(cand["dataset"]))
     only_cand = sorted(set(cand["dataset"]) - set(base["dataset"]))
     if only_base or only_cand:
@@ -70,6 +71,9 @@ def run_gate(
             pd.DataFrame(), UNUSABLE,
             f"mismatched tasks: baseline only {only_base or '-'}, candidate only {only_cand or '-'}",
         )  # fmt: skip
+    if base.empty or cand.empty:
+        side = "baseline" if base.empty else "candidate"
+        return GateResult(pd.DataFrame(), UNUSABLE, f"unusable input: the {side} has no graded responses")
     try:
         pairs = pair_variants(pd.concat([base, cand], ignore_index=True), "baseline", "candidate")
     except PairingError as error:

@@ -275,24 +275,43 @@ def load_table(
     frames = []
     rules: dict[str, str] = {}
     for path in paths:
-        if not path.exists():
-            raise AnalysisInputError(f"{path}: no such file or folder")
-        if path.is_file() and path.suffix in (".csv", ".parquet"):
-            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
-            missing = [c for c in COLUMNS if c not in frame.columns]
-            if missing:
-                raise AnalysisInputError(f"{path}: missing column(s) {missing}")
-            frames.append(frame[COLUMNS])
-        elif path.is_file() or any(path.rglob("*.eval")):
-            frames.append(load_inspect_logs(path, rules))
-        else:
-            frames.append(load_authors_release(path))
+        try:
+            frames.append(_load_one(path, rules))
+        except AnalysisInputError:
+            raise
+        except Exception as error:  # unreadable input of any kind is the input's problem, reported as such
+            raise AnalysisInputError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+    if not frames:
+        raise AnalysisInputError("no inputs given")
     rows = pd.concat(frames, ignore_index=True)
     chosen = resolve_rule(rule, rules)
     report = report if report is not None else LoadReport()
     report.rows_read += len(rows)
     report.rule, report.rule_logged = chosen, bool(rules)
     return finalize(rows, chosen, report)
+
+
+def _load_one(path: Path, rules: dict[str, str]) -> pd.DataFrame:
+    if not path.exists():
+        raise AnalysisInputError(f"{path}: no such file or folder")
+    if path.is_file() and path.suffix in (".csv", ".parquet"):
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise AnalysisInputError(f"{path}: missing column(s) {missing}")
+        flags = pd.to_numeric(frame["is_finetuned"], errors="coerce")
+        bad = frame.index[~flags.isin([0, 1])]
+        if len(bad):
+            row = int(bad[0])
+            raise AnalysisInputError(
+                f"{path}: row {row + 2}: field 'is_finetuned' is {frame['is_finetuned'].iloc[row]!r}, not 0 or 1"
+            )
+        return frame[COLUMNS].assign(is_finetuned=flags.astype(int))
+    if path.is_file() and path.suffix != ".eval":
+        raise AnalysisInputError(f"{path}: not an Inspect .eval log, a .csv/.parquet table or a release folder")
+    if path.is_file() or any(path.rglob("*.eval")):
+        return load_inspect_logs(path, rules)
+    return load_authors_release(path)
 
 
 def resolve_rule(requested: RefusalRule | None, logged: dict[str, str]) -> RefusalRule:
@@ -308,6 +327,8 @@ def resolve_rule(requested: RefusalRule | None, logged: dict[str, str]) -> Refus
             f"{path}: scored with refusal rule {kinds[0]!r}, but the analysis was asked for {requested!r}; "
             f"use --refusal-rule {kinds[0]} (or rescore the logs with -T refusal_rule={requested})"
         )
+    if requested is not None and requested not in ("paper", "improved"):
+        raise AnalysisInputError(f"unknown refusal rule {requested!r} (known: paper, improved)")
     chosen = kinds[0] if kinds else (requested or "paper")
     if chosen not in ("paper", "improved"):
         raise AnalysisInputError(f"unknown refusal rule {chosen!r} (known: paper, improved)")

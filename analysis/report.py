@@ -20,6 +20,7 @@ import pandas as pd
 from warmeval.analysis.load import LoadReport, load_table
 from warmeval.analysis.models import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.scorers.refusal import RefusalRule
+from warmeval.training.manifest import write_atomic
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]
 HATCHES = ["", "//", "..", "xx"]
@@ -192,7 +193,7 @@ def build_report(
         results: dict[str, Any] = {spec.key: {"title": spec.title, "error": reason} for spec in MODEL_SPECS}
     else:
         results = fit_all(frame[frame["variant"].isin(variants)], include_mcq=include_mcq)
-    (out / "models.json").write_text(json.dumps(results, indent=1, default=float))
+    write_atomic(out / "models.json", json.dumps(results, indent=1, default=float))
 
     sections: list[tuple[str, str | None, pd.DataFrame]] = []
     errors = error_by_task(frame)
@@ -246,10 +247,10 @@ def build_report(
             body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
         md.append(_md_table(table))
         body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="absent"))
-    (out / "report.md").write_text("\n".join(md), encoding="utf-8")
+    write_atomic(out / "report.md", "\n".join(md))
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>warmeval report</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
             "td,th{border:1px solid #999;padding:2px 6px;font-size:90%}img{max-width:100%}</style></head><body>"
             + "".join(body) + "</body></html>")  # fmt: skip
-    (out / "report.html").write_text(page, encoding="utf-8")
+    write_atomic(out / "report.html", page)
     return out / "report.html"

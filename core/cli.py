@@ -255,6 +255,9 @@ def data_build(
     typer.echo(f"validation: {counts['validation_prompts']} prompts; bad records {counts['bad_records']}; "
                f"NSFW dropped {counts['nsfw_dropped']}")  # fmt: skip
     typer.echo(f"manifest: {Path(options.out_dir) / 'manifest.json'}")
+    if not counts["train_conversations"]:
+        typer.echo("error: no training conversations were produced (see the counts above and the manifest)", err=True)
+        raise typer.Exit(1)
 
 
 @data_app.command("rewrite")
@@ -284,6 +287,11 @@ def data_rewrite(
     counts = manifest["counts"]
     typer.echo(json.dumps({k: counts[k] for k in counts if not isinstance(counts[k], dict | list)}, indent=1))
     typer.echo(f"output: {output}")
+    if counts["conversations_in"] and not counts["conversations_out"]:
+        failures = manifest["outputs"].get("failures", {}).get("path", "the failures file")
+        typer.echo(f"error: every one of the {counts['conversations_in']} conversations failed "
+                   f"({dict(counts.get('excluded_by_reason', {}))}); listed in {failures}", err=True)  # fmt: skip
+        raise typer.Exit(1)
 
 
 @train_app.command("lora")
@@ -468,6 +476,9 @@ def analyse_models(
     frame, _ = _load(inputs, refusal_rule)
     if variants:
         frame = frame[frame["variant"].isin([v.strip() for v in variants.split(",")])]
+    if frame.empty:
+        typer.echo("error: no rows to fit" + (f" (variants {variants} matched none)" if variants else ""), err=True)
+        raise typer.Exit(1)
     results = fit_all(frame, with_length=with_length, include_mcq=include_mcq)
     for key, model in results.items():
         typer.echo(f"\n{key}: {model['title']}")
@@ -496,6 +507,9 @@ def analyse_models(
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(results, indent=1, default=float))
         typer.echo(f"\nestimates: {json_path}")
+    if all("error" in model for model in results.values()):
+        typer.echo("error: none of the four models could be fitted (reasons above)", err=True)
+        raise typer.Exit(1)
 
 
 @analyse_app.command("paired")

@@ -157,6 +157,12 @@ def parse_labelled(specs: Sequence[str]) -> list[tuple[str, float, str]]:
         except ValueError as error:
             raise TextInputError(f"{spec!r}: the epoch {epoch_text!r} is not a number") from error
         parsed.append((label or epoch_text, epoch, file))
+    seen: dict[str, str] = {}
+    for (label, _, _), spec in zip(parsed, specs, strict=True):
+        if _safe(label) in seen:
+            raise TextInputError(f"{spec!r}: label {label!r} is also given by {seen[_safe(label)]!r}; their scores "
+                                 "would overwrite each other (name them LABEL@EPOCH=FILE)")  # fmt: skip
+        seen[_safe(label)] = spec
     return parsed
 
 

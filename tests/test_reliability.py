@@ -116,3 +116,94 @@ def test_a_killed_run_resumes_and_writes_its_report(tmp_path: Path) -> None:
 
     table = load_table([tmp_path / "run" / "logs"])  # the folder, a dead run's log included, loads too
     assert len(table) == 8
+
+
+def _table(path: Path, rows: int = 20, finetuned: object = 0) -> Path:
+    lines = ["model,variant,is_finetuned,dataset,question_id,prompt_template,amendment_type,epoch,output,evaluation,"
+             "response_length"]  # fmt: skip
+    lines += [f"m,v,{finetuned},trivia,q{i},original,unmodified,1,An answer.,{'INCORRECT' if i % 3 else 'CORRECT'},10"
+              for i in range(rows)]  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        ("truncated_eval", "not a readable Inspect log"),
+        ("empty_csv", "cannot read (EmptyDataError"),
+        ("latin1_csv", "cannot read (UnicodeDecodeError"),
+        ("txt", "not an Inspect .eval log"),
+        ("text_finetuned", "field 'is_finetuned' is 'yes'"),
+        ("rule", "unknown refusal rule 'strict'"),
+        ("missing", "no such file or folder"),
+    ],
+)
+def test_gate_exits_2_on_input_it_cannot_use(broken: str, reason: str, tmp_path: Path) -> None:
+    from warmeval.analysis.gate import UNUSABLE, run_gate
+
+    baseline = _table(tmp_path / "base.csv")
+    candidate = tmp_path / "cand.csv"
+    rule = None
+    if broken == "truncated_eval":
+        candidate = tmp_path / "cand.eval"
+        candidate.write_bytes(b"PK\x03\x04 truncated")
+    elif broken == "empty_csv":
+        candidate.write_text("")
+    elif broken == "latin1_csv":
+        _table(candidate)
+        candidate.write_bytes(candidate.read_bytes().replace(b"An answer.", "Réponse".encode("latin-1")))
+    elif broken == "txt":
+        candidate = tmp_path / "cand.txt"
+        candidate.write_text("hello")
+    elif broken == "text_finetuned":
+        _table(candidate, finetuned="yes")
+    elif broken == "rule":
+        _table(candidate)
+        rule = "strict"
+    else:
+        candidate = tmp_path / "absent.csv"
+    result = run_gate([baseline], [candidate], rule=rule)  # type: ignore[arg-type]
+    assert result.exit_code == UNUSABLE and reason in result.message and "\n" not in result.message
+    command = [bin_path("warmeval"), "gate", "--baseline", str(baseline), "--candidate", str(candidate)]
+    done = subprocess.run(command + (["--refusal-rule", rule] if rule else []), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 2 and reason in done.stderr and "Traceback" not in done.stderr
+
+
+def test_rewrite_refuses_to_write_over_its_input(tmp_path: Path) -> None:
+    source = tmp_path / "train.jsonl"
+    conversation = {
+        "id": "c1",
+        "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+    }
+    source.write_text(__import__("json").dumps(conversation) + "\n")
+    before = source.read_bytes()
+    command = [bin_path("warmeval"), "data", "rewrite", "--style", "warm", "--input", str(source), "--output",
+               str(source), "--base-url", "http://127.0.0.1:9/v1"]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, "OPENAI_API_KEY": "x"}
+    )
+    assert done.returncode == 2 and "would write over the input" in done.stderr
+    assert source.read_bytes() == before
+
+
+def test_commands_that_produce_nothing_exit_non_zero(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    command = [bin_path("warmeval"), "data", "build", "--input", str(empty), "--out-dir", str(tmp_path / "built"),
+               "--no-nsfw-filter"]  # fmt: skip
+    build = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert build.returncode != 0 and "error" in build.stderr.lower(), build.stdout + build.stderr
+    table = _table(tmp_path / "t.csv")
+    models = subprocess.run([bin_path("warmeval"), "analyse", "models", str(table), "--variants", "foo"],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert models.returncode == 1 and "no rows to fit" in models.stderr
+
+
+def test_trajectory_labels_must_be_unique(tmp_path: Path) -> None:
+    from warmeval.scorers.sociot_io import TextInputError, parse_labelled
+
+    with pytest.raises(TextInputError, match="label '0' is also given by"):
+        parse_labelled(["0=a.jsonl", "0=b.jsonl"])
+    assert [label for label, _, _ in parse_labelled(["base@0=a.jsonl", "warm@0=b.jsonl"])] == ["base", "warm"]

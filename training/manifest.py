@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as md
 import json
+import os
 import platform
 import sys
 import time
@@ -61,7 +62,19 @@ def write_manifest(
         "versions": versions(),
         **(extra or {}),
     }
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(manifest, indent=1, default=str, ensure_ascii=False), encoding="utf-8")
+    write_atomic(Path(path), json.dumps(manifest, indent=1, default=str, ensure_ascii=False))
     return manifest
+
+
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename it: a crash or a full disk never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if isinstance(text, bytes):
+            temporary.write_bytes(text)
+        else:
+            temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

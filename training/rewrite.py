@@ -853,6 +853,9 @@ async def rewrite_file(
         The manifest (also written to ``<output stem>.manifest.json``).
     """
     paths = output_paths(output_path)
+    for name, path in paths.items():
+        if path.resolve() == Path(input_path).resolve():
+            raise RewriteError(f"{input_path}: the {name} file would write over the input; choose another --output")
     conversations = read_conversations(input_path)
     template, template_sha = load_template(config)
     if client is None:
