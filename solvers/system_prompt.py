@@ -7,6 +7,7 @@ from pathlib import Path
 import jinja2
 from inspect_ai.model import ChatMessageSystem
 from inspect_ai.solver import Generate, Solver, TaskState, solver
+from jinja2.sandbox import SandboxedEnvironment
 
 PROMPTS_DIR = Path(__file__).with_name("prompts")
 BUILTIN_SYSTEM_PROMPTS = {"warm": PROMPTS_DIR / "warm_system.j2"}
@@ -24,7 +25,8 @@ def resolve_system_prompt(spec: str | None) -> str | None:
         raise ValueError(f"system_prompt={spec!r}: not 'warm', 'none' or an existing file")
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".j2", ".jinja"):
-        text = jinja2.Template(text, undefined=jinja2.StrictUndefined).render()
+        # Sandboxed: a template file may format text, not reach Python's internals.
+        text = SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(text).render()
     text = text.strip()
     if not text:
         raise ValueError(f"system_prompt={spec!r}: {path} is empty")

@@ -207,3 +207,33 @@ def test_trajectory_labels_must_be_unique(tmp_path: Path) -> None:
     with pytest.raises(TextInputError, match="label '0' is also given by"):
         parse_labelled(["0=a.jsonl", "0=b.jsonl"])
     assert [label for label, _, _ in parse_labelled(["base@0=a.jsonl", "warm@0=b.jsonl"])] == ["base", "warm"]
+
+
+def test_user_templates_are_sandboxed(tmp_path: Path) -> None:
+    from warmeval.solvers.system_prompt import resolve_system_prompt
+    from warmeval.training.rewrite import RewriteConfig, load_template, render_prompt
+
+    attack = "{{ cycler.__init__.__globals__.os.getcwd() }}"
+    template = tmp_path / "evil.j2"
+    template.write_text(attack + " {{ user_message }} {{ assistant_message }}")
+    loaded, _ = load_template(RewriteConfig(template=str(template)))
+    with pytest.raises(Exception, match="unsafe|not safely|__init__|undefined"):
+        render_prompt(loaded, "u", "a")
+    prompt = tmp_path / "evil_prompt.j2"
+    prompt.write_text(attack)
+    with pytest.raises(Exception, match="unsafe|not safely|__init__|undefined"):
+        resolve_system_prompt(str(prompt))
+
+
+def test_credentials_in_urls_are_redacted_in_manifests(tmp_path: Path) -> None:
+    import json
+
+    from warmeval.training.manifest import redact_url, write_manifest
+    from warmeval.training.rewrite import RewriteConfig
+
+    assert redact_url("http://user:secret@host:8000/v1") == "http://<redacted>@host:8000/v1"
+    assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    config = RewriteConfig(base_url="http://user:secret@host:8000/v1")
+    assert "secret" not in json.dumps(config.public_parameters())
+    manifest = write_manifest(tmp_path / "m.json", stage="x", parameters={"nested": ["https://a:b@x.org/p"]})
+    assert "a:b@" not in (tmp_path / "m.json").read_text() and manifest["parameters"]["nested"][0].startswith("https")

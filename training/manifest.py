@@ -9,6 +9,7 @@ import os
 import platform
 import sys
 import time
+import urllib.parse
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ def write_manifest(
 ) -> dict[str, Any]:
     """Write a stage's manifest as JSON and return it. Input and output files are recorded with their SHA-256."""
     params = asdict(parameters) if is_dataclass(parameters) and not isinstance(parameters, type) else parameters
+    params = _redacted(params)
     manifest = {
         "stage": stage,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -64,6 +66,29 @@ def write_manifest(
     }
     write_atomic(Path(path), json.dumps(manifest, indent=1, default=str, ensure_ascii=False))
     return manifest
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any user name and password replaced by ``<redacted>`` (``http://u:p@host/v1``)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        if parts.username is None and parts.password is None:
+            return url
+        netloc = f"<redacted>@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    except ValueError:  # not a URL after all
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _redacted(value: Any) -> Any:
+    """Parameters with credentials in URLs redacted, wherever they are nested."""
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted(v) for v in value)
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return redact_url(value)
+    return value
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:

@@ -44,11 +44,12 @@ from typing import Any, NamedTuple, TypeVar
 
 import jinja2
 import openai
+from jinja2.sandbox import SandboxedEnvironment
 from openai.types.chat import ChatCompletionMessageParam
 from tqdm import tqdm
 
 from warmeval.jsonl import json_objects
-from warmeval.training.manifest import write_manifest
+from warmeval.training.manifest import redact_url, write_manifest
 
 STAGE = "rewrite"
 STYLES = ("warm", "cold")
@@ -191,9 +192,10 @@ class RewriteConfig:
         return self.prices.get(self.model)
 
     def public_parameters(self) -> dict[str, Any]:
-        """The options for the manifest, the API key redacted."""
+        """The options for the manifest, the API key and any credentials in ``base_url`` redacted."""
         values = dataclasses.asdict(self)
         values["api_key"] = "<redacted>" if self.api_key else None
+        values["base_url"] = redact_url(self.base_url) if self.base_url else None
         values["length_band_in_force"] = list(self.band)
         values["template_in_force"] = str(self.template_path())
         return values
@@ -507,8 +509,12 @@ def load_template(config: RewriteConfig) -> tuple[jinja2.Template, str]:
     if not path.is_file():
         raise RewriteError(f"template {path} not found")
     source = path.read_text(encoding="utf-8")
-    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
-    return environment.from_string(source), _sha256(source)
+    # A user's template file is code of a sort: sandboxed, so it can format text but not reach Python's internals.
+    environment = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    try:
+        return environment.from_string(source), _sha256(source)
+    except jinja2.TemplateSyntaxError as error:
+        raise RewriteError(f"template {path}: line {error.lineno}: {error.message}") from None
 
 
 def render_prompt(template: jinja2.Template, user_message: str, assistant_message: str) -> str:
