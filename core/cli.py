@@ -7,7 +7,32 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="warmeval: rerun the warm-persona reliability study on your own model.", no_args_is_help=True)
+app = typer.Typer(
+    help="warmeval: rerun the warm-persona reliability study on your own model. Add --debug (or set WARMEVAL_DEBUG=1) "
+    "to see the traceback of an error.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def main() -> None:
+    """The ``warmeval`` command: errors end in one line (exit 1), the traceback only with ``--debug``."""
+    import os
+    import sys
+
+    debug = "--debug" in sys.argv[1:] or os.environ.get("WARMEVAL_DEBUG", "") not in ("", "0")
+    sys.argv = [sys.argv[0], *(arg for arg in sys.argv[1:] if arg != "--debug")]
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as error:  # SystemExit (typer's own exits) passes through
+        if debug:
+            raise
+        message = str(error).strip().split("\n")[0] or "(no message)"
+        print(f"error: {type(error).__name__}: {message}\n(rerun with --debug for the traceback)", file=sys.stderr)
+        sys.exit(1)
 
 
 @app.command()
@@ -124,9 +149,9 @@ def list_tasks() -> None:
     """List the Inspect tasks warmeval registers, with their -T arguments."""
     import inspect
 
-    from warmeval.tasks._registry import TASKS
+    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
 
-    for name, factory in TASKS.items():
+    for name, factory in {**TASKS, **CONTROL_TASKS}.items():
         params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
         typer.echo(f"warmeval/{name}  -T {params}")
 
@@ -623,4 +648,4 @@ def grader_agreement_command(
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -96,8 +96,8 @@ def load_model(model: str | None = None, device: str | None = None) -> tuple[Any
             lm = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
         except OSError as error:
             raise OSError(
-                f"cannot load SocioT model {name!r} ({error}). Offline? Pass a local GPT-2 folder with model=PATH "
-                f"or set {MODEL_ENV}=PATH."
+                f"cannot load SocioT model {name!r} ({error}). Offline? Pass a local GPT-2 folder (--model PATH on "
+                f"the command line, model=PATH in Python) or set {MODEL_ENV}=PATH."
             ) from error
         lm = lm.to(target)  # type: ignore[arg-type]
         lm.eval()

@@ -237,3 +237,18 @@ def test_credentials_in_urls_are_redacted_in_manifests(tmp_path: Path) -> None:
     assert "secret" not in json.dumps(config.public_parameters())
     manifest = write_manifest(tmp_path / "m.json", stage="x", parameters={"nested": ["https://a:b@x.org/p"]})
     assert "a:b@" not in (tmp_path / "m.json").read_text() and manifest["parameters"]["nested"][0].startswith("https")
+
+
+def test_errors_end_in_one_line_and_the_traceback_needs_debug(tmp_path: Path) -> None:
+    texts = tmp_path / "t.jsonl"
+    texts.write_text('{"text": "hello"}\n')
+    command = [bin_path("warmeval"), "sociot", "score", str(texts), "--model", str(tmp_path / "no-model"), "--out",
+               str(tmp_path / "s.csv")]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WARMEVAL_DEBUG": ""}
+    plain = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr
+    assert "cannot load SocioT model" in plain.stderr and "--model PATH" in plain.stderr and "--debug" in plain.stderr
+    debug = subprocess.run([*command, "--debug"], capture_output=True, text=True, timeout=300, env=env)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr
+    listed = subprocess.run([bin_path("warmeval"), "tasks"], capture_output=True, text=True, timeout=120)
+    assert "warmeval/advbench" in listed.stdout and "warmeval/medqa_conv" in listed.stdout
