@@ -320,13 +320,18 @@ def data_rewrite(
 
 
 @train_app.command("lora")
-def train_lora_command(config: Path = typer.Argument(..., help="YAML recipe with LoraTrainConfig fields.")) -> None:
+def train_lora_command(
+    config: Path = typer.Argument(..., help="YAML recipe with LoraTrainConfig fields."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Start afresh in an output_dir that holds another run (deletes its checkpoints)."
+    ),
+) -> None:
     """Train a LoRA adapter (paper defaults); adapters are saved at exact epochs as epoch-<e>/ folders."""
     from warmeval.training.config import ConfigError, load_config
     from warmeval.training.lora import LoraTrainConfig, summary, train_lora
 
     try:
-        options = load_config(LoraTrainConfig, config)
+        options = load_config(LoraTrainConfig, config, overwrite=overwrite or None)
     except (ConfigError, ValueError) as error:
         _fail(error)
     try:

@@ -183,16 +183,22 @@ def rewrite_data(out: Path, conversations: Path, models: dict[str, Path], clock:
 
 def train_adapters(out: Path, data: dict[str, Path], models: dict[str, Path], clock: _Clock) -> dict[str, Path]:
     """Warm and cold LoRA adapters on the real model, saved at epoch 2 (one point per series keeps the demo short)."""
-    from warmeval.training.lora import LoraTrainConfig, train_lora
+    from warmeval.training.lora import FINGERPRINT_FILE, LoraTrainConfig, run_fingerprint, train_lora
 
     folders = {}
     for style, train_file in data.items():
         folder = out / "adapters" / style
-        manifest = train_lora(LoraTrainConfig(
+        config = LoraTrainConfig(
             base_model=str(models["base"]), train_file=str(train_file), output_dir=str(folder), epochs=2,
             save_epochs=[2], micro_batch_size=4, gradient_accumulation=1, max_seq_length=384, learning_rate=2e-3,
             logging_steps=1000, seed=0,
-        ))  # fmt: skip
+        )  # fmt: skip
+        record = folder / FINGERPRINT_FILE
+        # A demo folder of another warmeval version (or other data) is the demo's own: train afresh rather than refuse.
+        config.overwrite = folder.exists() and (
+            not record.is_file() or json.loads(record.read_text(encoding="utf-8")) != run_fingerprint(config)
+        )
+        manifest = train_lora(config)
         saved = sorted(p.name for p in folder.glob("epoch-*"))
         clock.stage(f"train {style}: {manifest['counts']['steps_per_epoch']} steps per epoch, adapters {saved}")
         folders[style] = folder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -105,6 +106,30 @@ def test_resume_continues_the_schedule(tiny_model: Path, chat_file: Path, tmp_pa
     assert second["counts"]["global_step"] == 10
     assert sorted(second["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
     assert json.loads((out / "epoch-2" / "warmeval_epoch.json").read_text())["global_step"] == 10
+
+
+def test_output_dir_of_another_run_refuses_torn_checkpoints_skipped_epochs_rebuilt(
+    tiny_model: Path, chat_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "reuse"
+    train_lora(_config(tiny_model, chat_file, out), callbacks=[StopAt(6)])  # checkpoints 2 and 5 (epochs 0.5, 1)
+    # other data into the same folder: refused before anything trains, naming what differs
+    other = tmp_path / "other.jsonl"
+    other.write_text(chat_file.read_text().replace("plus", "and"))
+    with pytest.raises(ValueError, match="holds a run with other options or data .*train_file contents"):
+        train_lora(_config(tiny_model, other, out))
+    with pytest.raises(ValueError, match="differs in: learning_rate"):
+        train_lora(_config(tiny_model, chat_file, out, learning_rate=5e-4))
+    # a checkpoint torn mid-save is passed over; a missing epoch adapter is rebuilt from its checkpoint
+    (out / "checkpoint-5" / "trainer_state.json").unlink()
+    shutil.rmtree(out / "epoch-0.5")
+    resumed = train_lora(_config(tiny_model, chat_file, out))
+    assert resumed["resumed_from"].endswith("checkpoint-2")
+    assert (out / "epoch-0.5" / "adapter_model.safetensors").is_file()
+    assert sorted(resumed["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
+    # overwrite starts afresh
+    fresh = train_lora(_config(tiny_model, other, out, epochs=1, save_epochs=[1], overwrite=True))
+    assert fresh["resumed_from"] is None and sorted(fresh["adapters"]) == ["epoch-1"]
 
 
 def test_a_run_that_would_save_no_adapter_fails_before_loading(chat_file: Path, tmp_path: Path) -> None:

@@ -30,7 +30,9 @@ that saves adapters at exact epochs -> manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 import math
 import os
 import shutil
@@ -41,6 +43,7 @@ from typing import Any
 from warmeval.training.config import load_config
 from warmeval.training.manifest import write_manifest
 
+logger = logging.getLogger(__name__)
 PAPER_SAVE_EPOCHS = (0.5, 1.0, 1.5, 2.0, 4.0, 6.0, 8.0, 10.0)
 
 
@@ -73,6 +76,7 @@ class LoraTrainConfig:
     logging_steps: int = 10
     resume: bool = True
     max_steps: int | None = None  # smoke runs only: also shortens the learning-rate schedule
+    overwrite: bool = False  # start afresh in an output_dir that holds another run (its checkpoints are deleted)
 
     def __post_init__(self) -> None:
         for name in ("r", "alpha", "max_seq_length", "micro_batch_size", "gradient_accumulation", "logging_steps"):
@@ -159,9 +163,80 @@ def load_chat_dataset(config: LoraTrainConfig, tokenizer: Any) -> tuple[list[dic
     return examples, counts
 
 
+def _checkpoints(output_dir: Path) -> list[Path]:
+    found = [p for p in output_dir.glob("checkpoint-*") if p.name.split("-", 1)[1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
 def _last_checkpoint(output_dir: Path) -> str | None:
-    checkpoints = sorted(output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return str(checkpoints[-1]) if checkpoints else None
+    """The newest complete checkpoint; one torn mid-save (no ``trainer_state.json``) is passed over with a warning."""
+    for checkpoint in reversed(_checkpoints(output_dir)):
+        if (checkpoint / "trainer_state.json").is_file() and (checkpoint / "adapter_model.safetensors").is_file():
+            return str(checkpoint)
+        logger.warning("%s is incomplete (torn mid-save?): resuming from an earlier checkpoint", checkpoint)
+    return None
+
+
+FINGERPRINT_FILE = "warmeval_run.json"
+# Options that do not change what is trained: a rerun may change them freely.
+_NOT_FINGERPRINTED = {"output_dir", "resume", "logging_steps", "overwrite", "max_steps"}
+
+
+def run_fingerprint(config: LoraTrainConfig) -> dict[str, Any]:
+    """What defines a run: its training options and the SHA-256 of its data."""
+    from warmeval.training.manifest import file_sha256
+
+    options = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
+    return {
+        "options": json.loads(json.dumps(options, default=str)),
+        "train_file_sha256": file_sha256(config.train_file),
+    }
+
+
+def claim_output_dir(config: LoraTrainConfig) -> None:
+    """Record the run in ``output_dir``, or refuse one that holds another run (``overwrite`` starts afresh)."""
+    output_dir = Path(config.output_dir)
+    record = output_dir / FINGERPRINT_FILE
+    current = run_fingerprint(config)
+    leftovers = [*_checkpoints(output_dir), *output_dir.glob("epoch-*")]
+    if config.overwrite:
+        for path in leftovers:
+            shutil.rmtree(path)
+        (output_dir / "manifest.json").unlink(missing_ok=True)
+    elif record.is_file():
+        previous = json.loads(record.read_text(encoding="utf-8"))
+        if previous != current:
+            changed = sorted(k for k in {*previous.get("options", {}), *current["options"]}
+                             if previous.get("options", {}).get(k) != current["options"].get(k))  # fmt: skip
+            if previous.get("train_file_sha256") != current["train_file_sha256"]:
+                changed.insert(0, "train_file contents")
+            raise ValueError(
+                f"{output_dir} holds a run with other options or data (differs in: {', '.join(changed)}); resuming "
+                "would mix them. Use another output_dir, or overwrite: true (--overwrite) to start afresh"
+            )
+    elif leftovers:
+        raise ValueError(
+            f"{output_dir} holds checkpoints or adapters of an unrecorded run; use another output_dir, or overwrite: "
+            "true (--overwrite) to start afresh"
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(current, indent=1), encoding="utf-8")
+
+
+def rebuild_epoch_adapters(output_dir: Path, schedule: dict[int, float]) -> list[str]:
+    """Copy the adapter of each scheduled epoch from its checkpoint where ``epoch-<e>/`` is missing; returns those."""
+    rebuilt = []
+    for step, epoch in schedule.items():
+        target, checkpoint = output_dir / epoch_label(epoch), output_dir / f"checkpoint-{step}"
+        if (target / "adapter_config.json").is_file() or not (checkpoint / "adapter_model.safetensors").is_file():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for item in checkpoint.iterdir():
+            if item.is_file() and (item.name.startswith("adapter_") or "token" in item.name or item.suffix == ".jinja"):
+                shutil.copy2(item, target / item.name)
+        (target / "warmeval_epoch.json").write_text(json.dumps({"epoch": epoch, "global_step": step}))
+        rebuilt.append(target.name)
+    return rebuilt
 
 
 def build_collator(config: LoraTrainConfig, tokenizer: Any, model: Any) -> Any:
@@ -204,6 +279,12 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
         tokenizer.pad_token = tokenizer.eos_token
     examples, counts = load_chat_dataset(config, tokenizer)
     check_saves(config, len(examples))  # before the model loads: a run that would save nothing is an error
+    claim_output_dir(config)
+    rebuilt = rebuild_epoch_adapters(
+        output_dir, save_steps_for(config.save_epochs, planned_steps(config, len(examples))[0])
+    )
+    if rebuilt:
+        logger.warning("rebuilt %s from their checkpoints", ", ".join(rebuilt))
     dataset = Dataset.from_list(examples)
 
     use_bf16 = (
