@@ -260,6 +260,8 @@ def serve_forever(config: ServeConfig) -> None:
 
     previous = signal.signal(signal.SIGTERM, handle)
     try:
+        print(f"starting vLLM (log {server.log_path}); a first start can spend minutes compiling, --enforce-eager "
+              "avoids it", flush=True)  # fmt: skip
         server.start()
         names = ", ".join(sorted(server.served_models()))
         print(f"serving {names} at {server.base_url} (log {server.log_path}); Ctrl-C stops it", flush=True)
