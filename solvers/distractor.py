@@ -122,10 +122,20 @@ def validate_distractor(question_id: str, distractor: str | None, aliases: list[
 def _read_cache(path: Path) -> dict[str, dict[str, dict[str, str]]]:
     """The cache's entries {model: {prompt version: {question_id: distractor}}}; a cache of an older format (keyed by
     question id alone, so of unknown model) is set aside under ``legacy`` and never used."""
-    text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if text.strip() else {}
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as error:
+        data = None
+        problem = f"line {error.lineno}: {error.msg}"
+    else:
+        problem = "not a JSON object"
     if not isinstance(data, dict):
-        raise DistractorError(f"{path}: expected a JSON object (a warmeval distractor cache)")
+        # A cache is rebuildable: set the broken file aside (kept for inspection) rather than fail every sample.
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        logger.warning("%s: unreadable distractor cache (%s); moved to %s, starting a new one", path, problem, aside)
+        return {}
     if data.get("format") == CACHE_FORMAT and isinstance(data.get("entries"), dict):
         return data["entries"]
     logger.warning("%s: a distractor cache without model or prompt version; its %d entries are not reused",

@@ -392,6 +392,11 @@ def reliability_task(
             prompt_style=style,
             belief_style=belief_style,  # type: ignore[arg-type]
         )
+    if not samples:
+        raise DataError(
+            f"{source}: no samples for task {name} (n={(metadata or {}).get('n')!r}, conditions={conditions!r}, "
+            f"templates={templates!r}): the data or the filters leave nothing to evaluate"
+        )
     system = system_prompt_solver(system_prompt)
     solvers = [*([system] if system else []), *extra_solvers, generate()]
     return Task(

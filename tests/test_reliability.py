@@ -252,3 +252,18 @@ def test_errors_end_in_one_line_and_the_traceback_needs_debug(tmp_path: Path) ->
     assert debug.returncode != 0 and "Traceback" in debug.stderr
     listed = subprocess.run([bin_path("warmeval"), "tasks"], capture_output=True, text=True, timeout=120)
     assert "warmeval/advbench" in listed.stdout and "warmeval/medqa_conv" in listed.stdout
+
+
+def test_a_corrupt_distractor_cache_is_set_aside_and_an_empty_dataset_named(tmp_path: Path) -> None:
+    from warmeval.solvers.distractor import DistractorStore
+    from warmeval.tasks._common import DataError
+    from warmeval.tasks.triviaqa import triviaqa
+
+    cache = tmp_path / "distractors.json"
+    cache.write_text('{"format": "warmeval-distractors/2", "entries": {')  # torn
+    assert DistractorStore(cache_path=cache).cached("any/model") == {}
+    assert (tmp_path / "distractors.json.corrupt").is_file() and not cache.exists()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(DataError, match="no samples for task triviaqa|no records|empty"):
+        triviaqa(data_path=str(empty))
