@@ -104,7 +104,13 @@ def plain_loop(args: argparse.Namespace, lengths: list[int], device: str) -> dic
 
 
 def warmeval_trainer(
-    args: argparse.Namespace, lengths: list[int], device: str, *, padding_free: bool = False, attn: str = "sdpa"
+    args: argparse.Namespace,
+    lengths: list[int],
+    device: str,
+    *,
+    padding_free: bool = False,
+    attn: str = "sdpa",
+    gradient_checkpointing: bool = False,
 ) -> dict[str, float]:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerFast, Trainer, TrainerCallback, TrainingArguments
@@ -113,6 +119,9 @@ def warmeval_trainer(
 
     model, vocab = build_model(args.shape, device, attn)
     model.config.use_cache = False  # as train_lora sets it: a cache would hide the packed rows' boundaries
+    if gradient_checkpointing:  # as train_lora does it
+        model.gradient_checkpointing_enable()
+        model.enable_input_require_grads()
     rng = random.Random(1)
     needed = (args.warmup + args.steps) * args.micro * args.accum
     rows = [rng.choice(lengths) for _ in range(needed)]
