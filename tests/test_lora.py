@@ -349,3 +349,22 @@ def test_padding_free_training_keeps_steps_saves_and_loss(tiny_model: Path, chat
     assert all(torch.equal(merged[k], v) for k, v in original.items() if "embed" in k or "norm" in k)
     fresh = AutoModelForCausalLM.from_pretrained(tiny_model)
     assert all(torch.equal(v, original[k]) for k, v in fresh.state_dict().items())  # the base on disk is untouched
+
+
+def test_recipe_values_are_typed_before_the_model_loads(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
+    from warmeval.training.config import ConfigError, load_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"base_model: {tiny_model}\ntrain_file: {chat_file}\noutput_dir: {tmp_path / 'out'}\n"
+                      "learning_rate: 1e-5\nepochs: 1\nsave_epochs: [1]\nmicro_batch_size: 4\n"
+                      "gradient_accumulation: 1\nlogging_steps: 1000\n")  # fmt: skip
+    config = load_config(LoraTrainConfig, recipe)
+    assert config.learning_rate == 1e-5 and isinstance(config.learning_rate, float)  # YAML reads 1e-5 as a string
+    assert sorted(train_lora(config)["adapters"]) == ["epoch-1"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base_model: /no/such/model\nr: eight\nmicro_batch_size: 0\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: r: Input should be a valid integer.*'eight'"):
+        load_config(LoraTrainConfig, bad)
+    bad.write_text("base_model: /no/such/model\nmicro_batch_size: 0\n")
+    with pytest.raises(ConfigError, match="micro_batch_size must be at least 1"):
+        load_config(LoraTrainConfig, bad)

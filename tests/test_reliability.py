@@ -267,3 +267,22 @@ def test_a_corrupt_distractor_cache_is_set_aside_and_an_empty_dataset_named(tmp_
     empty.write_text("")
     with pytest.raises(DataError, match="no samples for task triviaqa|no records|empty"):
         triviaqa(data_path=str(empty))
+
+
+def test_bad_task_arguments_fail_before_any_server_starts(tmp_path: Path) -> None:
+    experiment = _experiment(tmp_path)
+    data = yaml.safe_load(experiment.read_text())
+    data["tasks"]["triviaqa"]["n"] = "two"
+    experiment.write_text(yaml.safe_dump(data))
+    done = subprocess.run([bin_path("warmeval"), "run", str(experiment)], env=_environment(tmp_path), text=True,
+                          capture_output=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and "tasks.triviaqa" in done.stderr and "two" in done.stderr
+    assert not (tmp_path / "fake" / "pid").exists()  # no server was started
+    data["tasks"]["triviaqa"]["n"] = 2
+    data["tasks"]["triviaqa"]["seed"] = "abc"
+    data["max_connections"] = "lots"
+    experiment.write_text(yaml.safe_dump(data))
+    done = subprocess.run([bin_path("warmeval"), "run", str(experiment)], env=_environment(tmp_path), text=True,
+                          capture_output=True, timeout=300)  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "seed='abc'" in done.stderr or "max_connections" in done.stderr
