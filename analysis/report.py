@@ -12,6 +12,7 @@ import base64
 import html
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,10 +163,10 @@ def _md_table(frame: pd.DataFrame) -> str:
 
 
 def build_report(
-    inputs: list[str | Path],
+    inputs: Sequence[str | Path],
     out_dir: str | Path,
     *,
-    trajectories: list[str | Path] | None = None,
+    trajectories: Sequence[str | Path] | None = None,
     controls: pd.DataFrame | None = None,
     rule: RefusalRule | None = None,
     variants: tuple[str, str] = ("original", "warm"),

@@ -187,10 +187,10 @@ def sociot_score(
     scores = score_items(
         items,
         model=model,
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]  # checked by the scorer: code or paper
         dimension=dimension,
         batch_size=batch_size,
-        device=device,  # type: ignore[arg-type]
+        device=device,
     )
     write_scores(out, items, scores)
     s = summarize(scores)

@@ -118,8 +118,8 @@ def score_items(
     scores: list[np.ndarray] = []
     with tqdm(total=len(items), desc="SocioT", unit="text", disable=not progress or len(items) <= CHUNK) as bar:
         for chunk in iter_chunks(items):
-            kwargs = {"mode": mode, "dimension": dimension, "batch_size": batch_size, "device": device}
-            scores.append(sociot_scores([item.text for item in chunk], model=model, **kwargs))
+            scores.append(sociot_scores([item.text for item in chunk], model=model, mode=mode, dimension=dimension,
+                                        batch_size=batch_size, device=device))  # fmt: skip
             bar.update(len(chunk))
     return np.concatenate(scores) if scores else np.empty(0)
 

@@ -10,6 +10,7 @@ import platform
 import sys
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,10 @@ def write_manifest(
     path: str | Path,
     *,
     stage: str,
-    inputs: dict[str, str | Path] | None = None,
+    inputs: Mapping[str, str | Path] | None = None,
     parameters: Any = None,
     counts: dict[str, Any] | None = None,
-    outputs: dict[str, str | Path] | None = None,
+    outputs: Mapping[str, str | Path] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write a stage's manifest as JSON and return it. Input and output files are recorded with their SHA-256."""
