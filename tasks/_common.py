@@ -41,6 +41,8 @@ def check_task_args(task: Any, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name not in hints or name == "return":
             continue
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            value = ",".join(value)  # Inspect's -T splits "a,b" into a list; the tasks take it either way
         try:
             pydantic.TypeAdapter(hints[name]).validate_python(value)
         except pydantic.ValidationError as error:

@@ -286,3 +286,13 @@ def test_bad_task_arguments_fail_before_any_server_starts(tmp_path: Path) -> Non
                           capture_output=True, timeout=300)  # fmt: skip
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "seed='abc'" in done.stderr or "max_connections" in done.stderr
+
+
+def test_task_argument_check_accepts_what_inspect_passes() -> None:
+    """Inspect's -T splits "original,incorrect" into a list: still a valid templates argument."""
+    from warmeval.tasks._common import DataError, check_task_args
+    from warmeval.tasks.truthfulqa import truthfulqa
+
+    check_task_args(truthfulqa, {"templates": ["original", "incorrect"], "conditions": ["emotion"], "n": "all"})
+    with pytest.raises(DataError, match="seed='abc'"):
+        check_task_args(truthfulqa, {"seed": "abc"})
