@@ -252,26 +252,24 @@ def signals_interrupt() -> Iterator[None]:
 
 
 def serve_forever(config: ServeConfig) -> None:
-    """Start the server, print how to reach it, and stop it cleanly on SIGINT/SIGTERM."""
+    """Start the server, print how to reach it, and stop it cleanly on SIGINT, SIGTERM or SIGHUP."""
     server = VLLMServer(config)
-
-    def handle(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, handle)
-    try:
-        print(f"starting vLLM (log {server.log_path}); a first start can spend minutes compiling, --enforce-eager "
-              "avoids it", flush=True)  # fmt: skip
-        server.start()
-        names = ", ".join(sorted(server.served_models()))
-        print(f"serving {names} at {server.base_url} (log {server.log_path}); Ctrl-C stops it", flush=True)
-        print(f"  inspect eval warmeval/triviaqa --model vllm/<name>  with VLLM_BASE_URL={server.base_url}", flush=True)
-        while server.process is not None and server.process.poll() is None:
-            time.sleep(1)
-        if server.process is not None:
-            raise ServeError(f"vllm serve exited with code {server.process.returncode}:\n{server.log_tail()}")
-    except KeyboardInterrupt:
-        print("stopping the server", flush=True)
-    finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)
+    with signals_interrupt():  # SIGTERM and SIGHUP stop it as Ctrl-C does
+        try:
+            print(f"starting vLLM (log {server.log_path}); a first start can spend minutes compiling, --enforce-eager "
+                  "avoids it", flush=True)  # fmt: skip
+            server.start()
+            names = ", ".join(sorted(server.served_models()))
+            print(f"serving {names} at {server.base_url} (log {server.log_path}); Ctrl-C stops it", flush=True)
+            print(
+                f"  inspect eval warmeval/triviaqa --model vllm/<name>  with VLLM_BASE_URL={server.base_url}",
+                flush=True,
+            )
+            while server.process is not None and server.process.poll() is None:
+                time.sleep(1)
+            if server.process is not None:
+                raise ServeError(f"vllm serve exited with code {server.process.returncode}:\n{server.log_tail()}")
+        except KeyboardInterrupt:
+            print("stopping the server", flush=True)
+        finally:
+            server.stop()

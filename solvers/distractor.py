@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from inspect_ai.model import GenerateConfig, Model, get_model, model_roles
@@ -33,6 +32,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from warmeval.scorers.scripted import normalize_answer
 from warmeval.sycophancy.conditions import MCQ, Condition, render_prompt
 from warmeval.sycophancy.expand import DISTRACTOR_SLOT
+from warmeval.training.manifest import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -195,15 +195,10 @@ class DistractorStore:
         raise DistractorError(f"{problem} (after {DISTRACTOR_ATTEMPTS} attempts)")
 
     def _write(self) -> None:
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         entries = {m: {v: dict(sorted(q.items())) for v, q in versions.items() if q}
                    for m, versions in (self._entries or {}).items()}  # fmt: skip
-        with tempfile.NamedTemporaryFile(
-            "w", dir=self.cache_path.parent, delete=False, suffix=".tmp", encoding="utf-8"
-        ) as handle:
-            json.dump({"format": CACHE_FORMAT, "entries": {m: v for m, v in entries.items() if v}}, handle,
-                      ensure_ascii=False, indent=1)  # fmt: skip
-        os.replace(handle.name, self.cache_path)
+        document = {"format": CACHE_FORMAT, "entries": {m: v for m, v in entries.items() if v}}
+        write_atomic(self.cache_path, json.dumps(document, ensure_ascii=False, indent=1))
 
 
 def _distractor_model() -> Model:
