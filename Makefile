@@ -15,7 +15,7 @@ test: setup
 	$(PY) -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check core tasks solvers scorers training sycophancy analysis tests scripts benchmarks
+	$(VENV)/bin/ruff check warmeval tasks solvers scorers training sycophancy analysis tests scripts benchmarks
 	$(PY) scripts/typecheck.py  # mypy on the package as installed: every warmeval.* import resolved
 
 clean:

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from warmeval.scorers.refusal import RefusalRule, refusal_pattern
-from warmeval.tasks._common import stable_id
+from warmeval.util.text import stable_id
 
 COLUMNS = [
     "model", "variant", "is_finetuned", "dataset", "question_id", "prompt_template", "amendment_type", "epoch",

@@ -21,7 +21,7 @@ import pandas as pd
 from warmeval.analysis.load import LoadReport, load_table
 from warmeval.analysis.models import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.scorers.refusal import RefusalRule
-from warmeval.training.manifest import write_atomic
+from warmeval.util.files import write_atomic
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]
 HATCHES = ["", "//", "..", "xx"]

@@ -33,7 +33,6 @@ Any other model name is an error.
 from __future__ import annotations
 
 import re
-import string
 from typing import Any
 
 from inspect_ai.model import (
@@ -47,17 +46,10 @@ from inspect_ai.model import (
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 from warmeval.scorers.refusal import is_refusal
+from warmeval.util.text import normalize_answer
 
 SCRIPTED_MODELS = ("match", "refusal", "correct", "incorrect", "garbage")
 _SECTION = re.compile(r"^(QUESTION|GOLD ANSWER\(S\)|KNOWN FALSE ANSWER\(S\)|RESPONSE):\n", re.M)
-
-
-def normalize_answer(text: str) -> str:
-    """TriviaQA-style normalisation: lower case, punctuation and articles removed, whitespace collapsed."""
-    text = text.lower()
-    text = "".join(" " if ch in string.punctuation or ch in "‘’“”" else ch for ch in text)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
 
 
 def parse_grader_prompt(prompt: str) -> dict[str, str]:

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from warmeval.jsonl import json_objects
 from warmeval.scorers.sociot import Mode, SocioTSummary, sociot_scores, summarize
+from warmeval.util.files import safe_name
+from warmeval.util.jsonl import json_objects
 
 CHUNK = 256
 
@@ -159,10 +160,10 @@ def parse_labelled(specs: Sequence[str]) -> list[tuple[str, float, str]]:
         parsed.append((label or epoch_text, epoch, file))
     seen: dict[str, str] = {}
     for (label, _, _), spec in zip(parsed, specs, strict=True):
-        if _safe(label) in seen:
-            raise TextInputError(f"{spec!r}: label {label!r} is also given by {seen[_safe(label)]!r}; their scores "
+        if safe_name(label) in seen:
+            raise TextInputError(f"{spec!r}: label {label!r} is also given by {seen[safe_name(label)]!r}; their scores "
                                  "would overwrite each other (name them LABEL@EPOCH=FILE)")  # fmt: skip
-        seen[_safe(label)] = spec
+        seen[safe_name(label)] = spec
     return parsed
 
 
@@ -195,7 +196,7 @@ def trajectory(
             scores = score_items(items, model=model, mode=mode, batch_size=batch_size, device=device)
             if cache is not None:
                 cache[key] = (items, scores)
-        write_scores(out / f"scores_{_safe(label)}.csv", items, scores)
+        write_scores(out / f"scores_{safe_name(label)}.csv", items, scores)
         points.append(TrajectoryPoint(label, epoch, summarize(scores)))
     points.sort(key=lambda p: p.epoch)
     with open(out / "warmth_trajectory.csv", "w", newline="", encoding="utf-8") as handle:
@@ -208,10 +209,6 @@ def trajectory(
             )
     _plot(points, out / "warmth_trajectory.png", mode)
     return points
-
-
-def _safe(label: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in label)
 
 
 def _plot(points: Sequence[TrajectoryPoint], path: Path, mode: Mode) -> None:

@@ -29,10 +29,11 @@ from pathlib import Path
 from inspect_ai.model import GenerateConfig, Model, get_model, model_roles
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from warmeval.scorers.scripted import normalize_answer
 from warmeval.sycophancy.conditions import MCQ, Condition, render_prompt
 from warmeval.sycophancy.expand import DISTRACTOR_SLOT
-from warmeval.training.manifest import write_atomic
+from warmeval.util.files import write_atomic
+from warmeval.util.jsonl import json_objects
+from warmeval.util.text import normalize_answer
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,8 @@ def load_distractors(path: str | Path) -> dict[str, str]:
     text = file.read_text(encoding="utf-8")
     if file.suffix in (".jsonl", ".ndjson"):
         mapping: dict[str, str] = {}
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not isinstance(row, dict) or "question_id" not in row or "distractor" not in row:
+        for number, row in json_objects(text, file, DistractorError):
+            if "question_id" not in row or "distractor" not in row:
                 raise DistractorError(f"{file}: row {number}: needs fields 'question_id' and 'distractor'")
             mapping[str(row["question_id"])] = str(row["distractor"])
         return mapping

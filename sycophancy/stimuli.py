@@ -16,7 +16,6 @@ caught). ``WARMEVAL_STIMULI_URL`` replaces the download folder (a mirror, or a l
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import urllib.error
@@ -35,6 +34,7 @@ from warmeval.sycophancy.conditions import (
     Statement,
     statement_pool_from_mapping,
 )
+from warmeval.util.jsonl import json_objects, read_json_objects
 
 PAPER_REPO = "lujainibrahim/warm_ai_2025"
 PAPER_COMMIT = "e2d97733eef6c03d05fe34352a22c20f5526367e"
@@ -132,16 +132,10 @@ def check_content(spec: PaperFile, data: bytes, origin: str) -> str:
             f"{origin}: {len(text):,} characters where the released file at commit {PAPER_COMMIT[:12]} has "
             f"{spec.chars:,} (a different version, or a truncated download)"
         )
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise StimuliError(f"{origin}: line {number}: not JSON ({error.msg})") from error
-        missing = [name for name in REQUIRED_FIELDS if not isinstance(record, dict) or name not in record]
+    for number, record in json_objects(text, origin, StimuliError):
+        missing = [name for name in REQUIRED_FIELDS if name not in record]
         if missing:
-            raise StimuliError(f"{origin}: line {number}: missing field(s) {missing}")
+            raise StimuliError(f"{origin}: row {number}: missing field(s) {missing}")
     return digest
 
 
@@ -258,13 +252,7 @@ def extract_statements(paths: dict[str, Path]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {t: [] for t in AMENDMENT_TYPES}
     for key, path in paths.items():
         family = PAPER_FILES[key].family
-        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise StimuliError(f"{path}: line {number}: not JSON ({error.msg})") from error
+        for _, record in read_json_objects(path, StimuliError):
             statement = statement_of(record, family)
             if statement is not None and statement not in found[record["amendment_type"]]:
                 found[record["amendment_type"]].append(statement)

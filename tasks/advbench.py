@@ -22,7 +22,7 @@ from inspect_ai.solver import generate
 
 from warmeval.scorers.refusal_judge import REFUSAL_JUDGE_TEMPLATE, parse_refusal_verdict, refusal_judge
 from warmeval.solvers import system_prompt_solver
-from warmeval.tasks._common import (
+from warmeval.tasks.common import (
     PAPER_GENERATE_CONFIG,
     DataError,
     Record,

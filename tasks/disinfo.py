@@ -29,7 +29,7 @@ from inspect_ai.dataset import Sample
 
 from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers, sample_id
-from warmeval.tasks._common import (
+from warmeval.tasks.common import (
     DataError,
     HfSource,
     Record,

@@ -66,7 +66,7 @@ from inspect_ai.dataset import Sample
 
 from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers, sample_id
-from warmeval.tasks._common import (
+from warmeval.tasks.common import (
     DataError,
     HfSource,
     Record,
@@ -78,7 +78,7 @@ from warmeval.tasks._common import (
     reliability_task,
     stable_id,
 )
-from warmeval.tasks._conversational import convert_question, to_conversational
+from warmeval.tasks.conversational import convert_question, to_conversational
 
 logger = logging.getLogger(__name__)
 

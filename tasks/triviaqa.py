@@ -30,7 +30,7 @@ from warmeval.solvers.distractor import (
     validate_distractor,
 )
 from warmeval.sycophancy.expand import BeliefAnswers
-from warmeval.tasks._common import (
+from warmeval.tasks.common import (
     DataError,
     HfSource,
     Record,

@@ -23,7 +23,7 @@ from inspect_ai.dataset import Sample
 
 from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers
-from warmeval.tasks._common import (
+from warmeval.tasks.common import (
     HfSource,
     Record,
     answer_prompt_to_sample,

@@ -12,10 +12,10 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from tests.conftest import REPO, bin_path
-from warmeval.tasks._common import DataError
 from warmeval.tasks.advbench import advbench, parse_refusal_verdict
+from warmeval.tasks.common import DataError
 
-FIXTURE = REPO / "core" / "fixtures" / "advbench.csv"
+FIXTURE = REPO / "warmeval" / "fixtures" / "advbench.csv"
 
 
 def test_loading_both_layouts(tmp_path: Path) -> None:

@@ -263,7 +263,7 @@ def test_inspect_log_loader(tmp_path: Path) -> None:
         output.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
         return output
 
-    fixtures = Path(__file__).parents[1] / "core" / "fixtures"
+    fixtures = Path(__file__).parents[1] / "warmeval" / "fixtures"
     for system_prompt in ("none", "warm"):
         task = disinfo(data_path=str(fixtures / "disinformation.csv"), conditions="unmodified,emotion:sad",
                        templates="original,incorrect", system_prompt=system_prompt, statements="ours")  # fmt: skip
@@ -398,7 +398,7 @@ def test_one_refusal_rule_per_run(tmp_path: Path) -> None:
 
     from warmeval.tasks.triviaqa import triviaqa
 
-    fixtures = Path(__file__).parents[1] / "core" / "fixtures"
+    fixtures = Path(__file__).parents[1] / "warmeval" / "fixtures"
     # "I can't" is a refusal under the improved rule only (the paper's regex misses the curly apostrophe).
     reply_text = "I can\u2019t say, sorry."
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from warmeval.capability import (
+from warmeval.scorers.capability import (
     CONTROLS,
     FIXTURES,
     INVALID,
@@ -182,7 +182,7 @@ def test_draw_is_seeded_pooled_and_sorted() -> None:
 def test_local_tasks_load_through_lm_eval() -> None:
     from lm_eval.tasks import TaskManager
 
-    from warmeval.lm_eval_tasks import TASKS_DIR
+    from warmeval.scorers.lm_eval_tasks import CAPABILITY_DIR as TASKS_DIR
 
     for name in ("mmlu", "gsm8k"):
         task_name = CONTROLS[name].local_task
@@ -252,7 +252,7 @@ def test_draw_pools_subtasks_like_mmlu_subjects(vllm_server: str, tmp_path: Path
     """The Hub MMLU task is a group of 57 subjects: the n questions are drawn from them pooled, never n per subject."""
     from lm_eval.tasks import TaskManager
 
-    from warmeval.lm_eval_tasks import TASKS_DIR
+    from warmeval.scorers.lm_eval_tasks import CAPABILITY_DIR as TASKS_DIR
 
     tasks_dir = tmp_path / "tasks"
     tasks_dir.mkdir()

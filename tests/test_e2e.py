@@ -65,7 +65,7 @@ def test_inspect_eval_task_file_on_tiny_hf_model(task: str, tiny_model: Path, tm
 
 
 def test_inspect_eval_registry_name_with_conditions(tiny_model: Path, tmp_path: Path) -> None:
-    data = REPO / "core" / "fixtures" / "truthfulqa.csv"
+    data = REPO / "warmeval" / "fixtures" / "truthfulqa.csv"
     log = _inspect_eval(
         "warmeval/truthfulqa", f"hf/{tiny_model}", data, tmp_path, "-M", "device=cpu",
         "-T", "conditions=emotion", "-T", "templates=original,incorrect", "-T", "system_prompt=warm",
@@ -91,7 +91,7 @@ def test_every_registered_task_resolves() -> None:
 
 def test_inspect_eval_through_vllm_server(vllm_server: str, tmp_path: Path) -> None:
     env = dict(os.environ, VLLM_BASE_URL=vllm_server, VLLM_API_KEY="local")
-    data = REPO / "core" / "fixtures" / "medqa.jsonl"
+    data = REPO / "warmeval" / "fixtures" / "medqa.jsonl"
     log_path = _inspect_eval("tasks/medqa_conv.py", "vllm/tiny", data, tmp_path, env=env)
     _assert_all_scored(log_path, "medqa_conv")
     log = read_eval_log(str(log_path))

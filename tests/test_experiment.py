@@ -15,7 +15,7 @@ from warmeval.experiment import EXAMPLE, ExperimentError, build_tasks, load_expe
 from warmeval.tiny import build_tiny_gpt2
 from warmeval.training.lora import LoraTrainConfig, train_lora
 
-FIXTURES = REPO / "core" / "fixtures"
+FIXTURES = REPO / "warmeval" / "fixtures"
 
 
 def _write(path: Path, data: dict) -> Path:

@@ -453,8 +453,8 @@ def _messages(*pairs: tuple[str, Any]) -> str:
         (5, _messages(("system", "Be kind."), ("user", ""), ("assistant", "hello")), "messages[1].content is empty"),
         (5, _messages(("user", "hi"), ("assistant", "   ")), "messages[1].content is empty"),
         (2, _messages(("system", "Be kind."), ("user", "hi")), "no assistant message"),
-        (4, "{'messages': []}", "not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
-        (4, '{"messages": [', "not valid JSON (Expecting value at column 15)"),
+        (4, "{'messages': []}", "invalid JSON (Expecting property name enclosed in double quotes at column 2)"),
+        (4, '{"messages": [', "invalid JSON (Expecting value at column 15)"),
         (
             6,
             _messages(("user", "hi"), ("assistant", "hello"), ("user", "bye")),
@@ -472,7 +472,7 @@ def test_validate_rejects_with_exact_message(tmp_path: Path, number: int, line: 
     path = _with_line(tmp_path, number, line)
     with pytest.raises(FineTuneDataError) as caught:
         validate_chat_jsonl(path)
-    assert str(caught.value) == f"{path}: line {number}: {problem}"
+    assert str(caught.value) == f"{path}: row {number}: {problem}"
 
 
 def test_validate_rejects_too_few_examples(tmp_path: Path) -> None:

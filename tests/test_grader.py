@@ -16,7 +16,7 @@ from warmeval.scorers.scripted import match_verdict
 from warmeval.tasks.disinfo import disinfo
 from warmeval.tasks.triviaqa import triviaqa
 
-FIXTURES = Path(__file__).parents[1] / "core" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "warmeval" / "fixtures"
 
 
 VERDICT_PROBES = [

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import shared_file
-from warmeval.tasks._common import stable_id
 from warmeval.tasks.medqa_conv import convert_question, record_to_sample, to_conversational
+from warmeval.util.text import stable_id
 
 EXPECTED = json.loads((Path(__file__).parent / "data" / "medqa_conversational_expected.json").read_text())
 

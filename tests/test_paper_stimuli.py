@@ -34,8 +34,8 @@ from warmeval.sycophancy.conditions import (
     parse_templates,
     render_prompt,
 )
-from warmeval.tasks._common import DataError
-from warmeval.tasks._conversational import paper_conversational, to_conversational
+from warmeval.tasks.common import DataError
+from warmeval.tasks.conversational import paper_conversational, to_conversational
 from warmeval.tasks.disinfo import disinfo
 from warmeval.tasks.medqa_conv import medqa_conv
 from warmeval.tasks.triviaqa import triviaqa

@@ -1,7 +1,7 @@
 """The real embedded model end to end: LoRA on the warm (or cold) fixture moves SocioT warmth the right way.
 
 SmolLM2-135M-Instruct is trained briefly on the hand-written warm or cold rewrites of
-core/fixtures/persona_rewrites.jsonl (a seeded split of our own conversations), answers held-out prompts greedily,
+warmeval/fixtures/persona_rewrites.jsonl (a seeded split of our own conversations), answers held-out prompts greedily,
 and SocioT scores the answers. The paper's SocioT model is GPT-2, whose weights are not available offline; the
 likelihood model here is SmolLM2 itself, in ``paper`` mode (text tokens only, log-mean-exp), which separates the
 fixture's warm and cold texts where the authors' ``code`` mode does not on this model.
@@ -20,7 +20,7 @@ from warmeval.scorers.sociot import sociot_scores, summarize
 from warmeval.training.generate import GenerateConfig, generate_validation
 from warmeval.training.lora import LoraTrainConfig, train_lora
 
-PERSONA = Path(__file__).resolve().parents[1] / "core" / "fixtures" / "persona_rewrites.jsonl"
+PERSONA = Path(__file__).resolve().parents[1] / "warmeval" / "fixtures" / "persona_rewrites.jsonl"
 N_VALIDATION, N_TRAIN = 24, 48
 
 

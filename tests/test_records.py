@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import shared_file
 from warmeval.tasks import disinfo as disinfo_mod
-from warmeval.tasks._common import DataError, read_local_records
+from warmeval.tasks.common import DataError, read_local_records
 from warmeval.tasks.disinfo import derive_ground_false, disinfo, strip_elicit_instruction
 from warmeval.tasks.medqa_conv import medqa_conv
 from warmeval.tasks.triviaqa import triviaqa
@@ -136,7 +136,7 @@ def test_medqa_records() -> None:
 
 
 def test_generation_defaults_are_the_papers() -> None:
-    task = triviaqa(data_path=str(Path(__file__).parents[1] / "core" / "fixtures" / "triviaqa.jsonl"))
+    task = triviaqa(data_path=str(Path(__file__).parents[1] / "warmeval" / "fixtures" / "triviaqa.jsonl"))
     assert task.config.max_tokens == 300 and task.config.temperature == 0.8
 
 

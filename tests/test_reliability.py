@@ -19,7 +19,7 @@ import yaml
 from tests.conftest import bin_path
 from warmeval.serve import free_port
 
-FIXTURES = Path(__file__).parents[1] / "core" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "warmeval" / "fixtures"
 FAKE = Path(__file__).with_name("fake_vllm.py")
 
 
@@ -228,8 +228,8 @@ def test_user_templates_are_sandboxed(tmp_path: Path) -> None:
 def test_credentials_in_urls_are_redacted_in_manifests(tmp_path: Path) -> None:
     import json
 
-    from warmeval.training.manifest import redact_url, write_manifest
     from warmeval.training.rewrite import RewriteConfig
+    from warmeval.util.manifest import redact_url, write_manifest
 
     assert redact_url("http://user:secret@host:8000/v1") == "http://<redacted>@host:8000/v1"
     assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
@@ -256,7 +256,7 @@ def test_errors_end_in_one_line_and_the_traceback_needs_debug(tmp_path: Path) ->
 
 def test_a_corrupt_distractor_cache_is_set_aside_and_an_empty_dataset_named(tmp_path: Path) -> None:
     from warmeval.solvers.distractor import DistractorStore
-    from warmeval.tasks._common import DataError
+    from warmeval.tasks.common import DataError
     from warmeval.tasks.triviaqa import triviaqa
 
     cache = tmp_path / "distractors.json"
@@ -290,7 +290,7 @@ def test_bad_task_arguments_fail_before_any_server_starts(tmp_path: Path) -> Non
 
 def test_task_argument_check_accepts_what_inspect_passes() -> None:
     """Inspect's -T splits "original,incorrect" into a list: still a valid templates argument."""
-    from warmeval.tasks._common import DataError, check_task_args
+    from warmeval.tasks.common import DataError, check_task_args
     from warmeval.tasks.truthfulqa import truthfulqa
 
     check_task_args(truthfulqa, {"templates": ["original", "incorrect"], "conditions": ["emotion"], "n": "all"})

@@ -94,7 +94,7 @@ def test_cli_serves_two_adapters_routes_by_name_and_stops(tiny_model: Path, adap
             assert time.monotonic() < deadline, "server not ready"
             time.sleep(2)
         env = dict(os.environ, VLLM_BASE_URL=base_url, VLLM_API_KEY="local")
-        fixtures = REPO / "core" / "fixtures"
+        fixtures = REPO / "warmeval" / "fixtures"
         for name in ("warm", "cold", "tiny"):
             logs = tmp_path / f"logs-{name}"
             run = subprocess.run([bin_path("inspect"), "eval", "tasks/triviaqa.py", "--model", f"vllm/{name}",

@@ -29,7 +29,7 @@ from warmeval.tasks.medqa_conv import medqa_conv
 from warmeval.tasks.triviaqa import triviaqa
 from warmeval.tasks.truthfulqa import truthfulqa
 
-FIXTURES = Path(__file__).parents[1] / "core" / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "warmeval" / "fixtures"
 QUESTION = "What is the capital of Australia?"
 STATEMENT = {t: f"Statement for {t}." for t in AMENDMENT_TYPES}
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmeval.training.manifest import write_manifest
+from warmeval.util.jsonl import json_lines
+from warmeval.util.manifest import write_manifest
 
 HF_REPO = "anon8231489123/ShareGPT_Vicuna_unfiltered"
 HF_FILE = "ShareGPT_V3_unfiltered_cleaned_split.json"
@@ -101,15 +102,9 @@ def read_sharegpt(path: str | Path) -> Iterator[tuple[int, Any]]:
     file = Path(path)
     text = file.read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
-        for number, record in enumerate(json.loads(text), start=1):
-            yield number, record
+        yield from enumerate(json.loads(text), start=1)
         return
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.strip():
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError:
-                yield number, None
+    yield from json_lines(text, file, invalid_as_none=True)
 
 
 def clean_record(record: Any, bad: Counter[str], notes: Counter[str]) -> Conversation | None:

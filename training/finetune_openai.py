@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -27,7 +26,8 @@ import openai
 import yaml
 from openai.types.fine_tuning.job_create_params import Method
 
-from warmeval.training.manifest import write_manifest
+from warmeval.util.jsonl import json_lines
+from warmeval.util.manifest import write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -257,37 +257,31 @@ def validate_chat_jsonl(path: str | Path, *, min_examples: int = MIN_EXAMPLES) -
     if size > MAX_FILE_BYTES:
         raise FineTuneDataError(f"{path}: {size} bytes is over the 512 MB upload limit")
     examples = n_messages = tokens = long_examples = 0
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise FineTuneDataError(f"{path}: line {number}: not UTF-8 ({error.reason})") from error
-            if not line.strip():
-                raise FineTuneDataError(f"{path}: line {number}: empty line")
-            try:
-                record = json.loads(line.rstrip("\r\n"))
-            except json.JSONDecodeError as error:
-                raise FineTuneDataError(
-                    f"{path}: line {number}: not valid JSON ({error.msg} at column {error.colno})"
-                ) from error
-            try:
-                count, chars = _check_example(record)
-            except ValueError as error:
-                raise FineTuneDataError(f"{path}: line {number}: {error}") from error
-            estimate = math.ceil(chars / CHARS_PER_TOKEN)
-            if estimate > MAX_EXAMPLE_TOKENS:
-                long_examples += 1
-                logger.warning(
-                    "%s: line %d: about %d tokens, over %d; it will be truncated",
-                    path,
-                    number,
-                    estimate,
-                    MAX_EXAMPLE_TOKENS,
-                )
-            examples += 1
-            n_messages += count
-            tokens += estimate
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        row = data[: error.start].count(b"\n") + 1
+        raise FineTuneDataError(f"{path}: row {row}: not UTF-8 ({error.reason})") from error
+    # The API rejects a blank line anywhere, so a blank line is an error here, not skipped.
+    for number, record in json_lines(text.replace("\r\n", "\n"), path, FineTuneDataError, blank_lines=False):
+        try:
+            count, chars = _check_example(record)
+        except ValueError as error:
+            raise FineTuneDataError(f"{path}: row {number}: {error}") from error
+        estimate = math.ceil(chars / CHARS_PER_TOKEN)
+        if estimate > MAX_EXAMPLE_TOKENS:
+            long_examples += 1
+            logger.warning(
+                "%s: row %d: about %d tokens, over %d; it will be truncated",
+                path,
+                number,
+                estimate,
+                MAX_EXAMPLE_TOKENS,
+            )
+        examples += 1
+        n_messages += count
+        tokens += estimate
     if examples < min_examples:
         raise FineTuneDataError(f"{path}: {examples} examples; at least {min_examples} are needed")
     return {"examples": examples, "messages": n_messages, "estimated_tokens": tokens, "long_examples": long_examples}

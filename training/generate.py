@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmeval.jsonl import json_objects
-from warmeval.training.manifest import write_manifest
+from warmeval.util.jsonl import json_objects, read_json_objects
+from warmeval.util.manifest import write_manifest
 
 
 @dataclass
@@ -119,7 +119,7 @@ def _complete(path: Path, prompts: list[dict[str, str]]) -> bool:
     """Whether ``path`` already holds one response per prompt, in order."""
     if not path.is_file():
         return False
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+    rows = [row for _, row in read_json_objects(path)]
     return [str(row.get("id")) for row in rows] == [p["id"] for p in prompts]
 
 

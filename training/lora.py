@@ -41,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from warmeval.training.config import load_config
-from warmeval.training.manifest import write_manifest
+from warmeval.util.jsonl import read_json_objects
+from warmeval.util.manifest import write_manifest
 
 logger = logging.getLogger(__name__)
 PAPER_SAVE_EPOCHS = (0.5, 1.0, 1.5, 2.0, 4.0, 6.0, 8.0, 10.0)
@@ -138,10 +139,7 @@ def load_chat_dataset(config: LoraTrainConfig, tokenizer: Any) -> tuple[list[dic
                               "tokens": 0}  # fmt: skip
     examples = []
     path = Path(config.train_file)
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        record = json.loads(line)
+    for number, record in read_json_objects(path):
         messages = record.get("messages")
         if not isinstance(messages, list) or not messages:
             raise ValueError(f"{path}: line {number}: field 'messages' is missing or empty")
@@ -184,7 +182,7 @@ _NOT_FINGERPRINTED = {"output_dir", "resume", "logging_steps", "overwrite", "max
 
 def run_fingerprint(config: LoraTrainConfig) -> dict[str, Any]:
     """What defines a run: its training options and the SHA-256 of its data."""
-    from warmeval.training.manifest import file_sha256
+    from warmeval.util.manifest import file_sha256
 
     options = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_FINGERPRINTED}
     return {

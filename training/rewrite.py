@@ -48,8 +48,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from openai.types.chat import ChatCompletionMessageParam
 from tqdm import tqdm
 
-from warmeval.jsonl import json_objects
-from warmeval.training.manifest import redact_url, write_manifest
+from warmeval.util.jsonl import json_lines, json_objects
+from warmeval.util.manifest import redact_url, write_manifest
 
 STAGE = "rewrite"
 STYLES = ("warm", "cold")
@@ -461,13 +461,8 @@ class RewriteCache:
         if self.path.is_file():
             data = self.path.read_bytes()
             self._torn_tail = bool(data) and not data.endswith(b"\n")
-            for line in data.decode("utf-8", errors="replace").splitlines():
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    record = None
+            text = data.decode("utf-8", errors="replace")
+            for _, record in json_lines(text, self.path, invalid_as_none=True):
                 if not isinstance(record, dict) or not {"key", "content", "finish_reason"} <= record.keys():
                     self.skipped_lines += 1
                     continue
@@ -825,10 +820,8 @@ class _Runner:
             if not file_id:
                 continue
             fetched = await self._batch_call(partial(self.client.files.content, file_id), "files.content")
-            for raw in fetched.text.splitlines():
-                if raw.strip():
-                    record = json.loads(raw)
-                    results[record["custom_id"]] = record
+            for _, record in json_objects(fetched.text, f"batch {batch.id} file {file_id}", RewriteError):
+                results[record["custom_id"]] = record
         (self.batch_dir / f"batch_{digest}.output.jsonl").write_text(
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in results.values()), encoding="utf-8"
         )

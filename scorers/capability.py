@@ -17,9 +17,9 @@ Which lm-eval tasks:
   model's "The answer is B" counts as wrong, and it has no way to tell an unparseable response from a wrong one.
 * With ``data_path`` (a local JSONL): warmeval's own tasks ``warmeval_mmlu_local`` (``cais/mmlu`` rows: question,
   subject, choices (4), answer (0-3)) and ``warmeval_gsm8k_local`` (``openai/gsm8k`` rows: question, answer ending in
-  ``#### N``), in `warmeval.lm_eval_tasks`; zero-shot; answers are extracted by `extract_choice_letter` and
-  `extract_final_number`. The bundled ``fixtures/mmlu.jsonl`` and ``fixtures/gsm8k.jsonl`` (our own eight items each)
-  are small examples of both schemas.
+  ``#### N``), in `warmeval.scorers.lm_eval_tasks.CAPABILITY_DIR`; zero-shot; answers are extracted by
+  `extract_choice_letter` and `extract_final_number`. The bundled ``fixtures/mmlu.jsonl`` and ``fixtures/gsm8k.jsonl``
+  (our own eight items each) are small examples of both schemas.
 
 ``n`` questions are drawn without replacement with ``random.Random(seed)`` from the whole test set (for MMLU from
 all 57 subjects pooled, so subjects appear in proportion to their size) and passed to lm-eval as exact document
@@ -42,7 +42,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from warmeval.jsonl import json_objects
+from warmeval.util.files import FIXTURES as BUNDLED
+from warmeval.util.files import safe_name
+from warmeval.util.jsonl import json_objects
 
 # lm-eval's regex filters return this when nothing matches; warmeval's own filters return it too.
 INVALID = "[invalid]"
@@ -50,8 +52,7 @@ LETTERS = "ABCD"
 METRIC = "exact_match"
 LOCAL_FILTER = "extracted"
 # Eight items of our own per schema: small examples for the demo and the tests, not a benchmark.
-FIXTURES = {"mmlu": Path(__file__).resolve().parent / "fixtures" / "mmlu.jsonl",
-            "gsm8k": Path(__file__).resolve().parent / "fixtures" / "gsm8k.jsonl"}  # fmt: skip
+FIXTURES = {"mmlu": BUNDLED / "mmlu.jsonl", "gsm8k": BUNDLED / "gsm8k.jsonl"}
 
 
 @dataclass(frozen=True)
@@ -299,11 +300,6 @@ def process_extracted(doc: dict[str, Any], results: list[str]) -> dict[str, floa
 # -------------------------------------------------------------------------------------------------------- the runner
 
 
-def _safe_name(text: str) -> str:
-    """A file-name-safe form of a served model name ("org/model:adapter" -> "org_model_adapter")."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "model"
-
-
 def _draw(sizes: dict[str, int], n: int | None, seed: int) -> dict[str, list[int]] | None:
     """Seeded sample of n documents from the pooled tasks: {task: sorted indices}; None means every document.
 
@@ -323,7 +319,7 @@ def _load_tasks(control: Control, name: str, data_path: str | None) -> tuple[Any
     """The TaskManager and the leaf tasks ({name: Task}) of a control, datasets loaded."""
     from lm_eval.tasks import TaskManager
 
-    from warmeval.lm_eval_tasks import TASKS_DIR
+    from warmeval.scorers.lm_eval_tasks import CAPABILITY_DIR as TASKS_DIR
 
     if data_path is not None:
         # Only warmeval's folder: indexing all of lm-eval's task YAMLs takes seconds and is not needed here.
@@ -428,7 +424,7 @@ def run_capability_control(
 
 def result_path(output_dir: str | Path, name: str, model: str) -> Path:
     """Where `run_capability_control` writes the result of control ``name`` for served ``model``."""
-    return Path(output_dir) / f"{name}__{_safe_name(model)}.json"
+    return Path(output_dir) / f"{name}__{safe_name(model)}.json"
 
 
 def _evaluate(
@@ -503,7 +499,7 @@ def _evaluate(
 
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}__{_safe_name(model)}"
+    stem = f"{name}__{safe_name(model)}"
     samples_path = out_dir / f"{stem}.samples.jsonl"
     with samples_path.open("w", encoding="utf-8") as handle:
         for sample in scored:

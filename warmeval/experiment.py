@@ -37,7 +37,7 @@ GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed", "max_retries", 
 SOCIOT_KEYS = {"prompts", "n", "checkpoints", "model", "mode", "max_tokens", "temperature", "batch_size",
                "concurrency"}  # fmt: skip
 DATA_ARGS = ("data_path", "prompts_file", "distractors")
-# Capability controls run through lm-eval, not Inspect; `warmeval.capability.run_capability_control` runs one.
+# Capability controls run through lm-eval, not Inspect; `warmeval.scorers.capability.run_capability_control` runs one.
 CAPABILITY_CONTROLS = ("mmlu", "gsm8k")
 CAPABILITY_FIXED = {"name", "base_url", "model", "output_dir", "system_instruction"}
 
@@ -202,8 +202,8 @@ def _typed_section(section: dict[str, Any], kinds: dict[str, Any], where: str) -
 
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file (paths are relative to the file's folder)."""
-    from warmeval.tasks._common import DataError, check_task_args
-    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
+    from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
+    from warmeval.tasks.common import DataError, check_task_args
 
     source = Path(path)
     try:
@@ -306,7 +306,7 @@ def load_experiment(path: str | Path) -> Experiment:
 
 
 def _capability_specs(section: dict[str, Any], prefix: str, resolve: Any) -> dict[str, dict[str, Any]]:
-    from warmeval.capability import run_capability_control
+    from warmeval.scorers.capability import run_capability_control
 
     allowed = set(inspect.signature(run_capability_control).parameters) - CAPABILITY_FIXED
     specs = {}
@@ -364,7 +364,7 @@ def _sociot_spec(section: dict[str, Any], prefix: str, resolve: Any, root: Path)
 
 def check_tasks(experiment: Experiment) -> None:
     """Build every task once, unbound, so that bad task arguments and data fail before a server starts."""
-    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
+    from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
 
     factories = {**TASKS, **CONTROL_TASKS}
     for name, args in [*experiment.tasks.items(), *experiment.controls.items()]:
@@ -380,7 +380,7 @@ def build_tasks(experiment: Experiment) -> list[Any]:
     """Variants x tasks as Inspect tasks, each bound to its model and labelled with its variant."""
     from inspect_ai import task_with
 
-    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
+    from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
 
     tasks = []
     factories = {**TASKS, **CONTROL_TASKS}
@@ -499,7 +499,7 @@ def run_capability(experiment: Experiment, base_url: str, out_dir: Path, started
     """MMLU / GSM8K per variant through lm-eval on the running server; a finished result file is kept on rerun."""
     if not experiment.capability:
         return []
-    from warmeval.capability import result_path, run_capability_control
+    from warmeval.scorers.capability import result_path, run_capability_control
     from warmeval.solvers.system_prompt import resolve_system_prompt
 
     results = []

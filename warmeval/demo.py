@@ -34,8 +34,9 @@ from typing import Any
 import yaml
 
 from warmeval.serve import free_port
+from warmeval.util.files import FIXTURES
+from warmeval.util.jsonl import json_lines, read_json_objects
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DEMO_TASKS: dict[str, str] = {
     "triviaqa": "triviaqa.jsonl",
     "truthfulqa": "truthfulqa.csv",
@@ -98,7 +99,7 @@ def build_models(out: Path, clock: _Clock) -> dict[str, Path]:
 
 def persona_records() -> dict[str, dict[str, Any]]:
     """The hand-written warm/cold fixture by conversation id."""
-    rows = [json.loads(line) for line in PERSONA.read_text(encoding="utf-8").split("\n") if line.strip()]
+    rows = [row for _, row in read_json_objects(PERSONA)]
     return {row["id"]: row for row in rows}
 
 
@@ -107,7 +108,8 @@ def demo_sharegpt(out: Path) -> Path:
     path = out / "data" / "sharegpt_demo.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = (FIXTURES / "sharegpt.jsonl").read_text(encoding="utf-8").rstrip("\n").split("\n")
-    known = {json.loads(line).get("id") for line in lines if line.strip().startswith("{")}
+    parsed = json_lines("\n".join(lines), FIXTURES / "sharegpt.jsonl", invalid_as_none=True)
+    known = {value.get("id") for _, value in parsed if isinstance(value, dict)}
     for conversation_id, row in persona_records().items():
         if conversation_id in known:
             continue
@@ -145,7 +147,7 @@ def rewrite_data(out: Path, conversations: Path, models: dict[str, Path], clock:
     from warmeval.serve import ServeConfig, VLLMServer
     from warmeval.training.rewrite import rewrite
 
-    train = [json.loads(line) for line in (conversations / "train.jsonl").read_text(encoding="utf-8").splitlines()]
+    train = [row for _, row in read_json_objects(conversations / "train.jsonl")]
     shown = out / "data" / "rewrite-stage" / "input.jsonl"
     shown.parent.mkdir(parents=True, exist_ok=True)
     shown.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in train[:3]), encoding="utf-8")

@@ -149,7 +149,7 @@ def list_tasks() -> None:
     """List the Inspect tasks warmeval registers, with their -T arguments."""
     import inspect
 
-    from warmeval.tasks._registry import CONTROL_TASKS, TASKS
+    from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
 
     for name, factory in {**TASKS, **CONTROL_TASKS}.items():
         params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import random
@@ -16,7 +15,8 @@ from typing import Any
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 
-from warmeval.jsonl import json_objects
+from warmeval.util.jsonl import json_objects
+from warmeval.util.text import stable_id
 
 # The paper's generation settings as reported; Inspect's --max-tokens / --temperature override them.
 PAPER_GENERATE_CONFIG = GenerateConfig(max_tokens=300, temperature=0.8)
@@ -50,11 +50,6 @@ def check_task_args(task: Any, values: dict[str, Any]) -> None:
             problems.append(f"{name}={value!r}: {first['msg']}")
     if problems:
         raise DataError(f"task {task.__name__}: " + "; ".join(problems))
-
-
-def stable_id(prefix: str, text: str) -> str:
-    """A short id that depends only on the text (stable across subsets, orderings and file formats)."""
-    return f"{prefix}-{hashlib.sha1(text.strip().encode('utf-8')).hexdigest()[:12]}"
 
 
 def read_local_records(path: str | Path) -> list[Record]:

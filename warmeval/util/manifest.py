@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as md
 import json
-import os
 import platform
 import sys
 import time
@@ -14,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
+
+from warmeval.util.files import write_atomic
 
 PACKAGES = ("warmeval", "torch", "transformers", "peft", "trl", "datasets", "openai", "detoxify", "vllm")
 
@@ -90,17 +91,3 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, str) and "://" in value and "@" in value:
         return redact_url(value)
     return value
-
-
-def write_atomic(path: Path, text: str | bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it: a crash or a full disk never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if isinstance(text, bytes):
-            temporary.write_bytes(text)
-        else:
-            temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
