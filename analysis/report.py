@@ -21,6 +21,7 @@ import pandas as pd
 from warmeval.analysis.load import LoadReport, load_table
 from warmeval.analysis.models import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.scorers.refusal import RefusalRule
+from warmeval.scorers.sociot_io import plot_trajectories as sociot_plot
 from warmeval.util.files import write_atomic
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]
@@ -132,25 +133,16 @@ def plot_effects(table: pd.DataFrame, path: Path, title: str) -> None:
 
 
 def plot_trajectories(paths: list[Path], out: Path) -> pd.DataFrame:
-    plt = _plt()
+    """Read ``warmth_trajectory.csv`` files (one series each, named by its folder) and plot them on one figure."""
     frames = []
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=150)
-    for i, path in enumerate(paths):
+    for path in paths:
         frame = pd.read_csv(path)
         missing = {"epoch", "mean", "se"} - set(frame.columns)
         if missing:
             raise ValueError(f"{path}: missing column(s) {sorted(missing)} (expected a warmth_trajectory.csv)")
-        frame = frame.sort_values("epoch").assign(series=path.parent.name or path.stem)
-        frames.append(frame)
-        ax.errorbar(frame["epoch"], frame["mean"], yerr=1.96 * frame["se"].fillna(0), marker="os^D"[i % 4],
-                    color=GRAYS[i % 3], capsize=3, label=frame["series"].iloc[0])  # fmt: skip
-    ax.set_xlabel("training epoch")
-    ax.set_ylabel("SocioT warmth (raw)")
-    ax.set_title("Warmth by checkpoint (mean, 95% CI)", fontsize=9)
-    ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
+        frames.append(frame.sort_values("epoch").assign(series=path.parent.name or path.stem))
+    lines = [(f["series"].iloc[0], f["epoch"].tolist(), f["mean"].tolist(), f["se"].tolist()) for f in frames]
+    sociot_plot(lines, out, "SocioT warmth (raw)")
     return pd.concat(frames, ignore_index=True)
 
 

@@ -207,23 +207,29 @@ def trajectory(
             writer.writerow(
                 [p.label, p.epoch, s.n, f"{s.mean:.8g}", f"{s.se:.8g}", f"{s.ci_low:.8g}", f"{s.ci_high:.8g}"]
             )
-    _plot(points, out / "warmth_trajectory.png", mode)
+    line = (None, [p.epoch for p in points], [p.summary.mean for p in points], [p.summary.se for p in points])
+    plot_trajectories([line], out / "warmth_trajectory.png", f"SocioT warmth ({mode} mode, raw scale)")
     return points
 
 
-def _plot(points: Sequence[TrajectoryPoint], path: Path, mode: Mode) -> None:
+def plot_trajectories(
+    series: Sequence[tuple[str | None, Sequence[float], Sequence[float], Sequence[float]]], path: Path, ylabel: str
+) -> None:
+    """Warmth by checkpoint: one line per ``(name, epochs, means, standard errors)``, with 95% intervals."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=150)
-    epochs = [p.epoch for p in points]
-    means = [p.summary.mean for p in points]
-    errors = [0.0 if math.isnan(p.summary.se) else 1.96 * p.summary.se for p in points]
-    ax.errorbar(epochs, means, yerr=errors, color="black", marker="o", capsize=3, linewidth=1.2)
+    for i, (name, epochs, means, ses) in enumerate(series):
+        errors = [0.0 if math.isnan(se) else 1.96 * se for se in ses]
+        ax.errorbar(list(epochs), list(means), yerr=errors, marker="os^D"[i % 4], color=("black", "0.45", "0.7")[i % 3],
+                    capsize=3, linewidth=1.2, label=name)  # fmt: skip
+    if any(name for name, *_ in series):
+        ax.legend(fontsize=7, frameon=False)
     ax.set_xlabel("training epoch")
-    ax.set_ylabel(f"SocioT warmth ({mode} mode, raw scale)")
+    ax.set_ylabel(ylabel)
     ax.set_title("Warmth of generations by checkpoint (mean ± 95% CI)", fontsize=9)
     ax.grid(True, color="0.85", linewidth=0.6)
     fig.tight_layout()

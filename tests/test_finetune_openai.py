@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
+from fake_openai import FakeOpenAI, running
 
 from warmeval.training.finetune_openai import (
     FineTuneDataError,
@@ -59,157 +56,7 @@ def train_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "train.jsonl", [chat_line(u, a) for u, a in WARM_REPLIES])
 
 
-# --- a fake of the OpenAI REST API ------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeOpenAI:
-    """State of the fake server; tests set the scenario fields and read the recorded requests."""
-
-    outcome: str = "succeeded"  # "succeeded", "failed", "cancelled" or "never" (stays running)
-    running_polls: int = 2  # retrieves answered "running" before the outcome
-    failing_polls: int = 0  # retrieves answered 503 first
-    error_message: str = "The job failed due to an invalid training file: line 7 has too many tokens."
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    job_requests: list[dict[str, Any]] = field(default_factory=list)
-    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    retrieves: int = 0
-    authorization: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def job_view(self, job: dict[str, Any]) -> dict[str, Any]:
-        body = job["request"]
-        hyper = dict(body["method"]["supervised"]["hyperparameters"])
-        hyper["batch_size"] = "auto" if job["status"] == "validating_files" else 4
-        view: dict[str, Any] = {
-            "id": job["id"],
-            "object": "fine_tuning.job",
-            "created_at": 1_700_000_000,
-            "model": body["model"],
-            "organization_id": "org-warmeval",
-            "status": job["status"],
-            "training_file": body["training_file"],
-            "validation_file": body.get("validation_file"),
-            "hyperparameters": hyper,
-            "method": {"type": "supervised", "supervised": {"hyperparameters": hyper}},
-            "result_files": [],
-            "seed": body.get("seed", 1234),
-            "fine_tuned_model": None,
-            "trained_tokens": None,
-            "finished_at": None,
-            "error": None,
-        }
-        if job["status"] == "succeeded":
-            view["fine_tuned_model"] = f"ft:gpt-4o-mini:warmeval:{body['suffix']}:abc"
-            view["trained_tokens"] = 4321
-            view["finished_at"] = 1_700_003_600
-        elif job["status"] == "failed":
-            view["error"] = {"code": "invalid_training_file", "message": self.error_message, "param": "training_file"}
-        return view
-
-    def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
-        model = self.job_view(self.jobs[job_id])["fine_tuned_model"]
-        # Newest first, as the API lists them.
-        return [
-            {
-                "id": f"ftckpt-{step}",
-                "object": "fine_tuning.job.checkpoint",
-                "created_at": 1_700_000_000 + step,
-                "fine_tuned_model_checkpoint": f"{model}:ckpt-step-{step}",
-                "fine_tuning_job_id": job_id,
-                "step_number": step,
-                "metrics": {"step": float(step), "train_loss": 1.0 / step, "full_valid_loss": None},
-            }
-            for step in (9, 6, 3)
-        ]
-
-
-def make_handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def reply(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def not_found(self) -> None:
-            self.reply(404, {"error": {"message": f"no route {self.command} {self.path}", "type": "invalid_request"}})
-
-        def body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length", 0)))
-
-        def do_POST(self) -> None:
-            state.authorization.add(self.headers.get("Authorization", ""))
-            if self.path == "/v1/files":
-                self.upload()
-            elif self.path == "/v1/fine_tuning/jobs":
-                request = json.loads(self.body())
-                with state.lock:
-                    job_id = f"ftjob-{len(state.jobs) + 1:03d}"
-                    state.job_requests.append(request)
-                    state.jobs[job_id] = {"id": job_id, "status": "validating_files", "request": request, "polls": 0}
-                    self.reply(200, state.job_view(state.jobs[job_id]))
-            else:
-                self.not_found()
-
-        def upload(self) -> None:
-            raw = self.body()
-            head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
-            message = email.parser.BytesParser(policy=email.policy.default).parsebytes(head + raw)
-            fields: dict[str, Any] = {}
-            for part in message.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                fields[name] = (part.get_filename(), part.get_payload(decode=True))
-            filename, content = fields["file"]
-            with state.lock:
-                file_id = f"file-{len(state.files) + 1:03d}"
-                state.files[file_id] = {
-                    "filename": filename,
-                    "bytes": content,
-                    "purpose": fields["purpose"][1].decode(),
-                }
-            self.reply(
-                200,
-                {
-                    "id": file_id,
-                    "object": "file",
-                    "bytes": len(content),
-                    "created_at": 1_700_000_000,
-                    "filename": filename,
-                    "purpose": state.files[file_id]["purpose"],
-                    "status": "processed",
-                },
-            )
-
-        def do_GET(self) -> None:
-            match = re.fullmatch(r"/v1/fine_tuning/jobs/([\w-]+)(/checkpoints)?(\?.*)?", self.path)
-            if not match or match.group(1) not in state.jobs:
-                self.not_found()
-                return
-            job_id = match.group(1)
-            with state.lock:
-                if match.group(2):
-                    self.reply(200, {"object": "list", "data": state.checkpoints(job_id), "has_more": False})
-                    return
-                state.retrieves += 1
-                if state.failing_polls:
-                    state.failing_polls -= 1
-                    self.reply(503, {"error": {"message": "overloaded", "type": "server_error"}})
-                    return
-                job = state.jobs[job_id]
-                job["polls"] += 1
-                if job["polls"] <= state.running_polls or state.outcome == "never":
-                    job["status"] = "running"
-                else:
-                    job["status"] = state.outcome
-                self.reply(200, state.job_view(job))
-
-    return Handler
+# --- the fake OpenAI REST API (tests/fake_openai.py) -----------------------------------------------------------
 
 
 @dataclass
@@ -222,19 +69,12 @@ class FakeServer:
 @pytest.fixture
 def fake_api() -> Iterator[FakeServer]:
     """The fake API on a free port of 127.0.0.1, with a real client (no retries) pointed at it."""
-    state = FakeOpenAI()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    client = openai.OpenAI(base_url=base_url, api_key="test", max_retries=0)
-    try:
-        yield FakeServer(state, base_url, client)
-    finally:
-        client.close()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with running(FakeOpenAI()) as state:
+        client = openai.OpenAI(base_url=state.base_url, api_key="test", max_retries=0)
+        try:
+            yield FakeServer(state, state.base_url, client)
+        finally:
+            client.close()
 
 
 class Sleeps(list[float]):

@@ -1,6 +1,6 @@
 """Reliability of `warmeval run`: no server outlives an interrupted run, and a killed run resumes to its report.
 
-The vLLM server is a stand-in (`tests/fake_vllm.py`, put first on PATH as ``vllm``) that starts and answers as slowly
+The vLLM server is a stand-in (`tests/fake_openai.py`, put first on PATH as ``vllm``) that starts and answers as slowly
 as each case needs, so that a signal can land during start-up or during evaluation; its PID is checked afterwards.
 """
 
@@ -20,7 +20,7 @@ from tests.conftest import bin_path
 from warmeval.serve import free_port
 
 FIXTURES = Path(__file__).parents[1] / "warmeval" / "fixtures"
-FAKE = Path(__file__).with_name("fake_vllm.py")
+FAKE = Path(__file__).with_name("fake_openai.py")
 
 
 def _environment(tmp_path: Path, **fake: float) -> dict[str, str]:

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email
-import email.policy
-import itertools
 import json
 import math
 import os
 import re
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import pytest
+from fake_openai import COMPLETION_TOKENS, PROMPT_TOKENS, FakeOpenAI, running
 
 from warmeval.training.rewrite import (
     CODE_BLOCK_CHANGED,
@@ -90,7 +85,6 @@ CONVERSATIONS: list[dict[str, Any]] = [
 ]
 N_TURNS = sum(m["role"] == "assistant" for c in CONVERSATIONS for m in c["messages"])
 PRICES = {"fake-model": (1.0, 2.0)}  # USD per million prompt / completion tokens
-PROMPT_TOKENS, COMPLETION_TOKENS = 100, 20
 CALL_COST = (PROMPT_TOKENS * 1.0 + COMPLETION_TOKENS * 2.0) / 1e6
 
 
@@ -106,175 +100,11 @@ def warm_reply(body: dict[str, Any]) -> tuple[str, str]:
     return WARM_PREFIX + original_of(body["messages"][-1]["content"]), "stop"
 
 
-@dataclass
-class FakeOpenAI:
-    """A scripted OpenAI-compatible server: chat completions, files and batches."""
-
-    responder: Callable[[dict[str, Any]], tuple[str, str]] = warm_reply
-    errors: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # served, in order, before any success
-    errors_match: str = ""  # ... to the requests whose prompt holds this text
-    fail_if: Callable[[dict[str, Any]], int | None] = lambda body: None  # a status to answer with, per request
-    batch_fail_if: Callable[[dict[str, Any]], int | None] = lambda line: None  # per batch line
-    block_after: int | None = None  # hold requests beyond this many chat calls until `release` is set
-    polls_to_complete: int = 2
-    chat_bodies: list[dict[str, Any]] = field(default_factory=list)
-    log: list[tuple[str, str]] = field(default_factory=list)
-    files: dict[str, bytes] = field(default_factory=dict)
-    batches: dict[str, dict[str, Any]] = field(default_factory=dict)
-    release: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    ids: Iterator[int] = field(default_factory=itertools.count)
-    base_url: str = ""
-
-    def completion(self, body: dict[str, Any]) -> dict[str, Any]:
-        content, finish_reason = self.responder(body)
-        return {
-            "id": f"chatcmpl-{next(self.ids)}",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": content},
-                    "finish_reason": finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": PROMPT_TOKENS,
-                "completion_tokens": COMPLETION_TOKENS,
-                "total_tokens": PROMPT_TOKENS + COMPLETION_TOKENS,
-            },
-        }
-
-    def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
-        with self.lock:
-            self.chat_bodies.append(body)
-            calls = len(self.chat_bodies)
-            matches = self.errors_match in body["messages"][-1]["content"]
-            scripted = self.errors.pop(0) if self.errors and matches else None
-        if self.block_after is not None and calls > self.block_after:
-            self.release.wait(30)
-        if scripted is not None:
-            status, headers = scripted
-            return status, headers, {"error": {"message": f"scripted {status}", "type": "scripted"}}
-        status = self.fail_if(body)
-        if status is not None:
-            return status, {}, {"error": {"message": f"always {status}", "type": "scripted"}}
-        return 200, {}, self.completion(body)
-
-    def upload(self, content_type: str, payload: bytes) -> dict[str, Any]:
-        message = email.message_from_bytes(
-            f"Content-Type: {content_type}\r\n\r\n".encode() + payload, policy=email.policy.HTTP
-        )
-        parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
-        assert parts["purpose"].get_content().strip() == "batch"
-        data = parts["file"].get_payload(decode=True)
-        file_id = f"file-{next(self.ids)}"
-        self.files[file_id] = data
-        return {"id": file_id, "object": "file", "bytes": len(data), "created_at": 0, "filename": "in.jsonl",
-                "purpose": "batch", "status": "processed"}  # fmt: skip
-
-    def create_batch(self, body: dict[str, Any]) -> dict[str, Any]:
-        assert body["endpoint"] == "/v1/chat/completions" and body["completion_window"] == "24h"
-        output, errors = [], []
-        for raw in self.files[body["input_file_id"]].decode().splitlines():
-            line = json.loads(raw)
-            assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
-            status = self.batch_fail_if(line)
-            if status is None:
-                response = {"status_code": 200, "request_id": "r", "body": self.completion(line["body"])}
-                output.append({"id": "bl", "custom_id": line["custom_id"], "response": response, "error": None})
-            else:
-                response = {"status_code": status, "request_id": "r", "body": {"error": {"message": "scripted"}}}
-                errors.append({"id": "bl", "custom_id": line["custom_id"], "response": response, "error": None})
-        batch_id = f"batch_{next(self.ids)}"
-        out_id, err_id = f"file-{next(self.ids)}", f"file-{next(self.ids)}"
-        self.files[out_id] = "".join(json.dumps(x) + "\n" for x in output).encode()
-        self.files[err_id] = "".join(json.dumps(x) + "\n" for x in errors).encode()
-        self.batches[batch_id] = {
-            "id": batch_id, "object": "batch", "endpoint": body["endpoint"], "input_file_id": body["input_file_id"],
-            "completion_window": "24h", "created_at": 0, "status": "validating", "polls": 0,
-            "_output": out_id, "_errors": err_id if errors else None,
-        }  # fmt: skip
-        return self.public(batch_id)
-
-    def public(self, batch_id: str) -> dict[str, Any]:
-        batch = self.batches[batch_id]
-        return {k: v for k, v in batch.items() if not k.startswith("_") and k != "polls"}
-
-    def poll(self, batch_id: str) -> dict[str, Any]:
-        batch = self.batches[batch_id]
-        batch["polls"] += 1
-        if batch["polls"] >= self.polls_to_complete:
-            batch.update(status="completed", output_file_id=batch["_output"], error_file_id=batch["_errors"])
-        else:
-            batch["status"] = "in_progress"
-        return self.public(batch_id)
-
-    def chat_calls(self) -> int:
-        return len(self.chat_bodies)
-
-
-def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header(
-                "Content-Type", "application/octet-stream" if isinstance(body, bytes) else "application/json"
-            )
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            fake.log.append(("POST", self.path))
-            payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            if self.path == "/v1/chat/completions":
-                status, headers, body = fake.chat(json.loads(payload))
-                self._send(status, body, headers)
-            elif self.path == "/v1/files":
-                self._send(200, fake.upload(self.headers["Content-Type"], payload))
-            elif self.path == "/v1/batches":
-                self._send(200, fake.create_batch(json.loads(payload)))
-            else:
-                self._send(404, {"error": {"message": self.path}})
-
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-            fake.log.append(("GET", self.path))
-            if match := re.fullmatch(r"/v1/batches/([\w-]+)", self.path):
-                self._send(200, fake.poll(match.group(1)))
-            elif match := re.fullmatch(r"/v1/files/([\w-]+)/content", self.path):
-                self._send(200, fake.files[match.group(1)])
-            else:
-                self._send(404, {"error": {"message": self.path}})
-
-    return Handler
-
-
 @pytest.fixture
 def fake_server() -> Iterator[FakeOpenAI]:
-    """The scripted server on 127.0.0.1 (random port), shut down at teardown."""
-    fake = FakeOpenAI()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    """The scripted server on 127.0.0.1 (random port), answering with `warm_reply`, shut down at teardown."""
+    with running(FakeOpenAI(responder=warm_reply, models=["fake-model"])) as fake:
         yield fake
-    finally:
-        fake.release.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 class Sleeps:
@@ -707,7 +537,7 @@ def test_batch_mode_maps_results_by_custom_id(fake_server: FakeOpenAI, tmp_path:
     manifest = run(rewrite_file(source, output, config, sleep=sleeps))
 
     assert fake_server.chat_calls() == 0  # no online request in batch mode
-    uploads = [data for data in fake_server.files.values() if b'"method": "POST"' in data]
+    uploads = [f["bytes"] for f in fake_server.files.values() if f["purpose"] == "batch"]
     first, second = ([json.loads(line) for line in data.decode().splitlines()] for data in uploads)
     assert len(first) == N_TURNS and len(second) == 1
     assert len({line["custom_id"] for line in first}) == N_TURNS
