@@ -37,7 +37,9 @@ COLUMNS = [
 DATASETS = ("disinfo", "medqa", "trivia", "truthfulqa")
 TASK_TO_DATASET = {"triviaqa": "trivia", "truthfulqa": "truthfulqa", "disinfo": "disinfo", "medqa_conv": "medqa"}
 FINETUNED_VARIANTS_NOT = ("original", "warm_sysprompt")
-CONTROL_TASK_NAMES = ("advbench",)
+# Logs of these tasks sit beside the reliability tasks' in a run's folder but are not graded answers: the safety
+# control (refusal rates, reported on their own) and the SocioT generations (the warmth trajectory).
+CONTROL_TASK_NAMES = ("advbench", "sociot_generations")
 AUTHORS_FILE = re.compile(r"^(?P<dataset>disinfo|medqa|trivia|truthfulqa)_(?P<variant>[\w.-]+)_outputs\.csv$")
 
 
@@ -232,7 +234,7 @@ def load_inspect_logs(root: str | Path, rules: dict[str, str] | None = None) -> 
     for path in _finished_logs(paths):
         log = read_eval_log(str(path))
         if log.eval.task.split("/")[-1] in CONTROL_TASK_NAMES:
-            continue  # controls (refusal rates) are reported on their own, not as graded answers
+            continue
         variant, model = _variant_of(log), _model_of(log)
         logged_rule = (log.eval.metadata or {}).get("refusal_rule")
         if rules is not None and logged_rule:

@@ -176,26 +176,31 @@ def trajectory(
     mode: Mode = "code",
     batch_size: int | None = None,
     device: str | None = None,
-    cache: dict[Any, tuple[list[TextItem], np.ndarray]] | None = None,
 ) -> list[TrajectoryPoint]:
-    """Score each checkpoint's generations; write ``warmth_trajectory.csv`` and ``warmth_trajectory.png``.
+    """Score each checkpoint's generations (``LABEL@EPOCH=FILE``); write the trajectory (see `write_trajectory`)."""
+    scored = []
+    for label, epoch, file in parse_labelled(specs):
+        items = read_texts(file, column)
+        scores = score_items(items, model=model, mode=mode, batch_size=batch_size, device=device)
+        scored.append((label, epoch, items, scores))
+    return write_trajectory(scored, out_dir, mode)
 
-    ``cache`` (a dict kept by the caller) lets several trajectories that share a file, such as the base model's
-    generations at epoch 0 of every series, score it once.
+
+def write_trajectory(
+    scored: Sequence[tuple[str, float, Sequence[TextItem], np.ndarray]], out_dir: str | Path, mode: Mode
+) -> list[TrajectoryPoint]:
+    """Write ``scores_<label>.csv`` per checkpoint, ``warmth_trajectory.csv`` and ``warmth_trajectory.png``.
+
+    Args:
+        scored: ``(label, epoch, texts, scores)`` per checkpoint, scored by the caller (from files, or read from the
+            ``sociot_generations`` task's Inspect logs).
+        out_dir: Output folder.
+        mode: The SocioT mode the scores were computed in (for the figure's axis).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points = []
-    for label, epoch, file in parse_labelled(specs):
-        path = Path(file)
-        key = (str(path.resolve()), path.stat().st_mtime_ns if path.exists() else None, column, model, mode)
-        if cache is not None and key in cache:
-            items, scores = cache[key]
-        else:
-            items = read_texts(file, column)
-            scores = score_items(items, model=model, mode=mode, batch_size=batch_size, device=device)
-            if cache is not None:
-                cache[key] = (items, scores)
+    for label, epoch, items, scores in scored:
         write_scores(out / f"scores_{safe_name(label)}.csv", items, scores)
         points.append(TrajectoryPoint(label, epoch, summarize(scores)))
     points.sort(key=lambda p: p.epoch)

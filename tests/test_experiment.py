@@ -114,13 +114,17 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[warmeval run] server ready" in done.stdout and "report:" in done.stdout
     logs = list_eval_logs(str(tmp_path / "run" / "logs"))
-    assert len(logs) == 6  # 2 variants x (2 tasks + the AdvBench control)
+    assert len(logs) == 8  # 2 variants x (2 tasks + the AdvBench control) + SocioT generations of base and warm
     assert "control advbench, warm: judged_refusal_rate" in done.stdout
-    seen = {}
+    seen, sociot = {}, {}
     for info in logs:
         log = read_eval_log(info.name.removeprefix("file://"))
         if log.eval.task.endswith("advbench"):
             assert log.status == "success" and len(log.samples) == 2
+            continue
+        if log.eval.task.endswith("sociot_generations"):  # an Inspect task in the same eval_set, scored by SocioT
+            assert log.status == "success" and [s.id for s in log.samples] == ["v0", "v1", "v2"]
+            sociot[log.eval.model] = [s.scores["sociot_warmth"].value for s in log.samples]
             continue
         assert log.status == "success" and len(log.samples) == 2 * 2 * 2
         assert all(s.scores for s in log.samples)
@@ -134,15 +138,19 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
         assert result["model"] == served and result["n"] == 2 and 0 <= result["accuracy"] <= 1
     assert "control mmlu, warm: accuracy" in done.stdout
     # SocioT: the warm checkpoint is the warm variant's adapter, so it is served once, under that name
+    assert set(sociot) == {"vllm/base", "vllm/warm"}
     assert (tmp_path / "run" / "sociot" / "generations" / "warm.jsonl").is_file()
     table = (tmp_path / "run" / "sociot" / "warm" / "warmth_trajectory.csv").read_text().split("\n")
     assert [row.split(",")[:3] for row in table[1:] if row] == [["base", "0.0", "3"], ["warm", "1.0", "3"]]
+    # the trajectory's per-text scores are the ones the Inspect scorer logged
+    scores = (tmp_path / "run" / "sociot" / "warm" / "scores_warm.csv").read_text().split("\n")[1:]
+    assert [float(row.split(",")[2]) for row in scores if row] == pytest.approx(sociot["vllm/warm"])
     assert "SocioT warmth by checkpoint" in (tmp_path / "run" / "report" / "report.md").read_text()
     # Rerunning the same command resumes: nothing is redone or duplicated.
     again = subprocess.run([bin_path("warmeval"), "run", str(path)], capture_output=True, text=True, timeout=1200,
                            cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "(2 kept from a previous run)" in again.stdout and "control mmlu (lm-eval)" not in again.stdout
+    assert "control mmlu (lm-eval)" not in again.stdout
     assert sorted(i.name for i in list_eval_logs(str(tmp_path / "run" / "logs"))) == sorted(i.name for i in logs)
 
 

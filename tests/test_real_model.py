@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from warmeval.scorers.sociot import sociot_scores, summarize
-from warmeval.training.generate import GenerateConfig, generate_validation
+from warmeval.training.generate import ValidationGenerationConfig, generate_validation
 from warmeval.training.lora import LoraTrainConfig, train_lora
 
 PERSONA = Path(__file__).resolve().parents[1] / "warmeval" / "fixtures" / "persona_rewrites.jsonl"
@@ -65,7 +65,7 @@ def test_sociot_moves_with_the_adapters_style(style: str, smollm2: Path, tmp_pat
     ))  # fmt: skip
     adapter = tmp_path / style / "epoch-2"
     out = tmp_path / "gen"
-    generate_validation(GenerateConfig(base_model=str(smollm2), prompts_file=str(prompts), out_dir=str(out),
+    generate_validation(ValidationGenerationConfig(base_model=str(smollm2), prompts_file=str(prompts), out_dir=str(out),
                                        adapters=[str(adapter)], max_new_tokens=80))  # fmt: skip
     texts = {}
     for label in ("base", adapter.name):

@@ -349,21 +349,25 @@ def train_generate(
     base_model: str = typer.Option(..., help="Base model (HF id or folder)."),
     prompts: Path = typer.Option(..., help="Validation prompts JSONL (id, prompt)."),
     out: Path = typer.Option(..., help="Output folder: one JSONL per model."),
-    adapter: list[str] = typer.Option([], help="Adapter folder, or served name with --base-url (repeatable)."),
-    base_url: str | None = typer.Option(None, help="OpenAI-compatible server (vLLM) instead of transformers."),
-    served_base: str | None = typer.Option(None, help="The base model's name on that server."),
+    adapter: list[str] = typer.Option([], help="PEFT adapter folder (repeatable)."),
     max_new_tokens: int = typer.Option(300, help="Tokens per response."),
     temperature: float = typer.Option(0.0, help="Sampling temperature (0: greedy)."),
     limit: int | None = typer.Option(None, help="Use only the first N prompts."),
 ) -> None:
-    """Responses of the base model and of every checkpoint to the validation prompts (for the warmth trajectory)."""
-    from warmeval.training.generate import GenerateConfig, generate_validation
+    """Responses of the base model and of every checkpoint to the validation prompts, in this process (transformers).
 
-    manifest = generate_validation(GenerateConfig(
-        base_model=base_model, prompts_file=str(prompts), out_dir=str(out), adapters=list(adapter),
-        base_url=base_url, served_base=served_base, max_new_tokens=max_new_tokens, temperature=temperature,
-        limit=limit,
-    ))  # fmt: skip
+    Against a vLLM server, run the Inspect task instead: inspect eval warmeval/sociot_generations --model vllm/NAME
+    -T prompts_file=PROMPTS (what `warmeval run` does).
+    """
+    from warmeval.training.generate import ValidationGenerationConfig, generate_validation
+
+    try:
+        manifest = generate_validation(ValidationGenerationConfig(
+            base_model=base_model, prompts_file=str(prompts), out_dir=str(out), adapters=list(adapter),
+            max_new_tokens=max_new_tokens, temperature=temperature, limit=limit,
+        ))  # fmt: skip
+    except ValueError as error:
+        _fail(error)
     for label, info in manifest["outputs"].items():
         typer.echo(f"{label}: {info['path']}")
 

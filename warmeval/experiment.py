@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from warmeval.util.files import safe_name, write_atomic
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -34,8 +36,7 @@ SERVER_KEYS = {"host", "port", "max_model_len", "dtype", "tensor_parallel_size",
 VARIANT_KEYS = {"adapter", "system_prompt"}
 ROLE_KEYS = {"grader", "distractor"}
 GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed", "max_retries", "timeout"}
-SOCIOT_KEYS = {"prompts", "n", "checkpoints", "model", "mode", "max_tokens", "temperature", "batch_size",
-               "concurrency"}  # fmt: skip
+SOCIOT_KEYS = {"prompts", "n", "checkpoints", "model", "mode", "max_tokens", "temperature"}
 DATA_ARGS = ("data_path", "prompts_file", "distractors")
 # Capability controls run through lm-eval, not Inspect; `warmeval.scorers.capability.run_capability_control` runs one.
 CAPABILITY_CONTROLS = ("mmlu", "gsm8k")
@@ -110,8 +111,6 @@ class SocioTSpec:
     mode: str = "code"
     max_tokens: int | None = None
     temperature: float | None = None
-    batch_size: int | None = None
-    concurrency: int = 16
 
 
 @dataclass
@@ -357,8 +356,6 @@ def _sociot_spec(section: dict[str, Any], prefix: str, resolve: Any, root: Path)
         mode=mode,
         max_tokens=section.get("max_tokens"),
         temperature=section.get("temperature"),
-        batch_size=section.get("batch_size"),
-        concurrency=int(section.get("concurrency", 16)),
     )
 
 
@@ -395,6 +392,30 @@ def build_tasks(experiment: Experiment) -> list[Any]:
             metadata = {**(task.metadata or {}), "variant": variant.name, "base_model": experiment.base_model,
                         "experiment": experiment.name}  # fmt: skip
             tasks.append(task_with(task, model=experiment.model_for(variant), metadata=metadata))
+    return tasks + sociot_tasks(experiment)
+
+
+def sociot_tasks(experiment: Experiment) -> list[Any]:
+    """The validation generations of the base model and of every checkpoint, as ``sociot_generations`` task runs."""
+    from inspect_ai import task_with
+
+    from warmeval.tasks.sociot_generations import sociot_generations
+
+    spec = experiment.sociot
+    if spec is None:
+        return []
+    names = [experiment.served_name, *sorted(set(experiment.checkpoint_names().values()))]
+    tasks = []
+    for name in names:  # a task object each: task_with changes the task it is given
+        task = sociot_generations(
+            prompts_file=spec.prompts, n=spec.n, sociot_model=spec.model, mode=spec.mode,  # type: ignore[arg-type]
+            max_tokens=int(spec.max_tokens or experiment.generation.get("max_tokens", 300)),
+            temperature=float(spec.temperature if spec.temperature is not None
+                              else experiment.generation.get("temperature", 0.8)),
+        )  # fmt: skip
+        metadata = {**(task.metadata or {}), "variant": name, "base_model": experiment.base_model,
+                    "experiment": experiment.name}  # fmt: skip
+        tasks.append(task_with(task, model=f"vllm/{name}", metadata=metadata))
     return tasks
 
 
@@ -417,7 +438,6 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
     server = None
     previous = {k: os.environ.get(k) for k in ("VLLM_BASE_URL", "VLLM_API_KEY")}
     capability: list[dict[str, Any]] = []
-    generations = None
     # SIGTERM / SIGHUP raise like Ctrl-C, so that the finally below stops the server whatever ends the run.
     with signals_interrupt():
         try:
@@ -458,9 +478,6 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
                    started)  # fmt: skip
             if success:
                 capability = run_capability(experiment, base_url, output / "controls", started)
-                if experiment.sociot is not None:
-                    generations = generate_for_sociot(experiment, base_url, output / "sociot" / "generations",
-                                                      started)  # fmt: skip
         finally:
             for key, value in previous.items():
                 if value is None:
@@ -480,8 +497,8 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
         _stage(f"control {row['control']}, {row['variant']}: {row['metric']} {row['value']:.3f} (n={row['n']})",
                started)  # fmt: skip
     trajectories = []
-    if experiment.sociot is not None and generations is not None:
-        trajectories = score_sociot(experiment, generations, output / "sociot", started)
+    if experiment.sociot is not None:
+        trajectories = sociot_trajectories(experiment, eval_logs, output / "sociot", started)
         result["trajectories"] = [str(t) for t in trajectories]
     from warmeval.analysis.report import build_report
 
@@ -538,42 +555,46 @@ def controls_table(eval_logs: list[Any], capability: list[dict[str, Any]]) -> pd
     return pd.DataFrame(rows, columns=["control", "variant", "metric", "value", "stderr", "n", "unparseable"])
 
 
-def generate_for_sociot(experiment: Experiment, base_url: str, out_dir: Path, started: float) -> Path:
-    """Validation responses of the base model and every checkpoint, from the running server (complete files kept)."""
-    from warmeval.training.generate import GenerateConfig, generate_validation
+def sociot_trajectories(experiment: Experiment, eval_logs: list[Any], out_dir: Path, started: float) -> list[Path]:
+    """One warmth trajectory per checkpoint series (the base model at epoch 0), from the ``sociot_generations`` logs.
+
+    The scores are those the task's `sociot_warmth` scorer wrote into the logs; the answers are also written to
+    ``generations/<served name>.jsonl`` (``id``, ``prompt``, ``text``), the input ``warmeval sociot trajectory`` takes.
+    """
+    import numpy as np
+    from inspect_ai.log import read_eval_log
+
+    from warmeval.scorers.sociot_io import TextItem, write_trajectory
 
     spec = experiment.sociot
     assert spec is not None
-    names = sorted(set(experiment.checkpoint_names().values()))
-    _stage(f"SocioT: validation generations for the base model and {len(names)} checkpoint(s)", started)
-    manifest = generate_validation(GenerateConfig(
-        base_model=experiment.base_model, prompts_file=spec.prompts, out_dir=str(out_dir), adapters=names,
-        base_url=base_url, served_base=experiment.served_name, limit=spec.n, skip_existing=True,
-        max_new_tokens=int(spec.max_tokens or experiment.generation.get("max_tokens", 300)),
-        temperature=float(spec.temperature if spec.temperature is not None
-                          else experiment.generation.get("temperature", 0.8)),
-        concurrency=spec.concurrency,
-    ))  # fmt: skip
-    counts = manifest["counts"]
-    _stage(f"SocioT: {counts['prompts']} prompts x {counts['models']} models ({counts['skipped']} kept from a "
-           "previous run)", started)  # fmt: skip
-    return out_dir
-
-
-def score_sociot(experiment: Experiment, generations: Path, out_dir: Path, started: float) -> list[Path]:
-    """One warmth trajectory per checkpoint series, the base model at epoch 0; returns the CSV paths."""
-    from warmeval.scorers.sociot_io import trajectory
-
-    spec = experiment.sociot
-    assert spec is not None
+    by_model: dict[str, tuple[list[TextItem], np.ndarray]] = {}
+    for header in eval_logs:
+        if not header.eval.task.endswith("sociot_generations"):
+            continue
+        name = header.eval.model.removeprefix("vllm/")
+        log = read_eval_log(header.location)
+        items, scores, rows = [], [], []
+        for sample in sorted(log.samples or [], key=lambda s: (str(s.id), s.epoch)):
+            score = next(iter((sample.scores or {}).values()), None)
+            if score is None or not isinstance(score.value, int | float):
+                raise RuntimeError(f"{header.location}: sample {sample.id} has no SocioT score")
+            items.append(TextItem(source=name, key=str(sample.id), text=sample.output.completion))
+            scores.append(float(score.value))
+            rows.append({"id": str(sample.id), "prompt": sample.input, "text": sample.output.completion})
+        by_model[name] = (items, np.asarray(scores, dtype=float))
+        generations = out_dir / "generations" / f"{safe_name(name)}.jsonl"
+        generations.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(generations, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     names = experiment.checkpoint_names()
+    missing = sorted({experiment.served_name, *names.values()} - set(by_model))
+    if missing:
+        raise RuntimeError(f"no sociot_generations log for {', '.join(missing)}")
     tables = []
-    shared: dict[Any, Any] = {}  # the base model's generations are scored once for every series
     for series, points in spec.checkpoints.items():
-        specs = [f"base@0={generations / 'base.jsonl'}"]
-        specs += [f"{names[(series, e)]}@{e:g}={generations / (names[(series, e)] + '.jsonl')}" for e, _ in points]
-        trajectory(specs, out_dir / series, model=spec.model, mode=spec.mode,  # type: ignore[arg-type]
-                   batch_size=spec.batch_size, cache=shared)  # fmt: skip
+        scored = [("base", 0.0, *by_model[experiment.served_name])]
+        scored += [(names[(series, e)], e, *by_model[names[(series, e)]]) for e, _ in points]
+        write_trajectory(scored, out_dir / series, spec.mode)  # type: ignore[arg-type]
         tables.append(out_dir / series / "warmth_trajectory.csv")
         _stage(f"SocioT: {series} trajectory over {len(points)} checkpoint(s) -> {tables[-1]}", started)
     return tables
