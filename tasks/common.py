@@ -15,6 +15,7 @@ from typing import Any
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 
+from warmeval.util.config import validate_arguments
 from warmeval.util.jsonl import json_objects
 from warmeval.util.text import stable_id
 
@@ -32,24 +33,10 @@ class DataError(ValueError):
 
 def check_task_args(task: Any, values: dict[str, Any]) -> None:
     """Check a task's ``-T`` arguments against its annotations (``seed=abc`` is an error, not silently kept)."""
-    import typing
-
-    import pydantic
-
-    hints = typing.get_type_hints(task)
-    problems = []
-    for name, value in values.items():
-        if name not in hints or name == "return":
-            continue
-        if isinstance(value, list) and all(isinstance(item, str) for item in value):
-            value = ",".join(value)  # Inspect's -T splits "a,b" into a list; the tasks take it either way
-        try:
-            pydantic.TypeAdapter(hints[name]).validate_python(value)
-        except pydantic.ValidationError as error:
-            first = error.errors()[0]
-            problems.append(f"{name}={value!r}: {first['msg']}")
-    if problems:
-        raise DataError(f"task {task.__name__}: " + "; ".join(problems))
+    # Inspect's -T splits "a,b" into a list; the tasks take it either way
+    joined = {k: ",".join(v) if isinstance(v, list) and all(isinstance(i, str) for i in v) else v
+              for k, v in values.items()}  # fmt: skip
+    validate_arguments(task, joined, f"task {task.__name__}", DataError)
 
 
 def read_local_records(path: str | Path) -> list[Record]:

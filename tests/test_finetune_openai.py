@@ -22,6 +22,7 @@ from warmeval.training.finetune_openai import (
     run_openai_finetune,
     validate_chat_jsonl,
 )
+from warmeval.util.config import load_config
 
 WARM_REPLIES = [
     ("What's the capital of France?", "Oh, great question! It's Paris, a city I think you'd adore."),
@@ -344,7 +345,7 @@ def test_from_yaml(tmp_path: Path) -> None:
         "base_url: http://localhost:8000/v1\nout_dir: runs/warm\n",
         encoding="utf-8",
     )
-    config = OpenAIFineTuneConfig.from_yaml(path)
+    config = load_config(OpenAIFineTuneConfig, path)
     assert config == OpenAIFineTuneConfig(
         train_file="data/warm.jsonl",
         style="warm",
@@ -358,22 +359,24 @@ def test_from_yaml(tmp_path: Path) -> None:
 def test_from_yaml_rejects_unknown_key(tmp_path: Path) -> None:
     path = tmp_path / "ft.yaml"
     path.write_text("train_file: t.jsonl\nstyle: warm\nepochs: 4\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: unknown key 'epochs' \(known keys: train_file, "):
-        OpenAIFineTuneConfig.from_yaml(path)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: epochs: unknown key \(allowed: train_file, "):
+        load_config(OpenAIFineTuneConfig, path)
 
 
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("style: warm\n", "missing required key(s) 'train_file'"),
-        ("- a\n- b\n", "expected a mapping of settings, got list"),
+        ("style: warm\n", "train_file: missing"),
+        ("- a\n- b\n", "expected a mapping of option: value, got list"),
         ("train_file: t.jsonl\nstyle: friendly\n", "style 'friendly' is not one of warm, cold"),
-        ("train_file: t.jsonl\nstyle: warm\nn_epochs: '3'\n", "n_epochs must be a positive integer, got '3'"),
+        ("train_file: t.jsonl\nstyle: warm\nn_epochs: 0\n", "n_epochs must be a positive integer, got 0"),
+        ("train_file: t.jsonl\nstyle: warm\nn_epochs: three\n",
+         "n_epochs: Input should be a valid integer, unable to parse string as an integer (got 'three')"),
     ],
 )
 def test_from_yaml_rejects_bad_config(tmp_path: Path, text: str, problem: str) -> None:
     path = tmp_path / "ft.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError) as caught:
-        OpenAIFineTuneConfig.from_yaml(path)
+        load_config(OpenAIFineTuneConfig, path)
     assert str(caught.value) == f"{path}: {problem}"

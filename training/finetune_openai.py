@@ -18,12 +18,11 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import openai
-import yaml
 from openai.types.fine_tuning.job_create_params import Method
 
 from warmeval.util.jsonl import json_lines
@@ -141,39 +140,6 @@ class OpenAIFineTuneConfig:
         """The model-name suffix to send: the configured one, else the style."""
         return self.suffix if self.suffix is not None else self.style
 
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> Self:
-        """Read a config from a YAML mapping of field names to values.
-
-        Relative file paths in it are kept as written (relative to the working directory).
-
-        Args:
-            path: The YAML file.
-
-        Returns:
-            The config.
-
-        Raises:
-            ValueError: The file is not a YAML mapping, has a key that is not a field, lacks a required field, or holds
-                an invalid value.
-        """
-        try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path}: not valid YAML ({error})") from error
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-        known = [f.name for f in fields(cls)]
-        for key in data:
-            if key not in known:
-                raise ValueError(f"{path}: unknown key {key!r} (known keys: {', '.join(known)})")
-        missing = [name for name in ("train_file", "style") if name not in data]
-        if missing:
-            raise ValueError(f"{path}: missing required key(s) {', '.join(repr(m) for m in missing)}")
-        try:
-            return cls(**data)
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from error
 
 
 def _json_type(value: object) -> str:

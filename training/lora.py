@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmeval.training.config import load_config
+from warmeval.util.config import load_config
 from warmeval.util.jsonl import read_json_objects
 from warmeval.util.manifest import write_manifest
 

@@ -103,7 +103,7 @@ class RewriteError(RuntimeError):
 
 @dataclass
 class RewriteConfig:
-    """Options of ``warmeval data rewrite`` (loadable from YAML with `warmeval.training.config.load_config`).
+    """Options of ``warmeval data rewrite`` (loadable from YAML with `warmeval.util.config.load_config`).
 
     Attributes:
         style: ``warm`` or ``cold``.

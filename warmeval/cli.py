@@ -260,8 +260,8 @@ def data_build(
     device: str | None = typer.Option(None, help="Device for Detoxify."),
 ) -> None:
     """ShareGPT -> NSFW filter -> query types -> balanced sample -> <=20 turns, plus disjoint validation prompts."""
-    from warmeval.training.config import ConfigError, load_config
     from warmeval.training.data import BuildConfig, BuildError, build_conversations
+    from warmeval.util.config import ConfigError, load_config
 
     try:
         options = load_config(
@@ -300,8 +300,8 @@ def data_rewrite(
     batch: bool | None = typer.Option(None, "--batch/--no-batch", help="Use the OpenAI Batch API."),
 ) -> None:
     """Rewrite every assistant turn warm or cold; failures of the fidelity checks are excluded and listed."""
-    from warmeval.training.config import ConfigError, load_config
     from warmeval.training.rewrite import RewriteConfig, RewriteError, rewrite
+    from warmeval.util.config import ConfigError, load_config
 
     try:
         options = load_config(RewriteConfig, config, style=style, model=model, base_url=base_url,
@@ -327,8 +327,8 @@ def train_lora_command(
     ),
 ) -> None:
     """Train a LoRA adapter (paper defaults); adapters are saved at exact epochs as epoch-<e>/ folders."""
-    from warmeval.training.config import ConfigError, load_config
     from warmeval.training.lora import LoraTrainConfig, summary, train_lora
+    from warmeval.util.config import ConfigError, load_config
 
     try:
         options = load_config(LoraTrainConfig, config, overwrite=overwrite or None)
@@ -381,9 +381,10 @@ def train_openai(config: Path = typer.Argument(..., help="YAML with OpenAIFineTu
         OpenAIFineTuneConfig,
         run_openai_finetune,
     )
+    from warmeval.util.config import load_config
 
     try:
-        manifest = run_openai_finetune(OpenAIFineTuneConfig.from_yaml(config))
+        manifest = run_openai_finetune(load_config(OpenAIFineTuneConfig, config))
     except (FineTuneDataError, FineTuneJobError, ValueError) as error:
         _fail(error)
     typer.echo(f"job {manifest['job_id']}: {manifest['status']} -> {manifest['fine_tuned_model']}")

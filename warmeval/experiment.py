@@ -18,25 +18,16 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-
+from warmeval.util.config import read_mapping, validate_config
 from warmeval.util.files import safe_name, write_atomic
 
 if TYPE_CHECKING:
     import pandas as pd
 
-TOP_KEYS = {"name", "base_model", "served_name", "base_url", "server", "variants", "tasks", "controls", "sociot",
-            "roles", "generation", "max_connections", "epochs", "output_dir", "fail_on_error",
-            "refusal_rule"}  # fmt: skip
-SERVER_KEYS = {"host", "port", "max_model_len", "dtype", "tensor_parallel_size", "extra_args", "startup_timeout"}
-VARIANT_KEYS = {"adapter", "system_prompt"}
-ROLE_KEYS = {"grader", "distractor"}
-GENERATION_KEYS = {"max_tokens", "temperature", "top_p", "seed", "max_retries", "timeout"}
-SOCIOT_KEYS = {"prompts", "n", "checkpoints", "model", "mode", "max_tokens", "temperature"}
 DATA_ARGS = ("data_path", "prompts_file", "distractors")
 # Capability controls run through lm-eval, not Inspect; `warmeval.scorers.capability.run_capability_control` runs one.
 CAPABILITY_CONTROLS = ("mmlu", "gsm8k")
@@ -93,6 +84,92 @@ class ExperimentError(ValueError):
     """A bad experiment file: the message names the key path."""
 
 
+# The experiment file's schema: checked by `warmeval.util.config.validate_config` (unknown keys, missing ones and bad
+# values name their key path) before any path is resolved or any server starts. A setting left out (None) takes the
+# default of the code it goes to (`ServeConfig`, Inspect's generation config), never a copy of it kept here.
+
+
+@dataclass
+class ServerSection:
+    """``server:``: options of the vLLM server warmeval starts (`warmeval.serve.ServeConfig`)."""
+
+    host: str | None = None
+    port: int | None = None
+    max_model_len: int | None = None
+    dtype: str | None = None
+    tensor_parallel_size: int | None = None
+    extra_args: list[str] | None = None
+    startup_timeout: float | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class GenerationSection:
+    """``generation:``: Inspect generation settings of every task run."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    seed: int | None = None
+    max_retries: int | None = None
+    timeout: float | None = None
+
+    def given(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class RolesSection:
+    """``roles:``: Inspect model roles."""
+
+    grader: str | None = None
+    distractor: str | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class VariantSection:
+    adapter: str | None = None
+    system_prompt: str | None = None
+
+
+@dataclass
+class SocioTSection:
+    prompts: str
+    checkpoints: dict[str, str]
+    n: int | None = None
+    model: str | None = None
+    mode: Literal["code", "paper"] = "code"
+    max_tokens: int | None = None
+    temperature: float | None = None
+
+
+@dataclass
+class ExperimentFile:
+    """An ``experiment.yaml`` as written; `load_experiment` resolves it into an `Experiment`."""
+
+    base_model: str
+    variants: dict[str, VariantSection]
+    tasks: dict[str, dict[str, Any]]
+    controls: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sociot: SocioTSection | None = None
+    name: str = "experiment"
+    served_name: str = "base"
+    base_url: str | None = None
+    server: ServerSection = field(default_factory=ServerSection)
+    roles: RolesSection = field(default_factory=RolesSection)
+    generation: GenerationSection = field(default_factory=GenerationSection)
+    max_connections: int = 16
+    epochs: int = 1
+    output_dir: str | None = None
+    fail_on_error: bool | float = True
+    refusal_rule: Literal["paper", "improved"] = "paper"
+
+
 @dataclass
 class Variant:
     name: str
@@ -124,9 +201,9 @@ class Experiment:
     name: str = "experiment"
     served_name: str = "base"
     base_url: str | None = None
-    server: dict[str, Any] = field(default_factory=dict)
+    server: ServerSection = field(default_factory=ServerSection)
     roles: dict[str, str] = field(default_factory=dict)
-    generation: dict[str, Any] = field(default_factory=dict)
+    generation: GenerationSection = field(default_factory=GenerationSection)
     max_connections: int = 16
     epochs: int = 1
     output_dir: str = "runs/experiment"
@@ -166,54 +243,23 @@ def _unknown(where: str, data: dict[str, Any], allowed: set[str]) -> None:
         raise ExperimentError(f"{where}{extra[0]}: unknown key (allowed: {', '.join(sorted(allowed))})")
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ExperimentError(f"{where}: expected a mapping")
-    return value
-
-
-# The types of the experiment file's scalar settings, checked (and coerced where unambiguous) before anything runs.
-SERVER_TYPES: dict[str, Any] = {
-    "host": str, "port": int, "max_model_len": int | None, "dtype": str | None, "tensor_parallel_size": int,
-    "extra_args": list[str], "startup_timeout": float,
-}  # fmt: skip
-GENERATION_TYPES: dict[str, Any] = {"max_tokens": int, "temperature": float, "top_p": float, "seed": int,
-                                    "max_retries": int, "timeout": float}  # fmt: skip
-
-
-def _typed(value: Any, kind: Any, where: str) -> Any:
-    """``value`` as ``kind`` (pydantic, lax), or an `ExperimentError` naming the key path."""
-    import pydantic
-
-    try:
-        return pydantic.TypeAdapter(kind).validate_python(value)
-    except pydantic.ValidationError as error:
-        raise ExperimentError(f"{where}: {error.errors()[0]['msg']} (got {value!r})") from None
-
-
-def _typed_section(section: dict[str, Any], kinds: dict[str, Any], where: str) -> dict[str, Any]:
-    return {
-        key: _typed(value, kinds[key], f"{where}{key}") if key in kinds else value for key, value in section.items()
-    }
-
-
 def load_experiment(path: str | Path) -> Experiment:
     """Read and validate an experiment file (paths are relative to the file's folder)."""
     from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
     from warmeval.tasks.common import DataError, check_task_args
 
     source = Path(path)
-    try:
-        data = yaml.safe_load(source.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise ExperimentError(f"{source}: cannot read ({error})") from error
-    data = _mapping(data, str(source))
+    data = read_mapping(source, ExperimentError)
+    for section in ("variants", "tasks", "controls", "server", "roles", "generation"):
+        if section in data and data[section] is None:
+            data[section] = {}  # "server:" with nothing under it
+    for section in ("variants", "tasks", "controls"):
+        if isinstance(data.get(section), dict):
+            data[section] = {k: {} if v is None else v for k, v in data[section].items()}
+    raw = validate_config(ExperimentFile, data, str(source), ExperimentError)
     prefix = f"{source}: "
-    _unknown(prefix, data, TOP_KEYS)
-    for required in ("base_model", "variants", "tasks"):
-        if not data.get(required):
+    for required in ("variants", "tasks"):
+        if not getattr(raw, required):
             raise ExperimentError(f"{prefix}{required}: missing")
     root = source.parent
 
@@ -224,15 +270,10 @@ def load_experiment(path: str | Path) -> Experiment:
             raise ExperimentError(f"{prefix}{where}: {value} does not exist")
         return str(candidate.resolve())
 
-    server = _mapping(data.get("server"), f"{prefix}server")
-    _unknown(f"{prefix}server.", server, SERVER_KEYS)
-    server = _typed_section(server, SERVER_TYPES, f"{prefix}server.")
     variants = []
-    for name, spec in _mapping(data["variants"], f"{prefix}variants").items():
-        spec = _mapping(spec, f"{prefix}variants.{name}")
-        _unknown(f"{prefix}variants.{name}.", spec, VARIANT_KEYS)
-        adapter = resolve(spec["adapter"], f"variants.{name}.adapter") if spec.get("adapter") else None
-        system_prompt = spec.get("system_prompt")
+    for name, spec in raw.variants.items():
+        adapter = resolve(spec.adapter, f"variants.{name}.adapter") if spec.adapter else None
+        system_prompt = spec.system_prompt
         if system_prompt and system_prompt not in ("warm", "none"):
             system_prompt = resolve(system_prompt, f"variants.{name}.system_prompt")
         variants.append(Variant(str(name), adapter, system_prompt))
@@ -240,13 +281,13 @@ def load_experiment(path: str | Path) -> Experiment:
     def task_specs(section: str, known: dict[str, Any], elsewhere: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
         """The section's Inspect tasks, validated; names in ``elsewhere`` are handled by another reader."""
         specs: dict[str, dict[str, Any]] = {}
-        for name, args in _mapping(data.get(section), f"{prefix}{section}").items():
+        for name, args in getattr(raw, section).items():
             if name in elsewhere:
                 continue
             if name not in known:
                 names = ", ".join([*known, *elsewhere])
                 raise ExperimentError(f"{prefix}{section}.{name}: unknown task (known: {names})")
-            args = dict(_mapping(args, f"{prefix}{section}.{name}"))
+            args = dict(args)
             allowed = set(inspect.signature(known[name]).parameters) - {"system_prompt"}
             _unknown(f"{prefix}{section}.{name}.", args, allowed)
             for key in DATA_ARGS:
@@ -263,19 +304,9 @@ def load_experiment(path: str | Path) -> Experiment:
 
     tasks = task_specs("tasks", TASKS)
     controls = task_specs("controls", CONTROL_TASKS, elsewhere=CAPABILITY_CONTROLS)
-    capability = _capability_specs(_mapping(data.get("controls"), f"{prefix}controls"), prefix, resolve)
-    sociot = None
-    if data.get("sociot"):
-        sociot = _sociot_spec(_mapping(data["sociot"], f"{prefix}sociot"), prefix, resolve, root)
-    roles = _mapping(data.get("roles"), f"{prefix}roles")
-    _unknown(f"{prefix}roles.", roles, ROLE_KEYS)
-    generation = _mapping(data.get("generation"), f"{prefix}generation")
-    _unknown(f"{prefix}generation.", generation, GENERATION_KEYS)
-    generation = _typed_section(generation, GENERATION_TYPES, f"{prefix}generation.")
-    output = Path(data.get("output_dir") or f"runs/{data.get('name', 'experiment')}")
-    refusal_rule = str(data.get("refusal_rule", "paper"))
-    if refusal_rule not in ("paper", "improved"):
-        raise ExperimentError(f"{prefix}refusal_rule: {refusal_rule!r} is not a refusal rule (paper or improved)")
+    capability = _capability_specs(raw.controls, prefix, resolve)
+    sociot = _sociot_spec(raw.sociot, prefix, resolve, root) if raw.sociot is not None else None
+    output = Path(raw.output_dir or f"runs/{raw.name}")
     for name, args in tasks.items():
         if "refusal_rule" in args:
             raise ExperimentError(
@@ -283,24 +314,11 @@ def load_experiment(path: str | Path) -> Experiment:
                 "so that scoring and analysis use the same one"
             )
     return Experiment(
-        base_model=str(data["base_model"]),
-        variants=variants,
-        tasks=tasks,
-        controls=controls,
-        capability=capability,
-        sociot=sociot,
-        name=str(data.get("name", "experiment")),
-        served_name=str(data.get("served_name", "base")),
-        base_url=data.get("base_url"),
-        server=server,
-        roles={k: str(v) for k, v in roles.items()},
-        generation=generation,
-        max_connections=_typed(data.get("max_connections", 16), int, f"{prefix}max_connections"),
-        epochs=_typed(data.get("epochs", 1), int, f"{prefix}epochs"),
-        output_dir=str(output if output.is_absolute() else root / output),
-        fail_on_error=_typed(data.get("fail_on_error", True), bool | float, f"{prefix}fail_on_error"),
-        refusal_rule=refusal_rule,
-        source=str(source),
+        base_model=raw.base_model, variants=variants, tasks=tasks, controls=controls, capability=capability,
+        sociot=sociot, name=raw.name, served_name=raw.served_name, base_url=raw.base_url, server=raw.server,
+        roles=raw.roles.given(), generation=raw.generation, max_connections=raw.max_connections, epochs=raw.epochs,
+        output_dir=str(output if output.is_absolute() else root / output), fail_on_error=raw.fail_on_error,
+        refusal_rule=raw.refusal_rule, source=str(source),
     )
 
 
@@ -312,7 +330,7 @@ def _capability_specs(section: dict[str, Any], prefix: str, resolve: Any) -> dic
     for name in CAPABILITY_CONTROLS:
         if name not in section:
             continue
-        args = dict(_mapping(section[name], f"{prefix}controls.{name}"))
+        args = dict(section[name])
         _unknown(f"{prefix}controls.{name}.", args, allowed)
         if args.get("data_path"):
             args["data_path"] = resolve(str(args["data_path"]), f"controls.{name}.data_path")
@@ -320,15 +338,11 @@ def _capability_specs(section: dict[str, Any], prefix: str, resolve: Any) -> dic
     return specs
 
 
-def _sociot_spec(section: dict[str, Any], prefix: str, resolve: Any, root: Path) -> SocioTSpec:
+def _sociot_spec(section: SocioTSection, prefix: str, resolve: Any, root: Path) -> SocioTSpec:
     where = f"{prefix}sociot"
-    _unknown(f"{where}.", section, SOCIOT_KEYS)
-    for required in ("prompts", "checkpoints"):
-        if not section.get(required):
-            raise ExperimentError(f"{where}.{required}: missing")
-    prompts = resolve(str(section["prompts"]), "sociot.prompts")
+    prompts = resolve(section.prompts, "sociot.prompts")
     series: dict[str, list[tuple[float, str]]] = {}
-    for name, folder in _mapping(section["checkpoints"], f"{where}.checkpoints").items():
+    for name, folder in section.checkpoints.items():
         path = Path(resolve(str(folder), f"sociot.checkpoints.{name}"))
         points = []
         for child in path.glob("epoch-*"):
@@ -342,21 +356,11 @@ def _sociot_spec(section: dict[str, Any], prefix: str, resolve: Any, root: Path)
             raise ExperimentError(f"{where}.checkpoints.{name}: {folder} holds no epoch-<e>/ adapter folder "
                                   "(the output of `warmeval train lora`)")  # fmt: skip
         series[str(name)] = sorted(points)
-    model = section.get("model")
-    if model and (root / str(model)).exists():
-        model = str((root / str(model)).resolve())
-    mode = str(section.get("mode", "code"))
-    if mode not in ("code", "paper"):
-        raise ExperimentError(f"{where}.mode: {mode!r} is not 'code' or 'paper'")
-    return SocioTSpec(
-        prompts=prompts,
-        checkpoints=series,
-        n=section.get("n"),
-        model=model,
-        mode=mode,
-        max_tokens=section.get("max_tokens"),
-        temperature=section.get("temperature"),
-    )
+    model = section.model
+    if model and (root / model).exists():
+        model = str((root / model).resolve())
+    return SocioTSpec(prompts=prompts, checkpoints=series, n=section.n, model=model, mode=section.mode,
+                      max_tokens=section.max_tokens, temperature=section.temperature)  # fmt: skip
 
 
 def check_tasks(experiment: Experiment) -> None:
@@ -409,14 +413,17 @@ def sociot_tasks(experiment: Experiment) -> list[Any]:
     for name in names:  # a task object each: task_with changes the task it is given
         task = sociot_generations(
             prompts_file=spec.prompts, n=spec.n, sociot_model=spec.model, mode=spec.mode,  # type: ignore[arg-type]
-            max_tokens=int(spec.max_tokens or experiment.generation.get("max_tokens", 300)),
-            temperature=float(spec.temperature if spec.temperature is not None
-                              else experiment.generation.get("temperature", 0.8)),
+            max_tokens=spec.max_tokens or experiment.generation.max_tokens or 300,
+            temperature=_first_set(spec.temperature, experiment.generation.temperature, 0.8),
         )  # fmt: skip
         metadata = {**(task.metadata or {}), "variant": name, "base_model": experiment.base_model,
                     "experiment": experiment.name}  # fmt: skip
         tasks.append(task_with(task, model=f"vllm/{name}", metadata=metadata))
     return tasks
+
+
+def _first_set(*values: float | None) -> float:
+    return float(next(v for v in values if v is not None))
 
 
 def _stage(message: str, started: float) -> None:
@@ -443,9 +450,9 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
         try:
             if experiment.base_url is None:
                 adapters = experiment.served_adapters()
-                server = VLLMServer(ServeConfig(base_model=experiment.base_model, adapters=adapters,  # type: ignore[arg-type]
-                                                served_name=experiment.served_name,
-                                                log_path=str(output / "vllm.log"), **experiment.server))  # fmt: skip
+                server = VLLMServer(ServeConfig(base_model=experiment.base_model, adapters=adapters,
+                                                served_name=experiment.served_name, log_path=str(output / "vllm.log"),
+                                                **experiment.server.given()))  # fmt: skip
                 _stage(f"starting vLLM with {len(adapters)} adapter(s) (log {server.log_path}; a first start can "
                        "spend minutes compiling)", started)  # fmt: skip
                 server.start()
@@ -467,7 +474,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
                 fail_on_error=experiment.fail_on_error,
                 retry_attempts=1,
                 display=display,  # type: ignore[arg-type]
-                **experiment.generation,
+                **experiment.generation.given(),
             )
             if len(eval_logs) < len(tasks) or any(log.status == "cancelled" for log in eval_logs):
                 # Inspect turns Ctrl-C into cancelled logs and returns them (or none, still "successfully"): the run
