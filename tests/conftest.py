@@ -7,6 +7,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,6 @@ from warmeval.serve import free_port
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WARMEVAL_SHARED_DATA", REPO.parent / "shared" / "data"))
 VENV_BIN = Path(sys.executable).parent
-# The tests' shared helpers (fake_openai.py) import by name; --import-mode=importlib does not put tests/ on sys.path.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 # Everything offline, whatever the machine.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,6 +39,36 @@ def bin_path(name: str) -> str:
     """A console script of this interpreter's environment (falls back to PATH)."""
     candidate = VENV_BIN / name
     return str(candidate) if candidate.exists() else (shutil.which(name) or name)
+
+
+@dataclass
+class CliResult:
+    """What `run_cli` returns: the fields of `subprocess.CompletedProcess` that the tests read."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """``warmeval ARGS`` in this process (Typer's CliRunner isolation around `warmeval.cli.main`): exit code, output.
+
+    The tests that need a real process (signals, process groups, the console script itself) still spawn one.
+    """
+    import contextlib
+
+    from typer.testing import CliRunner
+
+    from warmeval.cli import main
+
+    code = 0
+    with contextlib.chdir(cwd or Path.cwd()), CliRunner().isolation(env=env) as (stdout, stderr, _):
+        try:
+            main([str(arg) for arg in args])
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        out, err = stdout.getvalue().decode(), stderr.getvalue().decode()
+    return CliResult(code, out, err)
 
 
 @pytest.fixture(scope="session")

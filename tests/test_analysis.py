@@ -6,7 +6,6 @@ import csv
 import itertools
 import json
 import math
-import subprocess
 import warnings
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from scipy.stats import binomtest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from tests.conftest import SHARED_DATA, bin_path
+from tests.conftest import SHARED_DATA, run_cli
 from warmeval.analysis.gate import PASS, REGRESSION, UNUSABLE, run_gate
 from warmeval.analysis.load import AnalysisInputError, LoadReport, finalize, load_authors_release, load_table
 from warmeval.analysis.models import MODEL_SPECS, fit_all, fit_model
@@ -218,8 +217,7 @@ def test_gate_exit_codes(tmp_path: Path) -> None:
     assert mismatch.exit_code == UNUSABLE and "mismatched tasks" in mismatch.message
     # Through the command: exit codes reach the shell.
     for candidate, code in (("same", 0), ("worse", 1), ("missing", 2)):
-        command = [bin_path("warmeval"), "gate", "--baseline", "base", "--candidate", candidate]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        done = run_cli("gate", "--baseline", "base", "--candidate", candidate, cwd=tmp_path)
         assert done.returncode == code, done.stdout + done.stderr
 
 
@@ -232,22 +230,19 @@ def test_report_and_cli(tmp_path: Path) -> None:
     trajectory.write_text("label,epoch,n,mean,se,ci_low,ci_high\n0,0,50,0.012,0.0006,0.011,0.013\n"
                           "2,2,50,0.028,0.0006,0.027,0.029\n")  # fmt: skip
     out = tmp_path / "report"
-    done = subprocess.run([bin_path("warmeval"), "report", str(table), "--out", str(out), "--trajectory",
-                           str(trajectory)], capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = run_cli("report", table, "--out", out, "--trajectory", trajectory)
     assert done.returncode == 0, done.stderr[-3000:]
     for name in ("report.html", "report.md", "models.json", "error_by_task.png", "effect_by_amendment_group.png",
                  "effect_by_amendment_type.png", "effect_by_user_belief.png", "warmth_trajectory.png"):  # fmt: skip
         assert (out / name).is_file() and (out / name).stat().st_size > 500, name
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 5 and "refusals_excluded" in page
-    models = subprocess.run([bin_path("warmeval"), "analyse", "models", str(table), "--json", str(tmp_path / "m.json")],
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    models = run_cli("analyse", "models", table, "--json", tmp_path / "m.json")
     assert models.returncode == 0 and "AME" in models.stdout
     estimates = json.loads((tmp_path / "m.json").read_text())
     assert set(estimates) == {"model1", "model2", "model3", "model4"}
     assert not math.isnan(estimates["model1"]["ame"]["overall"]["estimate"])
-    paired = subprocess.run([bin_path("warmeval"), "analyse", "paired", str(table), "--out", str(tmp_path / "p.csv")],
-                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    paired = run_cli("analyse", "paired", table, "--out", tmp_path / "p.csv")
     assert paired.returncode == 2 and "share no prompts" in paired.stderr  # simulated rows are all distinct prompts
 
 
@@ -368,8 +363,7 @@ def test_separation_is_flagged_not_crashed(tmp_path: Path) -> None:
     frame.to_csv(table, index=False)
     page = build_report([table], tmp_path / "report").read_text()
     assert "not estimable (separation)" in page
-    done = subprocess.run([bin_path("warmeval"), "analyse", "models", str(table)], capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    done = run_cli("analyse", "models", table)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "SEPARATION: prompt_group=user_opinion, fine-tuned rows all incorrect" in done.stdout
     assert "not estimable (separation" in done.stdout
@@ -425,7 +419,5 @@ def test_one_refusal_rule_per_run(tmp_path: Path) -> None:
         load_table([folders["improved"]], "paper")
     with pytest.raises(AnalysisInputError, match="different refusal rules"):
         load_table([folders["paper"], folders["improved"]])
-    command = [bin_path("warmeval"), "analyse", "load", str(folders["improved"]), "--refusal-rule", "paper", "--out",
-               str(tmp_path / "t.csv")]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    done = run_cli("analyse", "load", folders["improved"], "--refusal-rule", "paper", "--out", tmp_path / "t.csv")
     assert done.returncode == 2 and "use --refusal-rule improved" in done.stderr

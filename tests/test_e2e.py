@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from tests.conftest import REPO, bin_path, shared_file
+from tests.conftest import REPO, bin_path, run_cli, shared_file
 from warmeval.experiment import load_experiment
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ def test_inspect_eval_through_vllm_server(vllm_server: str, tmp_path: Path) -> N
 
 def test_cli_help_on_every_subcommand() -> None:
     for args in ([], ["demo"], ["tasks"]):
-        result = subprocess.run([bin_path("warmeval"), *args, "--help"], capture_output=True, text=True, timeout=120)
+        result = run_cli(*args, "--help")
         assert result.returncode == 0 and "Usage" in result.stdout
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from tests.conftest import REPO, bin_path, free_port
+from tests.conftest import REPO, bin_path, free_port, run_cli
 from warmeval.experiment import EXAMPLE, ExperimentError, build_tasks, load_experiment
 from warmeval.tiny import build_tiny_gpt2
 from warmeval.training.lora import LoraTrainConfig, train_lora
@@ -51,8 +51,7 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
 
 
 def test_init_writes_the_papers_design(tmp_path: Path) -> None:
-    done = subprocess.run([bin_path("warmeval"), "init", str(tmp_path / "experiment.yaml")], capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
+    done = run_cli("init", tmp_path / "experiment.yaml")
     assert done.returncode == 0 and (tmp_path / "experiment.yaml").read_text() == EXAMPLE
     data = yaml.safe_load(EXAMPLE)
     assert set(data["variants"]) == {"original", "warm", "cold", "warm_sysprompt"}

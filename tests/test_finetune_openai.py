@@ -12,8 +12,8 @@ from typing import Any
 
 import openai
 import pytest
-from fake_openai import FakeOpenAI, running
 
+from tests.fake_openai import FakeOpenAI, running
 from warmeval.training.finetune_openai import (
     FineTuneDataError,
     FineTuneJobError,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bin_path
+from tests.conftest import bin_path, run_cli
 from warmeval.scorers.lm_eval_sociot import METRIC, register_metric_once
 from warmeval.scorers.sociot import sociot_scores
 
@@ -18,8 +18,9 @@ TEXTS = ["I'm so sorry, we'll get through this together.", "The answer is 4.", "
 
 
 def _tasks_dir() -> str:
-    return subprocess.run([bin_path("warmeval"), "sociot", "lm-eval-path"], capture_output=True, text=True,
-                          check=True).stdout.strip()  # fmt: skip
+    done = run_cli("sociot", "lm-eval-path")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 def _metric_row(stdout: str, task: str) -> tuple[float, float]:
@@ -74,6 +75,5 @@ def test_sociot_warmth_gen_task(tiny_gpt2: Path, tiny_model: Path, tmp_path: Pat
     assert value == pytest.approx(sociot_scores(responses, model=str(tiny_gpt2)).mean(), abs=1e-4)
     assert stderr >= 0
     # The samples file is also a valid input of `warmeval sociot score`.
-    command = [bin_path("warmeval"), "sociot", "score", str(samples), "--model", str(tiny_gpt2), "--out", "s.csv"]
-    scored = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    scored = run_cli("sociot", "score", samples, "--model", tiny_gpt2, "--out", "s.csv", cwd=tmp_path)
     assert scored.returncode == 0 and "n=3" in scored.stdout

@@ -15,7 +15,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from tests.conftest import bin_path, free_port
+from tests.conftest import bin_path, free_port, run_cli
 from warmeval.training.lora import (
     LoraTrainConfig,
     check_saves,
@@ -170,8 +170,7 @@ def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_
     recipe.write_text(f"base_model: {tiny_model}\ntrain_file: {chat_file}\noutput_dir: {tmp_path / 'cli'}\n"
                       "micro_batch_size: 2\ngradient_accumulation: 2\nepochs: 1\nsave_epochs: [0.5, 1]\n"
                       "learning_rate: 0.001\n")  # fmt: skip
-    done = subprocess.run([bin_path("warmeval"), "train", "lora", str(recipe)], capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    done = run_cli("train", "lora", recipe)
     assert done.returncode == 0, done.stderr[-3000:]
     adapter = tmp_path / "cli" / "epoch-1"
     assert (adapter / "adapter_model.safetensors").is_file()
@@ -180,8 +179,7 @@ def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_
     assert "steps: 5 (5 per epoch)" in done.stdout and "adapters saved: epoch-0.5, epoch-1" in done.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("base_model: x\nrank: 8\n")
-    refused = subprocess.run([bin_path("warmeval"), "train", "lora", str(bad)], capture_output=True, text=True,
-                             timeout=120)  # fmt: skip
+    refused = run_cli("train", "lora", bad)
     assert refused.returncode == 2 and "rank: unknown key (allowed: " in refused.stderr
 
     port = free_port()
@@ -224,10 +222,8 @@ def test_validation_generations_per_checkpoint(tiny_model: Path, chat_file: Path
     prompts = tmp_path / "validation_prompts.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"v{i}", "prompt": f"Tell me about {w}."}) + "\n"
                                for i, w in enumerate(["rain", "cats", "maths"])))  # fmt: skip
-    done = subprocess.run([bin_path("warmeval"), "train", "generate", "--base-model", str(tiny_model), "--prompts",
-                           str(prompts), "--out", str(tmp_path / "gens"), "--adapter", str(out / "epoch-0.5"),
-                           "--adapter", str(out / "epoch-1"), "--max-new-tokens", "6"],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    done = run_cli("train", "generate", "--base-model", tiny_model, "--prompts", prompts, "--out", tmp_path / "gens",
+                   "--adapter", out / "epoch-0.5", "--adapter", out / "epoch-1", "--max-new-tokens", "6")  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     for label in ("base", "epoch-0.5", "epoch-1"):
         rows = [json.loads(line) for line in (tmp_path / "gens" / f"{label}.jsonl").read_text().splitlines()]

@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import json
 import math
-import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -16,8 +15,8 @@ from typing import Any
 
 import jinja2
 import pytest
-from fake_openai import COMPLETION_TOKENS, PROMPT_TOKENS, FakeOpenAI, running
 
+from tests.fake_openai import COMPLETION_TOKENS, PROMPT_TOKENS, FakeOpenAI, running
 from warmeval.training.rewrite import (
     CODE_BLOCK_CHANGED,
     DEFAULT_LENGTH_BANDS,
@@ -651,18 +650,15 @@ def test_rewrite_through_vllm_server_accounts_every_failure(vllm_server: str, tm
 
 
 def test_cli_data_rewrite(fake_server: FakeOpenAI, tmp_path: Path) -> None:
-    import subprocess
 
-    from tests.conftest import bin_path
+    from tests.conftest import run_cli
 
     source = write_input(tmp_path / "train.jsonl")
     out = tmp_path / "warm.jsonl"
-    command = [bin_path("warmeval"), "data", "rewrite", "--style", "warm", "--input", str(source), "--output",
-               str(out), "--model", "fake-model", "--base-url", fake_server.base_url]  # fmt: skip
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env={**os.environ, "OPENAI_API_KEY": "sk"}
-    )
+    command = ["data", "rewrite", "--style", "warm", "--input", str(source), "--output", str(out), "--model",
+               "fake-model", "--base-url", fake_server.base_url]  # fmt: skip
+    done = run_cli(*command, env={"OPENAI_API_KEY": "sk"})
     assert done.returncode == 0, done.stderr[-3000:]
     assert read_jsonl(out) == expected_warm()
-    refused = subprocess.run([*command[:4], "tepid", *command[5:]], capture_output=True, text=True, timeout=300)
+    refused = run_cli(*command[:3], "tepid", *command[4:])
     assert refused.returncode == 2 and "tepid" in refused.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.conftest import bin_path
+from tests.conftest import CliResult, run_cli
 from warmeval.scorers.sociot import sociot_scores, summarize
 
 WARM = ["My friend", "The lover", "The mentor", "The idol"]
@@ -161,9 +160,8 @@ def test_inspect_scorer_on_a_real_eval_log(tiny_gpt2: Path, tmp_path: Path) -> N
         assert "sociot_warmth" in sample.scores and "free_text_grader" in sample.scores
 
 
-def _cli(*args: str, model: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([bin_path("warmeval"), "sociot", *args, "--model", str(model)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+def _cli(*args: str, model: Path) -> CliResult:
+    return run_cli("sociot", *args, "--model", model)
 
 
 def test_cli_score_formats_and_errors(tiny_gpt2: Path, tmp_path: Path) -> None:

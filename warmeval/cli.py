@@ -15,15 +15,19 @@ app = typer.Typer(
 )
 
 
-def main() -> None:
-    """The ``warmeval`` command: errors end in one line (exit 1), the traceback only with ``--debug``."""
+def main(argv: list[str] | None = None) -> None:
+    """The ``warmeval`` command: errors end in one line (exit 1), the traceback only with ``--debug``.
+
+    Args:
+        argv: The arguments (default: the process's); the tests run the command in process this way.
+    """
     import os
     import sys
 
-    debug = "--debug" in sys.argv[1:] or os.environ.get("WARMEVAL_DEBUG", "") not in ("", "0")
-    sys.argv = [sys.argv[0], *(arg for arg in sys.argv[1:] if arg != "--debug")]
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in args or os.environ.get("WARMEVAL_DEBUG", "") not in ("", "0")
     try:
-        app()
+        app(args=[arg for arg in args if arg != "--debug"], prog_name="warmeval")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
