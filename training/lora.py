@@ -26,6 +26,13 @@ that saves adapters at exact epochs -> manifest.
   ``benchmarks/lora_throughput.py`` shows which is faster.
 * bf16 on a GPU that supports it. Several GPUs: ``accelerate launch -m warmeval.training.lora --config recipe.yaml``
   (or ``torchrun``): the Trainer handles DDP.
+
+Why not trl's ``SFTTrainer`` (and why trl is not a dependency): its assistant-only loss (``SFTConfig(
+assistant_only_loss=True)``) needs ``{% generation %}`` markers in the chat template, and trl 1.16 swaps in a marked
+"training template" only for templates it recognises. Llama-3.1-8B-Instruct's template (the paper's base model; trl's
+``llama3_1.jinja``) is not among them (only Llama 3.0's is), nor is SmolLM2's, so ``SFTTrainer`` raises "patching is
+not supported for this template" instead of training on assistant tokens. The prefix-rendering mask here works on any
+template, and the exact epoch saves need the callback below either way; the Trainer is transformers'.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 
 from warmeval.util.files import write_atomic
 
-PACKAGES = ("warmeval", "torch", "transformers", "peft", "trl", "datasets", "openai", "detoxify", "vllm")
+PACKAGES = ("warmeval", "torch", "transformers", "peft", "datasets", "openai", "detoxify", "vllm")
 
 
 def file_sha256(path: str | Path) -> str:
