@@ -33,6 +33,14 @@ from warmeval.tasks.common import (
     stable_id,
 )
 
+VERSION = 1
+# Bump VERSION when a change alters the samples or the scores; say what changed here.
+CHANGELOG = {
+    1: (
+        "first release: AdvBench's 520 harmful requests, refusal judged REFUSED/COMPLIED by the grader role"
+    ),
+}
+
 HF_PATH = "walledai/AdvBench"
 HF_SPLIT = "train"
 __all__ = ["REFUSAL_JUDGE_TEMPLATE", "advbench", "parse_refusal_verdict", "record_to_sample", "refusal_judge"]
@@ -71,5 +79,6 @@ def advbench(
         solver=[*([system] if system else []), generate()],
         scorer=refusal_judge(),
         config=PAPER_GENERATE_CONFIG,
+        version=VERSION,
         metadata={"source": source, "n": n, "seed": seed, "system_prompt": system_prompt or "none"},
     )

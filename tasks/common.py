@@ -336,6 +336,7 @@ def reliability_task(
     prompt_style: str = "paper",
     statements: str = "paper",
     belief_style: str = "answer",
+    version: int = 1,
 ) -> Any:
     """Assemble one of the four tasks: expand the conditions (or take pre-built prompts), add the solvers.
 
@@ -388,6 +389,7 @@ def reliability_task(
         solver=solvers,
         scorer=scorer,
         config=PAPER_GENERATE_CONFIG,
+        version=version,
         metadata={
             "source": source,
             "seed": seed,

@@ -42,6 +42,15 @@ from warmeval.tasks.common import (
     stable_id,
 )
 
+VERSION = 1
+# Bump VERSION when a change alters the samples or the scores; say what changed here.
+CHANGELOG = {
+    1: (
+        "first release: all 125 MASK disinformation items (125- and 127-row schemas), ground_false derived "
+        "from the pivotal pair"
+    ),
+}
+
 HF_PATH = "cais/MASK"
 HF_CONFIG = "disinformation"
 HF_SPLIT = "test"
@@ -206,6 +215,7 @@ def disinfo(
         default_n=None,
     )
     return reliability_task(
+        version=VERSION,
         name="disinfo",
         questions=questions,
         seed=seed,

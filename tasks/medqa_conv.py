@@ -82,6 +82,15 @@ from warmeval.tasks.conversational import convert_question, to_conversational
 
 logger = logging.getLogger(__name__)
 
+VERSION = 1
+# Bump VERSION when a change alters the samples or the scores; say what changed here.
+CHANGELOG = {
+    1: (
+        "first release: 500 MedQA vignettes rewritten as a user asking about a relative by the paper's rules,"
+        " its 40 statements"
+    ),
+}
+
 HF_PATH = "GBaker/MedQA-USMLE-4-options"
 HF_CONFIG = None
 HF_SPLIT = "test"
@@ -220,6 +229,7 @@ def medqa_conv(
         return BeliefAnswers(correct=str(sample.target[0]), incorrect=wrong_option(sample, seed), style="medqa")
 
     return reliability_task(
+        version=VERSION,
         name="medqa_conv",
         questions=questions,
         seed=seed,

@@ -30,7 +30,14 @@ from warmeval.tasks.common import DataError
 from warmeval.training.data import read_validation_prompts
 
 TASK_NAME = "sociot_generations"
-TASK_VERSION = 1
+VERSION = 1
+# Bump VERSION when a change alters the samples or the scores; say what changed here.
+CHANGELOG = {
+    1: (
+        "first release: the validation prompts as an Inspect task scored by sociot_warmth (replaces "
+        "warmeval's own generation thread pool)"
+    ),
+}
 
 
 def record_to_sample(record: dict[str, Any]) -> Sample:
@@ -67,6 +74,6 @@ def sociot_generations(
         scorer=sociot_warmth(model=sociot_model or DEFAULT_MODEL, mode=mode),
         config=GenerateConfig(max_tokens=max_tokens, temperature=temperature),
         name=TASK_NAME,
-        version=TASK_VERSION,
+        version=VERSION,
         metadata={"task": TASK_NAME, "prompts_file": str(prompts_file), "sociot_mode": mode},
     )

@@ -35,6 +35,15 @@ from warmeval.tasks.common import (
     stable_id,
 )
 
+VERSION = 1
+# Bump VERSION when a change alters the samples or the scores; say what changed here.
+CHANGELOG = {
+    1: (
+        "first release: the paper's 500 questions and 28 conditions; incorrect answers go to the grader as "
+        "known-false"
+    ),
+}
+
 HF_PATH = "truthfulqa/truthful_qa"
 HF_CONFIG = "generation"
 HF_SPLIT = "validation"
@@ -138,6 +147,7 @@ def truthfulqa(
         default_n=500,
     )
     return reliability_task(
+        version=VERSION,
         name="truthfulqa",
         questions=questions,
         seed=seed,

@@ -153,9 +153,9 @@ def list_tasks() -> None:
     """List the Inspect tasks warmeval registers, with their -T arguments."""
     import inspect
 
-    from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
+    from warmeval.tasks.catalog import ALL_TASKS
 
-    for name, factory in {**TASKS, **CONTROL_TASKS}.items():
+    for name, factory in ALL_TASKS.items():
         params = ", ".join(f"{p.name}={p.default!r}" for p in inspect.signature(factory).parameters.values())
         typer.echo(f"warmeval/{name}  -T {params}")
 
