@@ -40,7 +40,7 @@ def test_build_on_real_sample(sharegpt: Path, tmp_path: Path) -> None:
         input=str(sharegpt), out_dir=str(tmp_path / "out"), n_validation=300, detoxify_checkpoint=str(checkpoint),
         detoxify_config_dir=str(config_dir), batch_size=256, max_chars_scored=400,
     ))  # fmt: skip
-    counts = manifest["counts"]
+    counts = manifest.counts
     train = _read(tmp_path / "out" / "train.jsonl")
     validation = _read(tmp_path / "out" / "validation_prompts.jsonl")
     assert len(train) == counts["train_conversations"] == 1617
@@ -59,10 +59,10 @@ def test_build_on_real_sample(sharegpt: Path, tmp_path: Path) -> None:
     assert {c["id"] for c in train}.isdisjoint(v["id"] for v in validation)
     assert counts["train_validation_overlap"] == 0 and len(validation) == counts["validation_prompts"] == 300
     assert (
-        manifest["inputs"]["sharegpt"]["sha256"] == "1d8fc8e2cff5a6945c3c9b4acbc2a7f8da2ef1b5b5370854e780d1e4baa2d434"
+        manifest.inputs["sharegpt"].sha256 == "1d8fc8e2cff5a6945c3c9b4acbc2a7f8da2ef1b5b5370854e780d1e4baa2d434"
     )
-    assert manifest["counts"]["bad_records"] == {"empty_turn": 7, "non_alternating": 3}
-    assert manifest["versions"]["detoxify"]
+    assert manifest.counts["bad_records"] == {"empty_turn": 7, "non_alternating": 3}
+    assert manifest.versions["detoxify"]
 
 
 def _turns(user: str, reply: str) -> list[dict[str, str]]:
@@ -88,7 +88,7 @@ def test_split_parts_stay_on_one_side(tmp_path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     manifest = build_conversations(BuildConfig(input=str(path), out_dir=str(tmp_path / "out"), n_train=2,
                                                n_validation=50, nsfw_filter=False))  # fmt: skip
-    counts = manifest["counts"]
+    counts = manifest.counts
     train = _read(tmp_path / "out" / "train.jsonl")
     validation = _read(tmp_path / "out" / "validation_prompts.jsonl")
     assert [c["id"] for c in train] == ["a_0", "b_0"]
@@ -107,7 +107,7 @@ def test_real_sample_validation_shares_no_conversation_with_train(sharegpt: Path
         input=str(sharegpt), out_dir=str(tmp_path / "out"), n_train=300, n_validation=120,
         detoxify_checkpoint=str(checkpoint), detoxify_config_dir=str(config_dir), batch_size=256, max_chars_scored=400,
     ))  # fmt: skip
-    counts = manifest["counts"]
+    counts = manifest.counts
     train_roots = {conversation_root(c["id"]) for c in _read(tmp_path / "out" / "train.jsonl")}
     validation = _read(tmp_path / "out" / "validation_prompts.jsonl")
     assert len(validation) == counts["validation_prompts"] == 120
@@ -144,7 +144,7 @@ def test_bad_records_counted_and_nsfw_drops(sharegpt: Path, tmp_path: Path) -> N
     manifest = build_conversations(BuildConfig(input=str(path), out_dir=str(tmp_path / "o1"), n_train=10,
                                                n_validation=5, detoxify_checkpoint=str(checkpoint),
                                                detoxify_config_dir=str(config_dir)))  # fmt: skip
-    counts = manifest["counts"]
+    counts = manifest.counts
     # The first 40 real records hold one empty turn of their own.
     assert counts["bad_records"] == {"missing_fields": 1, "wrong_role": 1, "empty_turn": 2, "non_alternating": 1,
                                      "no_assistant_reply": 1, "not_an_object": 1}  # fmt: skip

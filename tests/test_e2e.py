@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -130,16 +131,16 @@ def test_warmeval_demo(tmp_path: Path) -> None:
         rows = (out / "data" / style / "train.jsonl").read_text().splitlines()
         assert len(rows) == 48
         assert sorted(p.name for p in (out / "adapters" / style).glob("epoch-*")) == ["epoch-2"]
-    # one server: 3 variants x (4 tasks + AdvBench), every sample scored
+    # one server: 3 variants x (4 tasks + AdvBench), plus the SocioT generations of base, warm and cold; all scored
     logs = list_eval_logs(str(out / "run" / "logs"))
-    assert len(logs) == 3 * 5
+    assert len(logs) == 3 * 5 + 3
     seen, correct = set(), {}
     for info in logs:
         log = read_eval_log(info.name.removeprefix("file://"))
         assert log.status == "success" and log.samples and all(s.scores for s in log.samples)
         key = (log.eval.metadata["variant"], log.eval.task.split("/")[-1], log.eval.model)
         seen.add(key)
-        if key[1] != "advbench":
+        if key[1] not in ("advbench", "sociot_generations"):
             correct[key[:2]] = sum(next(iter(s.scores.values())).value["correct"] for s in log.samples)
     assert ("warm", "medqa_conv", "vllm/warm") in seen and ("original", "advbench", "vllm/base") in seen
     # real answers, some right: the base model gets each task partly right, and nearly every cell has a correct answer
@@ -149,7 +150,11 @@ def test_warmeval_demo(tmp_path: Path) -> None:
     for series in ("warm", "cold"):
         table = (out / "run" / "sociot" / series / "warmth_trajectory.csv").read_text().split("\n")
         assert [row.split(",")[1] for row in table[1:] if row] == ["0.0", "2.0"]
+    # the real model's warmth moves with the adapter's style: warm - base has its 95% CI above 0, cold - base not
     assert "warm > base (95% CI of warm - base above 0): holds" in stdout
+    cold = re.search(r"cold - base\s+[+-][\d.]+\s+\[([+-][\d.]+),", stdout)
+    assert cold and float(cold.group(1)) <= 0, stdout[-2000:]
+    assert {("base", "sociot_generations", "vllm/base"), ("cold", "sociot_generations", "vllm/cold")} <= seen
     report = (out / "run" / "report" / "report.md").read_text()
     assert "SocioT warmth by checkpoint" in report
     assert load_experiment(out / "experiment.yaml").sociot is not None

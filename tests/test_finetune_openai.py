@@ -112,7 +112,7 @@ def test_warm_job_end_to_end(fake_api: FakeServer, train_file: Path, tmp_path: P
     assert sleeps == [30.0, 60.0, 120.0]
 
     written = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
-    assert written == manifest
+    assert written == json.loads(json.dumps(manifest.to_json(), default=str))
     assert written["stage"] == "train_openai"
     assert written["job_id"] == "ftjob-001"
     assert written["status"] == "succeeded"
@@ -143,8 +143,8 @@ def test_cold_default_multiplier(fake_api: FakeServer, train_file: Path, tmp_pat
     (request,) = fake_api.state.job_requests
     assert request["method"]["supervised"]["hyperparameters"] == {"n_epochs": 3, "learning_rate_multiplier": 0.1}
     assert request["suffix"] == "cold"
-    assert manifest["parameters"]["learning_rate_multiplier"] == 0.1
-    assert manifest["fine_tuned_model"] == "ft:gpt-4o-mini:warmeval:cold:abc"
+    assert manifest.parameters["learning_rate_multiplier"] == 0.1
+    assert manifest.extra["fine_tuned_model"] == "ft:gpt-4o-mini:warmeval:cold:abc"
 
 
 def test_explicit_settings_override_defaults(fake_api: FakeServer, train_file: Path, tmp_path: Path) -> None:
@@ -175,11 +175,11 @@ def test_explicit_settings_override_defaults(fake_api: FakeServer, train_file: P
         "suffix": "warm-run2",
         "seed": 7,
     }
-    assert manifest["validation_file_id"] == "file-002"
-    assert manifest["inputs"]["validation_file"]["sha256"] == hashlib.sha256(valid.read_bytes()).hexdigest()
-    assert manifest["counts"]["validation"]["examples"] == 3
-    assert manifest["parameters"]["learning_rate_multiplier"] == 1.5
-    assert manifest["seed"] == 7
+    assert manifest.extra["validation_file_id"] == "file-002"
+    assert manifest.inputs["validation_file"].sha256 == hashlib.sha256(valid.read_bytes()).hexdigest()
+    assert manifest.counts["validation"]["examples"] == 3
+    assert manifest.parameters["learning_rate_multiplier"] == 1.5
+    assert manifest.extra["seed"] == 7
 
 
 def test_failed_job_raises_with_server_message(fake_api: FakeServer, train_file: Path, tmp_path: Path) -> None:
@@ -223,7 +223,7 @@ def test_transient_poll_errors_are_retried(fake_api: FakeServer, train_file: Pat
     config = OpenAIFineTuneConfig(train_file=train_file, style="warm", out_dir=tmp_path, poll_interval=1)
     sleeps = Sleeps()
     manifest = run_openai_finetune(config, client=fake_api.client, sleep=sleeps)
-    assert manifest["status"] == "succeeded"
+    assert manifest.extra["status"] == "succeeded"
     assert fake_api.state.retrieves == 5
     assert sleeps == [1, 2, 4, 8, 16]
 
@@ -234,7 +234,7 @@ def test_default_client_uses_base_url(
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")
     config = OpenAIFineTuneConfig(train_file=train_file, style="warm", base_url=fake_api.base_url, out_dir=tmp_path)
     manifest = run_openai_finetune(config, sleep=Sleeps())
-    assert manifest["fine_tuned_model"] == "ft:gpt-4o-mini:warmeval:warm:abc"
+    assert manifest.extra["fine_tuned_model"] == "ft:gpt-4o-mini:warmeval:warm:abc"
     assert fake_api.state.authorization == {"Bearer from-env"}
 
 

@@ -25,6 +25,7 @@ from warmeval.training.lora import (
     tokenize_chat,
     train_lora,
 )
+from warmeval.util.manifest import Manifest
 
 CHATS = [
     [{"role": "user", "content": f"Question {i}: what is {i} plus {i}?"},
@@ -65,10 +66,10 @@ def test_labels_mask_assistant_tokens_with_and_without_generation_markers(tiny_m
 def test_training_saves_exact_epochs_and_keeps_base_frozen(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "warm"
     manifest = train_lora(_config(tiny_model, chat_file, out))
-    steps_per_epoch = manifest["counts"]["steps_per_epoch"]
+    steps_per_epoch = manifest.counts["steps_per_epoch"]
     assert steps_per_epoch == 5  # 20 chats / micro 2 = 10 batches / accumulation 2
     assert save_steps_for([0.5, 1, 1.5, 2], steps_per_epoch) == {2: 0.5, 5: 1, 8: 1.5, 10: 2}
-    assert sorted(manifest["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
+    assert sorted(manifest.extra["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
     for label, step in (("epoch-0.5", 2), ("epoch-1", 5), ("epoch-1.5", 8), ("epoch-2", 10)):
         info = json.loads((out / label / "warmeval_epoch.json").read_text())
         assert info["global_step"] == step and (out / label / "adapter_config.json").is_file()
@@ -100,11 +101,11 @@ class StopAt(TrainerCallback):
 def test_resume_continues_the_schedule(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "resume"
     first = train_lora(_config(tiny_model, chat_file, out), callbacks=[StopAt(6)])
-    assert first["counts"]["global_step"] == 6 and sorted(first["adapters"]) == ["epoch-0.5", "epoch-1"]
+    assert first.counts["global_step"] == 6 and sorted(first.extra["adapters"]) == ["epoch-0.5", "epoch-1"]
     second = train_lora(_config(tiny_model, chat_file, out))
-    assert second["resumed_from"].endswith("checkpoint-5")
-    assert second["counts"]["global_step"] == 10
-    assert sorted(second["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
+    assert second.extra["resumed_from"].endswith("checkpoint-5")
+    assert second.counts["global_step"] == 10
+    assert sorted(second.extra["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
     assert json.loads((out / "epoch-2" / "warmeval_epoch.json").read_text())["global_step"] == 10
 
 
@@ -124,12 +125,12 @@ def test_output_dir_of_another_run_refuses_torn_checkpoints_skipped_epochs_rebui
     (out / "checkpoint-5" / "trainer_state.json").unlink()
     shutil.rmtree(out / "epoch-0.5")
     resumed = train_lora(_config(tiny_model, chat_file, out))
-    assert resumed["resumed_from"].endswith("checkpoint-2")
+    assert resumed.extra["resumed_from"].endswith("checkpoint-2")
     assert (out / "epoch-0.5" / "adapter_model.safetensors").is_file()
-    assert sorted(resumed["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
+    assert sorted(resumed.extra["adapters"]) == ["epoch-0.5", "epoch-1", "epoch-1.5", "epoch-2"]
     # overwrite starts afresh
     fresh = train_lora(_config(tiny_model, other, out, epochs=1, save_epochs=[1], overwrite=True))
-    assert fresh["resumed_from"] is None and sorted(fresh["adapters"]) == ["epoch-1"]
+    assert fresh.extra["resumed_from"] is None and sorted(fresh.extra["adapters"]) == ["epoch-1"]
 
 
 def test_a_run_that_would_save_no_adapter_fails_before_loading(chat_file: Path, tmp_path: Path) -> None:
@@ -142,10 +143,10 @@ def test_a_run_that_would_save_no_adapter_fails_before_loading(chat_file: Path, 
 
 
 def test_summary_names_what_was_skipped_and_not_saved() -> None:
-    manifest = {"counts": {"conversations": 24, "truncated": 20, "dropped_overlong": 0, "no_assistant_tokens": 5,
-                           "tokens": 9000, "global_step": 3, "steps_per_epoch": 2, "train_loss": 1.5,
-                           "final_loss": 1.25},
-                "adapters": {"epoch-1": "x"}, "parameters": {"save_epochs": [1, 2]}}  # fmt: skip
+    counts = {"conversations": 24, "truncated": 20, "dropped_overlong": 0, "no_assistant_tokens": 5, "tokens": 9000,
+              "global_step": 3, "steps_per_epoch": 2, "train_loss": 1.5, "final_loss": 1.25}  # fmt: skip
+    manifest = Manifest(stage="train_lora", created="", inputs={}, parameters={"save_epochs": [1, 2]}, counts=counts,
+                        outputs={}, versions={}, extra={"adapters": {"epoch-1": "x"}})  # fmt: skip
     text = summary(manifest)
     assert "19 of 24 used; 20 truncated to max_seq_length; 5 skipped (0 too long, 5 with no assistant tokens)" in text
     assert "final logged loss 1.2500" in text and "not saved (the run ended first): epoch-2" in text
@@ -160,8 +161,8 @@ def test_overlong_sequences_dropped_or_truncated_and_counted(tiny_model: Path, c
     common = dict(max_seq_length=limit, epochs=1, save_epochs=[1])
     dropped = train_lora(_config(tiny_model, chat_file, tmp_path / "d", overlong="drop", **common))
     truncated = train_lora(_config(tiny_model, chat_file, tmp_path / "t", **common))
-    assert dropped["counts"]["dropped_overlong"] == longer and dropped["counts"]["truncated"] == 0
-    assert truncated["counts"]["truncated"] == longer and truncated["counts"]["dropped_overlong"] == 0
+    assert dropped.counts["dropped_overlong"] == longer and dropped.counts["truncated"] == 0
+    assert truncated.counts["truncated"] == longer and truncated.counts["dropped_overlong"] == 0
 
 
 @pytest.mark.slow
@@ -313,9 +314,9 @@ def test_padding_free_training_keeps_steps_saves_and_loss(tiny_model: Path, chat
     assert all(call == (1, False, True) for call in packed_seen.calls)  # one packed row, no mask: really packed
     assert len(packed_seen.calls) == len(padded_seen.calls) == 10  # 5 optimiser steps x accumulation 2
     for key in ("steps_per_epoch", "global_step"):
-        assert packed_run["counts"][key] == padded_run["counts"][key]
-    assert packed_run["save_schedule"] == padded_run["save_schedule"] == {"2": 0.5, "5": 1}
-    assert sorted(packed_run["adapters"]) == sorted(padded_run["adapters"]) == ["epoch-0.5", "epoch-1"]
+        assert packed_run.counts[key] == padded_run.counts[key]
+    assert packed_run.extra["save_schedule"] == padded_run.extra["save_schedule"] == {"2": 0.5, "5": 1}
+    assert sorted(packed_run.extra["adapters"]) == sorted(padded_run.extra["adapters"]) == ["epoch-0.5", "epoch-1"]
     for label, step in (("epoch-0.5", 2), ("epoch-1", 5)):
         info = json.loads((out / label / "warmeval_epoch.json").read_text())
         assert info["global_step"] == step and (out / label / "adapter_config.json").is_file()
@@ -356,7 +357,7 @@ def test_recipe_values_are_typed_before_the_model_loads(tiny_model: Path, chat_f
                       "gradient_accumulation: 1\nlogging_steps: 1000\n")  # fmt: skip
     config = load_config(LoraTrainConfig, recipe)
     assert config.learning_rate == 1e-5 and isinstance(config.learning_rate, float)  # YAML reads 1e-5 as a string
-    assert sorted(train_lora(config)["adapters"]) == ["epoch-1"]
+    assert sorted(train_lora(config).extra["adapters"]) == ["epoch-1"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("base_model: /no/such/model\nr: eight\nmicro_batch_size: 0\n")
     with pytest.raises(ConfigError, match=r"bad.yaml: r: Input should be a valid integer.*'eight'"):

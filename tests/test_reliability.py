@@ -236,7 +236,7 @@ def test_credentials_in_urls_are_redacted_in_manifests(tmp_path: Path) -> None:
     config = RewriteConfig(base_url="http://user:secret@host:8000/v1")
     assert "secret" not in json.dumps(config.public_parameters())
     manifest = write_manifest(tmp_path / "m.json", stage="x", parameters={"nested": ["https://a:b@x.org/p"]})
-    assert "a:b@" not in (tmp_path / "m.json").read_text() and manifest["parameters"]["nested"][0].startswith("https")
+    assert "a:b@" not in (tmp_path / "m.json").read_text() and manifest.parameters["nested"][0].startswith("https")
 
 
 def test_errors_end_in_one_line_and_the_traceback_needs_debug(tmp_path: Path) -> None:

@@ -262,7 +262,7 @@ def test_retries_output_tokens_cost_and_cache(fake_server: FakeOpenAI, tmp_path:
     manifest = run(rewrite_file(source, output, config, sleep=sleeps))
 
     # three retries of the first request, growing delays with jitter
-    assert len(sleeps.delays) == 3 and manifest["counts"]["retries"] == 3
+    assert len(sleeps.delays) == 3 and manifest.counts["retries"] == 3
     for i, delay in enumerate(sleeps.delays):
         assert 2.0**i / 2 <= delay <= 2.0**i
     assert sleeps.delays == sorted(sleeps.delays)
@@ -270,16 +270,16 @@ def test_retries_output_tokens_cost_and_cache(fake_server: FakeOpenAI, tmp_path:
 
     assert read_jsonl(output) == expected_warm()
     assert read_jsonl(output_paths(output)["failures"]) == []
-    counts = manifest["counts"]
+    counts = manifest.counts
     assert counts["conversations_in"] == counts["conversations_out"] == 4
     assert counts["assistant_turns_in"] == counts["turns_rewritten"] == N_TURNS == 5
     assert counts["api_calls"] == N_TURNS + 3 and counts["api_errors"] == 3 and counts["cache_hits"] == 0
     assert counts["prompt_tokens"] == N_TURNS * PROMPT_TOKENS
     assert counts["completion_tokens"] == N_TURNS * COMPLETION_TOKENS
     assert counts["cost_usd"] == pytest.approx(N_TURNS * CALL_COST)
-    assert manifest["price_known"] and manifest["parameters"]["api_key"] == "<redacted>"
-    assert manifest["outputs"]["conversations"]["sha256"] and manifest["inputs"]["template"]["sha256"]
-    assert json.loads(output_paths(output)["manifest"].read_text()) == json.loads(json.dumps(manifest, default=str))
+    assert manifest.extra["price_known"] and manifest.parameters["api_key"] == "<redacted>"
+    assert manifest.outputs["conversations"].sha256 and manifest.inputs["template"].sha256
+    assert json.loads(output_paths(output)["manifest"].read_text()) == json.loads(json.dumps(manifest.to_json(), default=str))
     prompts = [body["messages"][0]["content"] for body in fake_server.chat_bodies]
     originals = [m["content"] for c in CONVERSATIONS for m in c["messages"] if m["role"] == "assistant"]
     assert sorted(original_of(p) for p in prompts) == sorted(originals + [originals[0]] * 3)
@@ -300,8 +300,8 @@ def test_retries_output_tokens_cost_and_cache(fake_server: FakeOpenAI, tmp_path:
     again = run(rewrite_file(source, output, config, sleep=sleeps))
     assert fake_server.chat_calls() == before
     assert output.read_bytes() == first_bytes
-    assert again["counts"]["api_calls"] == 0 and again["counts"]["cache_hits"] == N_TURNS
-    assert again["counts"]["cost_usd"] == 0 and again["counts"]["cost_usd_all_responses"] == pytest.approx(
+    assert again.counts["api_calls"] == 0 and again.counts["cache_hits"] == N_TURNS
+    assert again.counts["cost_usd"] == 0 and again.counts["cost_usd_all_responses"] == pytest.approx(
         N_TURNS * CALL_COST
     )
     # another model, template or sampling setting is another cache key
@@ -317,7 +317,7 @@ def test_retry_after_is_a_lower_bound(fake_server: FakeOpenAI, tmp_path: Path) -
         rewrite_file(write_input(tmp_path / "in.jsonl", conversations), tmp_path / "out.jsonl",
                      config_for(fake_server, tmp_path), sleep=sleeps)
     )  # fmt: skip
-    assert sleeps.delays == [7.0] and manifest["counts"]["conversations_out"] == 1
+    assert sleeps.delays == [7.0] and manifest.counts["conversations_out"] == 1
 
 
 def test_interrupted_run_resumes_with_only_missing_turns(fake_server: FakeOpenAI, tmp_path: Path) -> None:
@@ -352,8 +352,8 @@ def test_interrupted_run_resumes_with_only_missing_turns(fake_server: FakeOpenAI
     fake_server.release.set()
     before = fake_server.chat_calls()
     manifest = run(rewrite_file(source, output, config, sleep=Sleeps()))
-    assert fake_server.chat_calls() - before == 8 - cached == manifest["counts"]["api_calls"]
-    assert manifest["counts"]["cache_hits"] == cached
+    assert fake_server.chat_calls() - before == 8 - cached == manifest.counts["api_calls"]
+    assert manifest.counts["cache_hits"] == cached
     assert read_jsonl(output) == expected_warm(conversations)
 
 
@@ -366,10 +366,10 @@ def test_torn_cache_line_is_skipped_and_healed(fake_server: FakeOpenAI, tmp_path
     lines = cache_file.read_text(encoding="utf-8").splitlines(keepends=True)
     cache_file.write_text(lines[0] + lines[1][:40], encoding="utf-8")  # killed in the middle of the second line
     manifest = run(rewrite_file(source, output, config, sleep=Sleeps()))
-    assert manifest["counts"]["cache_lines_skipped"] == 1 and manifest["counts"]["api_calls"] == 1
+    assert manifest.counts["cache_lines_skipped"] == 1 and manifest.counts["api_calls"] == 1
     assert read_jsonl(output) == expected_warm(CONVERSATIONS[:2])
     again = run(rewrite_file(source, output, config, sleep=Sleeps()))
-    assert again["counts"]["api_calls"] == 0 and again["counts"]["cache_lines_skipped"] == 1
+    assert again.counts["api_calls"] == 0 and again.counts["cache_lines_skipped"] == 1
 
 
 def test_permanent_api_failure_excludes_then_resumes(fake_server: FakeOpenAI, tmp_path: Path) -> None:
@@ -379,7 +379,7 @@ def test_permanent_api_failure_excludes_then_resumes(fake_server: FakeOpenAI, tm
     config = config_for(fake_server, tmp_path, max_api_retries=2)
     sleeps = Sleeps()
     manifest = run(rewrite_file(source, output, config, sleep=sleeps))
-    counts = manifest["counts"]
+    counts = manifest.counts
     assert [c["id"] for c in read_jsonl(output)] == ["c1", "c2", "c4"]
     (failure,) = read_jsonl(output_paths(output)["failures"])
     assert failure["id"] == "c3" and failure["reason"] == "api_error" and failure["turns"][0]["message_index"] == 3
@@ -391,7 +391,7 @@ def test_permanent_api_failure_excludes_then_resumes(fake_server: FakeOpenAI, tm
     fake_server.fail_if = lambda body: None
     before = fake_server.chat_calls()
     again = run(rewrite_file(source, output, config, sleep=sleeps))
-    assert fake_server.chat_calls() - before == 1 == again["counts"]["api_calls"]
+    assert fake_server.chat_calls() - before == 1 == again.counts["api_calls"]
     assert read_jsonl(output) == expected_warm()
 
 
@@ -422,7 +422,7 @@ def test_fidelity_failures_are_retried_then_excluded(fake_server: FakeOpenAI, tm
     output = tmp_path / "out.jsonl"
     config = config_for(fake_server, tmp_path, max_attempts=2)
     manifest = run(rewrite_file(source, output, config, sleep=Sleeps()))
-    counts = manifest["counts"]
+    counts = manifest.counts
     assert read_jsonl(output) == [expected_warm()[0], expected_warm()[3]]
     failures = read_jsonl(output_paths(output)["failures"])
     assert [(f["id"], f["reason"], f["index"]) for f in failures] == [
@@ -440,7 +440,7 @@ def test_fidelity_failures_are_retried_then_excluded(fake_server: FakeOpenAI, tm
     # a repeated run re-checks the cached responses: no call, same exclusions
     before = fake_server.chat_calls()
     again = run(rewrite_file(source, output, config, sleep=Sleeps()))
-    assert fake_server.chat_calls() == before and again["counts"]["excluded_by_reason"] == counts["excluded_by_reason"]
+    assert fake_server.chat_calls() == before and again.counts["excluded_by_reason"] == counts["excluded_by_reason"]
     # raising max_attempts pays only for the extra attempts
     run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=3), sleep=Sleeps()))
     assert fake_server.chat_calls() == before + 2
@@ -458,7 +458,7 @@ def test_keep_failed_keeps_last_rewrites_but_lists_and_counts_them(fake_server: 
     output = tmp_path / "out.jsonl"
     manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=1, keep_failed=True),
                                 sleep=Sleeps()))  # fmt: skip
-    counts = manifest["counts"]
+    counts = manifest.counts
     rows = read_jsonl(output)
     assert [row["id"] for row in rows] == [c["id"] for c in CONVERSATIONS]  # nothing excluded, same order
     kept = next(row for row in rows if row["id"] == "c2")
@@ -475,11 +475,11 @@ def test_length_band_is_rechecked_from_cache(fake_server: FakeOpenAI, tmp_path: 
     source = write_input(tmp_path / "in.jsonl", CONVERSATIONS[:1])
     output = tmp_path / "out.jsonl"
     manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=1), sleep=Sleeps()))
-    assert manifest["counts"]["excluded_by_reason"] == {LENGTH_OUT_OF_BAND: 1}
+    assert manifest.counts["excluded_by_reason"] == {LENGTH_OUT_OF_BAND: 1}
     assert "length ratio 4.00" in read_jsonl(output_paths(output)["failures"])[0]["turns"][0]["details"][0]
     wide = config_for(fake_server, tmp_path, max_attempts=1, length_band=(0.5, 5.0))
     manifest = run(rewrite_file(source, output, wide, sleep=Sleeps()))
-    assert manifest["counts"]["conversations_out"] == 1 and manifest["counts"]["api_calls"] == 0
+    assert manifest.counts["conversations_out"] == 1 and manifest.counts["api_calls"] == 0
 
 
 def test_rejected_requests_and_turnless_conversations(fake_server: FakeOpenAI, tmp_path: Path) -> None:
@@ -494,12 +494,12 @@ def test_rejected_requests_and_turnless_conversations(fake_server: FakeOpenAI, t
     manifest = run(
         rewrite_file(write_input(tmp_path / "in.jsonl", conversations), output, config_for(fake_server, tmp_path))
     )
-    assert manifest["counts"]["excluded_by_reason"] == {
+    assert manifest.counts["excluded_by_reason"] == {
         REQUEST_REJECTED: 1,
         "no_assistant_turn": 1,
         "empty_original": 1,
     }
-    assert manifest["counts"]["retries"] == 0
+    assert manifest.counts["retries"] == 0
     assert [c["id"] for c in read_jsonl(output)] == ["c2"]
 
 
@@ -509,8 +509,8 @@ def test_sync_wrapper_and_cold_style(fake_server: FakeOpenAI, tmp_path: Path) ->
     manifest = rewrite(
         write_input(tmp_path / "in.jsonl"), output, config_for(fake_server, tmp_path), style="cold", model="other"
     )
-    assert manifest["style"] == "cold" and manifest["counts"]["conversations_out"] == 4
-    assert manifest["counts"]["cost_usd"] == 0 and not manifest["price_known"]  # unknown model: cost 0
+    assert manifest.extra["style"] == "cold" and manifest.counts["conversations_out"] == 4
+    assert manifest.counts["cost_usd"] == 0 and not manifest.extra["price_known"]  # unknown model: cost 0
     assert "sounds colder" in fake_server.chat_bodies[0]["messages"][0]["content"]
     assert output_paths(output)["manifest"] == tmp_path / "cold.manifest.json"
 
@@ -554,7 +554,7 @@ def test_batch_mode_maps_results_by_custom_id(fake_server: FakeOpenAI, tmp_path:
     assert on_disk == set(uploads)  # the batch input files are kept beside the cache
 
     assert read_jsonl(output) == expected_warm()
-    counts = manifest["counts"]
+    counts = manifest.counts
     assert counts["batches_submitted"] == 2 and counts["batch_requests"] == N_TURNS + 1
     assert counts["api_errors"] == 1 and counts["conversations_out"] == 4
     assert counts["cost_usd"] == pytest.approx(N_TURNS * CALL_COST * 0.5)  # the Batch API bills half
@@ -567,7 +567,7 @@ def test_batch_mode_maps_results_by_custom_id(fake_server: FakeOpenAI, tmp_path:
     log_size = len(fake_server.log)
     run(rewrite_file(source, output, config, sleep=sleeps))
     again = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_tokens=256), sleep=sleeps))
-    assert len(fake_server.log) == log_size and again["counts"]["cache_hits"] == N_TURNS
+    assert len(fake_server.log) == log_size and again.counts["cache_hits"] == N_TURNS
     assert read_jsonl(output) == expected_warm()
 
 
@@ -588,7 +588,7 @@ def test_batch_interrupted_while_polling_is_resumed_not_resubmitted(fake_server:
     assert json.loads(state_file.read_text())["done"] is False
     manifest = run(rewrite_file(source, output, config, sleep=Sleeps()))
     assert len(fake_server.batches) == 1 and sum(1 for m, p in fake_server.log if p == "/v1/files") == 1
-    assert manifest["counts"]["batches_resumed"] == 1 and manifest["counts"]["batches_submitted"] == 0
+    assert manifest.counts["batches_resumed"] == 1 and manifest.counts["batches_submitted"] == 0
     assert read_jsonl(output) == expected_warm()
 
 
@@ -609,7 +609,7 @@ def test_rewrite_through_vllm_server_accounts_every_failure(vllm_server: str, tm
         concurrency=4, progress=False, cache_dir=str(tmp_path / "cache"), timeout=120,
     )  # fmt: skip
     manifest = run(rewrite_file(source, output, config))
-    counts = manifest["counts"]
+    counts = manifest.counts
     failures = read_jsonl(output_paths(output)["failures"])
     kept = read_jsonl(output)
 
@@ -639,14 +639,14 @@ def test_rewrite_through_vllm_server_accounts_every_failure(vllm_server: str, tm
 
     # a second run is served from the cache
     again = run(rewrite_file(source, output, config))
-    assert again["counts"]["api_calls"] == 0 and again["counts"]["cache_hits"] == N_TURNS
+    assert again.counts["api_calls"] == 0 and again.counts["cache_hits"] == N_TURNS
     assert read_jsonl(output_paths(output)["failures"]) == failures
 
     # the full template is longer than the tiny model's context: the server rejects it, and that is accounted too
     full = dataclasses.replace(config, template=None, max_attempts=1)
     rejected = run(rewrite_file(source, tmp_path / "full.jsonl", full))
-    assert rejected["counts"]["excluded_by_reason"] == {REQUEST_REJECTED: 4}
-    assert rejected["counts"]["retries"] == 0
+    assert rejected.counts["excluded_by_reason"] == {REQUEST_REJECTED: 4}
+    assert rejected.counts["retries"] == 0
 
 
 def test_cli_data_rewrite(fake_server: FakeOpenAI, tmp_path: Path) -> None:

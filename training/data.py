@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from warmeval.util.jsonl import json_lines, read_json_objects
-from warmeval.util.manifest import write_manifest
+from warmeval.util.manifest import Manifest, write_manifest
 
 HF_REPO = "anon8231489123/ShareGPT_Vicuna_unfiltered"
 HF_FILE = "ShareGPT_V3_unfiltered_cleaned_split.json"
@@ -233,7 +233,7 @@ def truncate(conversation: Conversation, max_turns: int) -> bool:
     return True
 
 
-def build_conversations(config: BuildConfig) -> dict[str, Any]:
+def build_conversations(config: BuildConfig) -> Manifest:
     """Run the build; returns the manifest (also written to ``out_dir/manifest.json``).
 
     Validation prompts are drawn only from conversations whose root (`conversation_root`) has no part in the

@@ -8,7 +8,7 @@ checkpoints in ``manifest.json`` (stage ``train_openai``).
 Example:
     >>> config = OpenAIFineTuneConfig(train_file="data/warm_train.jsonl", style="warm", out_dir="runs/warm-4o-mini")
     >>> manifest = run_openai_finetune(config)  # doctest: +SKIP
-    >>> manifest["fine_tuned_model"]  # doctest: +SKIP
+    >>> manifest.extra["fine_tuned_model"]  # doctest: +SKIP
     'ft:gpt-4o-mini-2024-07-18:org:warm:AbC123'
 """
 
@@ -26,7 +26,7 @@ import openai
 from openai.types.fine_tuning.job_create_params import Method
 
 from warmeval.util.jsonl import json_lines
-from warmeval.util.manifest import write_manifest
+from warmeval.util.manifest import Manifest, write_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +333,7 @@ def run_openai_finetune(
     *,
     client: openai.OpenAI | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Any]:
+) -> Manifest:
     """Validate, upload, fine-tune, wait, and write ``{out_dir}/manifest.json``.
 
     The job is created with the supervised ``method`` (the top-level ``hyperparameters`` argument is deprecated),
@@ -372,7 +372,7 @@ def run_openai_finetune(
 
 def _run(
     config: OpenAIFineTuneConfig, client: openai.OpenAI, sleep: Callable[[float], None], counts: dict[str, Any]
-) -> dict[str, Any]:
+) -> Manifest:
     """Upload, create the job, wait for it and write the manifest (the files are already validated)."""
     train_file = Path(config.train_file)
     validation_file = Path(config.validation_file) if config.validation_file is not None else None

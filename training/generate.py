@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from warmeval.training.data import read_validation_prompts
-from warmeval.util.manifest import write_manifest
+from warmeval.util.manifest import Manifest, write_manifest
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _generate_transformers(
     return outputs
 
 
-def generate_validation(config: ValidationGenerationConfig) -> dict[str, Any]:
+def generate_validation(config: ValidationGenerationConfig) -> Manifest:
     """Write one JSONL of responses per model; returns the manifest."""
     prompts = read_validation_prompts(config.prompts_file, config.limit)
     out = Path(config.out_dir)

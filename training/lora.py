@@ -49,7 +49,7 @@ from typing import Any
 
 from warmeval.util.config import load_config
 from warmeval.util.jsonl import read_json_objects
-from warmeval.util.manifest import write_manifest
+from warmeval.util.manifest import Manifest, write_manifest
 
 logger = logging.getLogger(__name__)
 PAPER_SAVE_EPOCHS = (0.5, 1.0, 1.5, 2.0, 4.0, 6.0, 8.0, 10.0)
@@ -258,7 +258,7 @@ def build_collator(config: LoraTrainConfig, tokenizer: Any, model: Any) -> Any:
     return DataCollatorWithFlattening(separator_id=-100, return_position_ids=True, return_flash_attn_kwargs=flash)
 
 
-def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -> dict[str, Any]:
+def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -> Manifest:
     """Train one adapter; returns the manifest (also written to ``output_dir/manifest.json``).
 
     Args:
@@ -407,9 +407,9 @@ def check_saves(config: LoraTrainConfig, examples: int) -> None:
         )
 
 
-def summary(manifest: dict[str, Any]) -> str:
+def summary(manifest: Manifest) -> str:
     """What a training run did, in a few lines (the full record is the manifest)."""
-    counts = manifest["counts"]
+    counts = manifest.counts
     skipped = counts.get("dropped_overlong", 0) + counts.get("no_assistant_tokens", 0)
     used = counts["conversations"] - skipped
     loss = counts.get("final_loss")
@@ -419,10 +419,10 @@ def summary(manifest: dict[str, Any]) -> str:
         f"{counts.get('no_assistant_tokens', 0)} with no assistant tokens); {counts.get('tokens', 0)} tokens",
         f"steps: {counts.get('global_step')} ({counts.get('steps_per_epoch')} per epoch); mean training loss "
         f"{counts.get('train_loss', float('nan')):.4f}; final logged loss {'-' if loss is None else f'{loss:.4f}'}",
-        f"adapters saved: {', '.join(manifest['adapters']) or 'none'}",
+        f"adapters saved: {', '.join(manifest.extra['adapters']) or 'none'}",
     ]
-    missing = [label for label in (epoch_label(e) for e in manifest["parameters"]["save_epochs"])
-               if label not in manifest["adapters"]]  # fmt: skip
+    missing = [label for label in (epoch_label(e) for e in manifest.parameters["save_epochs"])
+               if label not in manifest.extra["adapters"]]  # fmt: skip
     if missing:
         lines.append(f"not saved (the run ended first): {', '.join(missing)}")
     return "\n".join(lines)
@@ -437,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     manifest = train_lora(load_config(LoraTrainConfig, args.config))
     print(summary(manifest))
-    print(json.dumps({"adapters": manifest["adapters"], "counts": manifest["counts"]}, indent=1))
+    print(json.dumps({"adapters": manifest.extra["adapters"], "counts": manifest.counts}, indent=1))
     return 0
 
 

@@ -49,7 +49,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from tqdm import tqdm
 
 from warmeval.util.jsonl import json_lines, json_objects
-from warmeval.util.manifest import redact_url, write_manifest
+from warmeval.util.manifest import Manifest, redact_url, write_manifest
 
 STAGE = "rewrite"
 STYLES = ("warm", "cold")
@@ -837,7 +837,7 @@ async def rewrite_file(
     *,
     client: openai.AsyncOpenAI | None = None,
     sleep: Sleep = asyncio.sleep,
-) -> dict[str, Any]:
+) -> Manifest:
     """Rewrite every assistant turn of a chat JSONL in ``config.style``; write output, failures and manifest.
 
     Args:
@@ -1040,7 +1040,7 @@ def _turn_failure(position: int, job: _Job, outcome: _Outcome) -> dict[str, Any]
 
 def rewrite(
     input_path: str | Path, output_path: str | Path, config: RewriteConfig | None = None, **overrides: Any
-) -> dict[str, Any]:
+) -> Manifest:
     """Synchronous `rewrite_file`.
 
     Args:

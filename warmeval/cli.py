@@ -53,17 +53,17 @@ def demo(
     typer.echo(
         "Accuracy by task and variant (judge: warmeval-scripted/match, an offline string matcher of gold answers):"
     )
-    typer.echo(format_results(result["results"]))
+    typer.echo(format_results(result.results))
     typer.echo("")
-    typer.echo(result["warmth"].format())
+    typer.echo(result.warmth.format())
     typer.echo("")
-    for row in result["controls"]:
+    for row in result.experiment.controls:
         typer.echo(f"control {row['control']:<9} {row['variant']:<9} {row['metric']} {row['value']:.3f} (n={row['n']})")
     typer.echo("")
     typer.echo(DISCLAIMER)
-    typer.echo(f"Experiment file: {result['experiment']}")
-    typer.echo(f"Logs: {result['logs']} (open with `inspect view --log-dir {result['logs']}`)")
-    typer.echo(f"Report: {result['report']}")
+    typer.echo(f"Experiment file: {result.experiment_file}")
+    typer.echo(f"Logs: {result.experiment.logs} (open with `inspect view --log-dir {result.experiment.logs}`)")
+    typer.echo(f"Report: {result.experiment.report}")
 
 
 @app.command("serve")
@@ -140,12 +140,12 @@ def run(experiment: Path = typer.Argument(..., help="Experiment YAML (see `warme
         typer.echo(f"interrupted ({interrupt or 'Ctrl-C'}); the server was stopped. Rerun the same command to resume: "
                    "finished evaluations are kept.", err=True)  # fmt: skip
         raise typer.Exit(130) from None
-    if not result["success"]:
+    if not result.success:
         typer.echo("some evaluations did not finish; rerun the same command to resume:", err=True)
-        for line in result.get("failed", []):
+        for line in result.failed:
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"report: {result['report']}")
+    typer.echo(f"report: {result.report}")
 
 
 @app.command("tasks")
@@ -279,7 +279,7 @@ def data_build(
         manifest = build_conversations(options)
     except (ConfigError, BuildError, OSError) as error:
         _fail(error)
-    counts = manifest["counts"]
+    counts = manifest.counts
     typer.echo(f"train: {counts['train_conversations']} conversations {counts['train_by_type']}")
     typer.echo(f"validation: {counts['validation_prompts']} prompts; bad records {counts['bad_records']}; "
                f"NSFW dropped {counts['nsfw_dropped']}")  # fmt: skip
@@ -313,11 +313,11 @@ def data_rewrite(
         manifest = rewrite(input, output, options)
     except (ConfigError, RewriteError, OSError, ValueError) as error:
         _fail(error)
-    counts = manifest["counts"]
+    counts = manifest.counts
     typer.echo(json.dumps({k: counts[k] for k in counts if not isinstance(counts[k], dict | list)}, indent=1))
     typer.echo(f"output: {output}")
     if counts["conversations_in"] and not counts["conversations_out"]:
-        failures = manifest["outputs"].get("failures", {}).get("path", "the failures file")
+        failures = manifest.outputs["failures"].path if "failures" in manifest.outputs else "the failures file"
         typer.echo(f"error: every one of the {counts['conversations_in']} conversations failed "
                    f"({dict(counts.get('excluded_by_reason', {}))}); listed in {failures}", err=True)  # fmt: skip
         raise typer.Exit(1)
@@ -343,7 +343,7 @@ def train_lora_command(
     except ValueError as error:  # bad data, or a run that would save no adapter: found before any training
         _fail(error)
     typer.echo(summary(manifest))
-    for label, path in manifest["adapters"].items():
+    for label, path in manifest.extra["adapters"].items():
         typer.echo(f"{label}: {path}")
     typer.echo(f"manifest: {Path(options.output_dir) / 'manifest.json'}")
 
@@ -372,8 +372,8 @@ def train_generate(
         ))  # fmt: skip
     except ValueError as error:
         _fail(error)
-    for label, info in manifest["outputs"].items():
-        typer.echo(f"{label}: {info['path']}")
+    for label, info in manifest.outputs.items():
+        typer.echo(f"{label}: {info.path}")
 
 
 @train_app.command("openai")
@@ -391,8 +391,9 @@ def train_openai(config: Path = typer.Argument(..., help="YAML with OpenAIFineTu
         manifest = run_openai_finetune(load_config(OpenAIFineTuneConfig, config))
     except (FineTuneDataError, FineTuneJobError, ValueError) as error:
         _fail(error)
-    typer.echo(f"job {manifest['job_id']}: {manifest['status']} -> {manifest['fine_tuned_model']}")
-    for checkpoint in manifest.get("checkpoints", []):
+    job = manifest.extra
+    typer.echo(f"job {job['job_id']}: {job['status']} -> {job['fine_tuned_model']}")
+    for checkpoint in manifest.extra.get("checkpoints", []):
         typer.echo(f"  step {checkpoint.get('step_number')}: {checkpoint.get('fine_tuned_model_checkpoint')}")
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from warmeval.experiment import ExperimentResult
 from warmeval.serve import free_port
 from warmeval.util.files import FIXTURES
 from warmeval.util.jsonl import json_lines, read_json_objects
@@ -128,7 +129,7 @@ def build_data(out: Path, models: dict[str, Path], clock: _Clock) -> Path:
         input=str(demo_sharegpt(out)), out_dir=str(folder), n_train=N_TRAIN, n_validation=N_VALIDATION,
         detoxify_checkpoint=str(models["detoxify_checkpoint"]), detoxify_config_dir=str(models["detoxify"]),
     ))  # fmt: skip
-    c = manifest["counts"]
+    c = manifest.counts
     clock.stage(f"data build: {c['rows_read']} records read, bad records {c['bad_records']}, NSFW dropped "
                 f"{sum(c['nsfw_dropped'].values())}, {c['train_conversations']} training conversations "
                 f"{c['train_by_type']}, {c['validation_prompts']} validation prompts (overlap "
@@ -160,7 +161,7 @@ def rewrite_data(out: Path, conversations: Path, models: dict[str, Path], clock:
             manifest = rewrite(shown, shown.parent / f"{style}.jsonl", style=style, model="base",
                                base_url=server.base_url, api_key="local", max_tokens=160, max_attempts=1,
                                concurrency=8, progress=False, seed=0)  # fmt: skip
-            c = manifest["counts"]
+            c = manifest.counts
             failed = sum(c["turn_failures_by_reason"].values())
             clock.stage(f"rewrite {style} (stage shown on {len(train[:3])} conversations): {c['turns_rewritten']} of "
                         f"{c['assistant_turns_in']} assistant turns passed the fidelity checks, {failed} failed "
@@ -202,7 +203,7 @@ def train_adapters(out: Path, data: dict[str, Path], models: dict[str, Path], cl
         )
         manifest = train_lora(config)
         saved = sorted(p.name for p in folder.glob("epoch-*"))
-        clock.stage(f"train {style}: {manifest['counts']['steps_per_epoch']} steps per epoch, adapters {saved}")
+        clock.stage(f"train {style}: {manifest.extra['counts']['steps_per_epoch']} steps per epoch, adapters {saved}")
         folders[style] = folder
     return folders
 
@@ -239,7 +240,7 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
     }  # fmt: skip
 
 
-def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: str | None = None) -> dict[str, Any]:
+def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: str | None = None) -> DemoRun:
     """Run every stage of the study on the embedded model; returns `run_experiment`'s result plus the demo's rows.
 
     Args:
@@ -265,13 +266,22 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: 
                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")  # fmt: skip
     clock.stage(f"experiment file written: {path}; running it")
     result = run_experiment(load_experiment(path), display=display)
-    if not result["success"]:
-        raise RuntimeError(f"demo evaluation incomplete: {result.get('failed')}")
-    result["results"] = collect_results(Path(result["logs"]))
-    result["warmth"] = warmth_result(Path(config["output_dir"]) / "sociot")
-    result["experiment"] = str(path)
+    if not result.success:
+        raise RuntimeError(f"demo evaluation incomplete: {result.failed}")
+    demo = DemoRun(experiment=result, experiment_file=str(path), results=collect_results(Path(result.logs)),
+                      warmth=warmth_result(Path(config["output_dir"]) / "sociot"))  # fmt: skip
     clock.stage("done")
-    return result
+    return demo
+
+
+@dataclass
+class DemoRun:
+    """What `run_demo` did: the experiment's result, accuracy by task and variant, and the warmth comparison."""
+
+    experiment: ExperimentResult
+    experiment_file: str
+    results: list[DemoResult]  # accuracy by task and variant (`collect_results`)
+    warmth: WarmthResult
 
 
 @dataclass

@@ -84,6 +84,29 @@ class ExperimentError(ValueError):
     """A bad experiment file: the message names the key path."""
 
 
+@dataclass
+class ExperimentResult:
+    """What `run_experiment` did.
+
+    Attributes:
+        success: Every evaluation finished (otherwise rerun to resume; ``failed`` says which did not).
+        logs: The Inspect log folder.
+        samples: Samples scored.
+        failed: ``task (model): status`` of each unfinished evaluation.
+        report: The HTML report (when every evaluation finished).
+        controls: One row per control and variant (metric, value, stderr, n).
+        trajectories: The SocioT ``warmth_trajectory.csv`` of each checkpoint series.
+    """
+
+    success: bool
+    logs: str
+    samples: int
+    failed: list[str] = field(default_factory=list)
+    report: str | None = None
+    controls: list[dict[str, Any]] = field(default_factory=list)
+    trajectories: list[str] = field(default_factory=list)
+
+
 # The experiment file's schema: checked by `warmeval.util.config.validate_config` (unknown keys, missing ones and bad
 # values name their key path) before any path is resolved or any server starts. A setting left out (None) takes the
 # default of the code it goes to (`ServeConfig`, Inspect's generation config), never a copy of it kept here.
@@ -430,7 +453,7 @@ def _stage(message: str, started: float) -> None:
     print(f"[warmeval run] {message} ({time.monotonic() - started:.0f}s)", flush=True)
 
 
-def run_experiment(experiment: Experiment, *, display: str | None = None) -> dict[str, Any]:
+def run_experiment(experiment: Experiment, *, display: str | None = None) -> ExperimentResult:
     """Serve, evaluate (resumably), run the controls and the SocioT trajectory, report; returns paths and counts."""
     import os
 
@@ -494,10 +517,10 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
             if server is not None:
                 server.stop()
                 _stage("server stopped", started)
-    result: dict[str, Any] = {"success": success, "logs": str(logs), "samples": scored}
+    result = ExperimentResult(success=success, logs=str(logs), samples=scored)
     if not success:
         failed = [f"{log.eval.task} ({log.eval.model}): {log.status}" for log in eval_logs if log.status != "success"]
-        result["failed"] = failed
+        result.failed = failed
         return result
     controls = controls_table(eval_logs, capability)
     for row in controls.to_dict("records"):
@@ -506,7 +529,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
     trajectories = []
     if experiment.sociot is not None:
         trajectories = sociot_trajectories(experiment, eval_logs, output / "sociot", started)
-        result["trajectories"] = [str(t) for t in trajectories]
+        result.trajectories = [str(t) for t in trajectories]
     from warmeval.analysis.report import build_report
 
     # The logs this run's eval_set finished, never a killed run's unfinished ones left in the same folder.
@@ -514,8 +537,8 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> dic
     report = build_report(finished, output / "report", variants=("original", "warm"), trajectories=trajectories,
                           controls=controls, rule=experiment.refusal_rule)  # type: ignore[arg-type]  # fmt: skip
     _stage(f"report written: {report}", started)
-    result["report"] = str(report)
-    result["controls"] = controls.to_dict("records")
+    result.report = str(report)
+    result.controls = controls.to_dict("records")
     return result
 
 

@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,51 @@ def versions() -> dict[str, str | None]:
     return found
 
 
+@dataclass(frozen=True)
+class FileRecord:
+    """An input or output file of a stage, with the SHA-256 of its bytes."""
+
+    path: str
+    sha256: str
+
+
+@dataclass
+class Manifest:
+    """What a stage did: the typed result of every training stage, also written to its ``manifest.json``.
+
+    Attributes:
+        stage: The stage's name (``data_build``, ``rewrite``, ``train_lora``, ``train_generate``, ``train_openai``).
+        created: When it was written (UTC, ISO 8601).
+        inputs: Input files by role, with hashes.
+        parameters: The stage's config as JSON values, secrets redacted.
+        counts: What it counted (named per stage; documented with each stage).
+        outputs: Output files by role, with hashes.
+        versions: Python, platform and package versions.
+        extra: Stage-specific records (the LoRA adapters, the fine-tuning job, ...).
+    """
+
+    stage: str
+    created: str
+    inputs: dict[str, FileRecord]
+    parameters: Any
+    counts: dict[str, Any]
+    outputs: dict[str, FileRecord]
+    versions: dict[str, str | None]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as written: the fixed fields, then the stage-specific ones at the top level."""
+        record = {name: getattr(self, name) for name in ("stage", "created", "inputs", "parameters", "counts",
+                                                           "outputs", "versions")}  # fmt: skip
+        record["inputs"] = {k: asdict(v) for k, v in self.inputs.items()}
+        record["outputs"] = {k: asdict(v) for k, v in self.outputs.items()}
+        return {**record, **self.extra}
+
+
+def _records(files: Mapping[str, str | Path] | None) -> dict[str, FileRecord]:
+    return {k: FileRecord(str(v), file_sha256(v)) for k, v in (files or {}).items() if Path(v).is_file()}
+
+
 def write_manifest(
     path: str | Path,
     *,
@@ -48,25 +93,15 @@ def write_manifest(
     counts: dict[str, Any] | None = None,
     outputs: Mapping[str, str | Path] | None = None,
     extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Write a stage's manifest as JSON and return it. Input and output files are recorded with their SHA-256."""
     params = asdict(parameters) if is_dataclass(parameters) and not isinstance(parameters, type) else parameters
-    params = _redacted(params)
-    manifest = {
-        "stage": stage,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "inputs": {
-            k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (inputs or {}).items() if Path(v).is_file()
-        },
-        "parameters": params,
-        "counts": counts or {},
-        "outputs": {
-            k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (outputs or {}).items() if Path(v).is_file()
-        },
-        "versions": versions(),
-        **(extra or {}),
-    }
-    write_atomic(Path(path), json.dumps(manifest, indent=1, default=str, ensure_ascii=False))
+    manifest = Manifest(
+        stage=stage, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), inputs=_records(inputs),
+        parameters=_redacted(params), counts=counts or {}, outputs=_records(outputs), versions=versions(),
+        extra=dict(extra or {}),
+    )  # fmt: skip
+    write_atomic(Path(path), json.dumps(manifest.to_json(), indent=1, default=str, ensure_ascii=False))
     return manifest
 
 
