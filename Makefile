@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test test-fast lint clean
 
 setup:
 	bash scripts/setup.sh
@@ -13,6 +13,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The edit loop: every test not marked slow (about 2 minutes on 2 cores); CI runs `make test`, all of them.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
 	$(VENV)/bin/ruff check warmeval tasks solvers scorers training sycophancy analysis tests scripts benchmarks

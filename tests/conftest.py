@@ -27,6 +27,24 @@ os.environ.setdefault("INSPECT_DISPLAY", "plain")
 os.environ.setdefault("WARMEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="warmeval-test-cache-"))
 
 
+# Fixtures that make a test slow whatever its own body does: a test that uses one must carry a slow mark.
+SLOW_FIXTURES = ("vllm_server", "smollm2")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every slow test says how long it took (``@pytest.mark.slow(seconds=N)``, observed on 2 cores)."""
+    problems = []
+    for item in items:
+        mark = item.get_closest_marker("slow")
+        if mark is not None and not isinstance(mark.kwargs.get("seconds"), int):
+            problems.append(f"{item.nodeid}: slow mark without seconds=N")
+        needs = [name for name in SLOW_FIXTURES if name in getattr(item, "fixturenames", ())]
+        if needs and mark is None:
+            problems.append(f"{item.nodeid}: uses {', '.join(needs)} but is not marked slow")
+    if problems:
+        raise pytest.UsageError("test tiers:\n  " + "\n  ".join(problems))
+
+
 def shared_file(relative: str) -> Path:
     """A file of ../shared/data, or a skip saying it is absent."""
     path = SHARED_DATA / relative

@@ -49,7 +49,7 @@ def test_persona_fixture_is_aligned() -> None:
                 assert block in warm and block in cold  # code kept byte for byte
 
 
-@pytest.mark.slow  # about 3 minutes per style on 2 cores: LoRA on a 135M model, 48 answers, SocioT
+@pytest.mark.slow(seconds=402)
 @pytest.mark.parametrize("style", ["warm", "cold"])
 def test_sociot_moves_with_the_adapters_style(style: str, smollm2: Path, tmp_path: Path) -> None:
     validation, train = persona_split()

