@@ -203,7 +203,7 @@ def train_adapters(out: Path, data: dict[str, Path], models: dict[str, Path], cl
         )
         manifest = train_lora(config)
         saved = sorted(p.name for p in folder.glob("epoch-*"))
-        clock.stage(f"train {style}: {manifest.extra['counts']['steps_per_epoch']} steps per epoch, adapters {saved}")
+        clock.stage(f"train {style}: {manifest.counts['steps_per_epoch']} steps per epoch, adapters {saved}")
         folders[style] = folder
     return folders
 

@@ -112,8 +112,16 @@ class ExperimentResult:
 # default of the code it goes to (`ServeConfig`, Inspect's generation config), never a copy of it kept here.
 
 
+class _Section:
+    """A section whose unset (None) settings are left to the code they go to."""
+
+    def given(self) -> dict[str, Any]:
+        """The settings the file gives, by name."""
+        return {k: v for k, v in asdict(self).items() if v is not None}  # type: ignore[call-overload]
+
+
 @dataclass
-class ServerSection:
+class ServerSection(_Section):
     """``server:``: options of the vLLM server warmeval starts (`warmeval.serve.ServeConfig`)."""
 
     host: str | None = None
@@ -124,12 +132,9 @@ class ServerSection:
     extra_args: list[str] | None = None
     startup_timeout: float | None = None
 
-    def given(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
 
 @dataclass
-class GenerationSection:
+class GenerationSection(_Section):
     """``generation:``: Inspect generation settings of every task run."""
 
     max_tokens: int | None = None
@@ -139,19 +144,13 @@ class GenerationSection:
     max_retries: int | None = None
     timeout: float | None = None
 
-    def given(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
 
 @dataclass
-class RolesSection:
+class RolesSection(_Section):
     """``roles:``: Inspect model roles."""
 
     grader: str | None = None
     distractor: str | None = None
-
-    def given(self) -> dict[str, str]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass
