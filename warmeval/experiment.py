@@ -74,6 +74,7 @@ roles:                                        # Inspect model roles
   distractor: openai/gpt-4o
 generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}
 max_connections: 32
+# max_tasks: 4                                # task runs at once (default: Inspect's; 1 on vllm-cpu, see the README)
 epochs: 1
 refusal_rule: paper                           # paper (the released regex) | improved; scoring and analysis alike
 output_dir: runs/warm-study
@@ -186,6 +187,7 @@ class ExperimentFile:
     roles: RolesSection = field(default_factory=RolesSection)
     generation: GenerationSection = field(default_factory=GenerationSection)
     max_connections: int = 16
+    max_tasks: int | None = None
     epochs: int = 1
     output_dir: str | None = None
     fail_on_error: bool | float = True
@@ -227,6 +229,7 @@ class Experiment:
     roles: dict[str, str] = field(default_factory=dict)
     generation: GenerationSection = field(default_factory=GenerationSection)
     max_connections: int = 16
+    max_tasks: int | None = None  # None: 1 on the CPU build of vLLM (see run_experiment), else Inspect's default
     epochs: int = 1
     output_dir: str = "runs/experiment"
     fail_on_error: bool | float = True
@@ -338,7 +341,8 @@ def load_experiment(path: str | Path) -> Experiment:
     return Experiment(
         base_model=raw.base_model, variants=variants, tasks=tasks, controls=controls, capability=capability,
         sociot=sociot, name=raw.name, served_name=raw.served_name, base_url=raw.base_url, server=raw.server,
-        roles=raw.roles.given(), generation=raw.generation, max_connections=raw.max_connections, epochs=raw.epochs,
+        roles=raw.roles.given(), generation=raw.generation, max_connections=raw.max_connections,
+        max_tasks=raw.max_tasks, epochs=raw.epochs,
         output_dir=str(output if output.is_absolute() else root / output), fail_on_error=raw.fail_on_error,
         refusal_rule=raw.refusal_rule, source=str(source),
     )
@@ -444,6 +448,23 @@ def sociot_tasks(experiment: Experiment) -> list[Any]:
     return tasks
 
 
+def default_max_tasks() -> int | None:
+    """1 when the installed vLLM is the CPU build, else None (Inspect's default).
+
+    vllm-cpu 0.32 applies a LoRA adapter to base-model requests that share a batch with adapter requests (measured:
+    greedy answers of ``base`` equal ``cold``'s when both run at once, and the base model's own when run alone). One
+    task at a time keeps each batch to one served model; on mainline vLLM, mixed batches are what multi-LoRA serving
+    is for, and tasks run in parallel.
+    """
+    import importlib.metadata
+
+    try:
+        importlib.metadata.version("vllm-cpu")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return 1
+
+
 def _first_set(*values: float | None) -> float:
     return float(next(v for v in values if v is not None))
 
@@ -486,12 +507,16 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
             os.environ.setdefault("VLLM_API_KEY", "local")
             tasks = build_tasks(experiment)
             samples = sum(len(t.dataset) for t in tasks)
+            if experiment.max_tasks is None and default_max_tasks() == 1:
+                _stage("vllm-cpu: one task run at a time (its batches that mix the base model and adapters apply an "
+                       "adapter to base-model requests)", started)  # fmt: skip
             _stage(f"evaluating {len(tasks)} task runs ({samples} samples x {experiment.epochs} epoch(s))", started)
             success, eval_logs = eval_set(
                 tasks,
                 log_dir=str(logs),
                 model_roles=experiment.roles or None,
                 max_connections=experiment.max_connections,
+                max_tasks=experiment.max_tasks or default_max_tasks(),
                 epochs=experiment.epochs,
                 fail_on_error=experiment.fail_on_error,
                 retry_attempts=1,
