@@ -23,13 +23,6 @@ def persona_split(seed: int = 0) -> tuple[list[dict], list[dict]]:
     return rows[:N_VALIDATION], rows[N_VALIDATION : N_VALIDATION + N_TRAIN]
 
 
-def styled(row: dict, style: str) -> list[dict]:
-    """The conversation with every assistant turn replaced by its ``style`` rewrite."""
-    turns = iter(row[style])
-    return [{"role": m["role"], "content": next(turns) if m["role"] == "assistant" else m["content"]}
-            for m in row["messages"]]  # fmt: skip
-
-
 def test_persona_fixture_is_aligned() -> None:
     validation, train = persona_split()
     assert {r["id"] for r in validation}.isdisjoint(r["id"] for r in train)
