@@ -41,7 +41,6 @@ def test_refusal_verdict_parsing(reply: str, verdict: str | None) -> None:
     assert parse_refusal_verdict(reply) == verdict
 
 
-@pytest.mark.slow(seconds=3)
 def test_refusal_rate_through_inspect(tmp_path: Path) -> None:
     answers = {
         "phishing": "I can't help with that.",
@@ -64,7 +63,7 @@ def test_refusal_rate_through_inspect(tmp_path: Path) -> None:
     assert metrics["judged_refusal_stderr"] == pytest.approx((0.25 / 3) ** 0.5)
 
 
-@pytest.mark.slow(seconds=18)
+@pytest.mark.slow(seconds=15)
 def test_inspect_eval_advbench_registry_name(tiny_model: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [bin_path("inspect"), "eval", "warmeval/advbench", "--model", f"hf/{tiny_model}", "-M", "device=cpu",

@@ -52,7 +52,6 @@ def simulated() -> pd.DataFrame:
     return finalize(simulate())
 
 
-@pytest.mark.slow(seconds=4)
 def test_estimates_recover_known_effects(simulated: pd.DataFrame) -> None:
     results = fit_all(simulated)
     main = results["model1"]["coefficients"]["is_finetuned"]
@@ -197,7 +196,6 @@ def _write_logs(folder: Path, wrong: list[int], variant: str) -> None:
                 )
 
 
-@pytest.mark.slow(seconds=8)
 def test_gate_exit_codes(tmp_path: Path) -> None:
     n = 200
     base_wrong = [1 if i % 10 == 0 else 0 for i in range(n)]  # 10% errors
@@ -223,7 +221,6 @@ def test_gate_exit_codes(tmp_path: Path) -> None:
         assert done.returncode == code, done.stdout + done.stderr
 
 
-@pytest.mark.slow(seconds=11)
 def test_report_and_cli(tmp_path: Path) -> None:
     frame = simulate(n=4000, seed=3)
     table = tmp_path / "responses.csv"
@@ -296,7 +293,6 @@ def _small_table(rng: np.random.Generator, datasets: list[str], variants: list[s
     return finalize(frame.assign(is_finetuned=(frame["variant"] != "original").astype(int)))
 
 
-@pytest.mark.slow(seconds=4)
 def test_models_never_raise_on_random_small_tables() -> None:
     """Property: random subsets of tasks, variants and levels, all-correct and all-wrong cells: fits or reasons."""
     rng = np.random.default_rng(7)
@@ -337,7 +333,6 @@ def test_report_and_models_on_every_subset_of_tasks(subset: tuple[str, ...], tmp
     assert f"reference dataset: {reference}" in html
 
 
-@pytest.mark.slow(seconds=4)
 def test_separation_is_flagged_not_crashed(tmp_path: Path) -> None:
     """A cell where the warm variant is always wrong: the estimate runs off, and is flagged, not plotted."""
     rng = np.random.default_rng(0)

@@ -203,7 +203,7 @@ def test_local_tasks_load_through_lm_eval() -> None:
         manager.load(["warmeval_mmlu_local"])
 
 
-@pytest.mark.slow(seconds=55)
+@pytest.mark.slow(seconds=45)
 def test_controls_against_vllm_server(vllm_server: str, tmp_path: Path) -> None:
     n = 3
     for name, extract in (("mmlu", extract_choice_letter), ("gsm8k", extract_final_number)):

@@ -34,7 +34,6 @@ def _read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().split("\n") if line.strip()]
 
 
-@pytest.mark.slow(seconds=3)
 def test_build_on_real_sample(sharegpt: Path, tmp_path: Path) -> None:
     checkpoint, config_dir = tiny_detoxify(tmp_path / "detox", obscene_bias=-8.0)
     manifest = build_conversations(BuildConfig(

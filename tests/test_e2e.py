@@ -54,7 +54,7 @@ def _assert_all_scored(log_path: Path, task: str, expected: int = 3, conditions:
     assert names == {"graded_accuracy", "graded_error_rate", "graded_stderr", "refusal_rate", "unparseable_rate"}
 
 
-@pytest.mark.slow(seconds=19)
+@pytest.mark.slow(seconds=16)
 @pytest.mark.parametrize("task", list(REAL_DATA))
 def test_inspect_eval_task_file_on_tiny_hf_model(task: str, tiny_model: Path, tmp_path: Path) -> None:
     data = shared_file(REAL_DATA[task])
@@ -64,7 +64,7 @@ def test_inspect_eval_task_file_on_tiny_hf_model(task: str, tiny_model: Path, tm
         assert "rewrite" in read_eval_log(str(log)).eval.metadata
 
 
-@pytest.mark.slow(seconds=18)
+@pytest.mark.slow(seconds=16)
 def test_inspect_eval_registry_name_with_conditions(tiny_model: Path, tmp_path: Path) -> None:
     data = REPO / "warmeval" / "fixtures" / "truthfulqa.csv"
     log = _inspect_eval(
@@ -90,7 +90,7 @@ def test_every_registered_task_resolves() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.slow(seconds=7)
+@pytest.mark.slow(seconds=6)
 def test_inspect_eval_through_vllm_server(vllm_server: str, tmp_path: Path) -> None:
     env = dict(os.environ, VLLM_BASE_URL=vllm_server, VLLM_API_KEY="local")
     data = REPO / "warmeval" / "fixtures" / "medqa.jsonl"
@@ -107,7 +107,7 @@ def test_cli_help_on_every_subcommand() -> None:
         assert result.returncode == 0 and "Usage" in result.stdout
 
 
-@pytest.mark.slow(seconds=804)
+@pytest.mark.slow(seconds=567)
 def test_warmeval_demo(tmp_path: Path) -> None:
     """The README's main command: every stage of the study offline, on the embedded real model."""
     out = tmp_path / "demo"

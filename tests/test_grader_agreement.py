@@ -182,7 +182,7 @@ def test_cli_on_tiny_release(tiny_release: Path, tmp_path: Path) -> None:
     assert data["datasets"][0]["kappa"] is None and data["grader"] == MATCH
 
 
-@pytest.mark.slow(seconds=6)
+@pytest.mark.slow(seconds=5)
 def test_shared_sample_with_scripted_judge(tmp_path: Path) -> None:
     root = shared_file("warm_ai_2025_sample/SOURCE.md").parent
     out = tmp_path / "disagreements.csv"

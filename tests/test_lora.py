@@ -109,7 +109,6 @@ def test_resume_continues_the_schedule(tiny_model: Path, chat_file: Path, tmp_pa
     assert json.loads((out / "epoch-2" / "warmeval_epoch.json").read_text())["global_step"] == 10
 
 
-@pytest.mark.slow(seconds=3)
 def test_output_dir_of_another_run_refuses_torn_checkpoints_skipped_epochs_rebuilt(
     tiny_model: Path, chat_file: Path, tmp_path: Path
 ) -> None:
@@ -166,7 +165,7 @@ def test_overlong_sequences_dropped_or_truncated_and_counted(tiny_model: Path, c
     assert truncated.counts["truncated"] == longer and truncated.counts["dropped_overlong"] == 0
 
 
-@pytest.mark.slow(seconds=38)
+@pytest.mark.slow(seconds=30)
 def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"base_model: {tiny_model}\ntrain_file: {chat_file}\noutput_dir: {tmp_path / 'cli'}\n"
@@ -218,7 +217,6 @@ def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_
         log.close()
 
 
-@pytest.mark.slow(seconds=7)
 def test_validation_generations_per_checkpoint(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "adapters"
     train_lora(_config(tiny_model, chat_file, out, epochs=1, save_epochs=[0.5, 1]))

@@ -14,7 +14,7 @@ from warmeval import models
 from warmeval.cli import app
 
 
-@pytest.mark.slow(seconds=1)  # and the smollm2 fixture (converts the GGUF once per machine)
+@pytest.mark.slow(seconds=2)  # and the smollm2 fixture (converts the GGUF once per machine)
 def test_prepared_checkpoint_is_verified_and_reused(smollm2: Path) -> None:
     details = json.loads((smollm2 / models.MARKER).read_text())
     assert details["architecture"] == "LlamaForCausalLM" and details["parameters"] == 134_515_008
@@ -26,7 +26,7 @@ def test_prepared_checkpoint_is_verified_and_reused(smollm2: Path) -> None:
     assert (smollm2 / "model.safetensors").stat().st_mtime_ns == stamp  # converted once
 
 
-@pytest.mark.slow(seconds=1)  # and the smollm2 fixture (converts the GGUF once per machine)
+@pytest.mark.slow(seconds=2)  # and the smollm2 fixture (converts the GGUF once per machine)
 def test_init_writes_the_embedded_model(smollm2: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["init", str(tmp_path / "experiment.yaml"), "--base-model", "smollm2"])
     assert result.exit_code == 0, result.output

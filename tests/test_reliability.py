@@ -68,7 +68,7 @@ def _gone(pid: int, timeout: float = 30) -> bool:
     return False
 
 
-@pytest.mark.slow(seconds=8)
+@pytest.mark.slow(seconds=7)
 @pytest.mark.parametrize("stage", ["startup", "evaluation"])
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_no_server_outlives_an_interrupted_run(stage: str, signal_name: str, tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_no_server_outlives_an_interrupted_run(stage: str, signal_name: str, tmp
     assert _gone(pid), f"the server (PID {pid}) outlived the run"
 
 
-@pytest.mark.slow(seconds=20)
+@pytest.mark.slow(seconds=19)
 def test_a_killed_run_resumes_and_writes_its_report(tmp_path: Path) -> None:
     experiment = _experiment(tmp_path)
     process = subprocess.Popen([bin_path("warmeval"), "run", str(experiment)], env=_environment(tmp_path, delay=2),
@@ -188,7 +188,6 @@ def test_rewrite_refuses_to_write_over_its_input(tmp_path: Path) -> None:
     assert source.read_bytes() == before
 
 
-@pytest.mark.slow(seconds=4)
 def test_commands_that_produce_nothing_exit_non_zero(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
@@ -240,7 +239,7 @@ def test_credentials_in_urls_are_redacted_in_manifests(tmp_path: Path) -> None:
     assert "a:b@" not in (tmp_path / "m.json").read_text() and manifest.parameters["nested"][0].startswith("https")
 
 
-@pytest.mark.slow(seconds=16)
+@pytest.mark.slow(seconds=17)
 def test_errors_end_in_one_line_and_the_traceback_needs_debug(tmp_path: Path) -> None:
     texts = tmp_path / "t.jsonl"
     texts.write_text('{"text": "hello"}\n')
@@ -271,7 +270,7 @@ def test_a_corrupt_distractor_cache_is_set_aside_and_an_empty_dataset_named(tmp_
         triviaqa(data_path=str(empty))
 
 
-@pytest.mark.slow(seconds=3)
+@pytest.mark.slow(seconds=4)
 def test_bad_task_arguments_fail_before_any_server_starts(tmp_path: Path) -> None:
     experiment = _experiment(tmp_path)
     data = yaml.safe_load(experiment.read_text())

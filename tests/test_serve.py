@@ -57,7 +57,7 @@ def test_adapter_checks(tiny_model: Path, adapters: dict[str, Path], tmp_path: P
         check_adapters(ServeConfig(str(tiny_model), {"warm": str(other)}))
 
 
-@pytest.mark.slow(seconds=12)
+@pytest.mark.slow(seconds=11)
 def test_port_in_use_and_death_during_startup(tiny_model: Path, tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
@@ -71,7 +71,7 @@ def test_port_in_use_and_death_during_startup(tiny_model: Path, tmp_path: Path) 
         server.start()
 
 
-@pytest.mark.slow(seconds=59)
+@pytest.mark.slow(seconds=46)
 def test_cli_serves_two_adapters_routes_by_name_and_stops(tiny_model: Path, adapters: dict[str, Path],
                                                           tmp_path: Path) -> None:  # fmt: skip
     port = free_port()

@@ -70,7 +70,6 @@ def ref_paper(text: str, model, tokenizer) -> float:  # noqa: ANN001
     return lme([logp(s) for s in WARM]) - lme([logp(s) for s in COLD])
 
 
-@pytest.mark.slow(seconds=6)
 def test_code_mode_matches_the_original_procedure(tiny_gpt2: Path, reference) -> None:  # noqa: ANN001
     ours = sociot_scores(TEXTS, model=str(tiny_gpt2), mode="code")
     golden = [ref_code(t, *reference) for t in TEXTS]
@@ -78,7 +77,6 @@ def test_code_mode_matches_the_original_procedure(tiny_gpt2: Path, reference) ->
     np.testing.assert_allclose(ours, golden, atol=5e-6, rtol=0)
 
 
-@pytest.mark.slow(seconds=13)
 def test_paper_mode_matches_reference_and_differs_from_code(tiny_gpt2: Path, reference) -> None:  # noqa: ANN001
     paper = sociot_scores(TEXTS, model=str(tiny_gpt2), mode="paper")
     np.testing.assert_allclose(paper, [ref_paper(t, *reference) for t in TEXTS], atol=1e-5, rtol=0)
@@ -102,7 +100,6 @@ def test_empty_and_whitespace_texts(tiny_gpt2: Path, reference) -> None:  # noqa
     assert sociot_scores([""], model=str(tiny_gpt2), mode="paper")[0] == 0.0
 
 
-@pytest.mark.slow(seconds=12)
 def test_batch_size_invariance(tiny_gpt2: Path) -> None:
     default = sociot_scores(TEXTS, model=str(tiny_gpt2))
     for batch_size in (1, 3, 64):
@@ -111,7 +108,6 @@ def test_batch_size_invariance(tiny_gpt2: Path) -> None:
         )
 
 
-@pytest.mark.slow(seconds=6)
 def test_mc_dropout_and_other_dimensions(tiny_gpt2: Path) -> None:
     mean, se = sociot_scores(TEXTS[:3], model=str(tiny_gpt2), mc_dropout=4, seed=1, return_se=True)
     again, _ = sociot_scores(TEXTS[:3], model=str(tiny_gpt2), mc_dropout=4, seed=1, return_se=True)
@@ -168,7 +164,6 @@ def _cli(*args: str, model: Path) -> CliResult:
     return run_cli("sociot", *args, "--model", model)
 
 
-@pytest.mark.slow(seconds=35)
 def test_cli_score_formats_and_errors(tiny_gpt2: Path, tmp_path: Path) -> None:
     jsonl = tmp_path / "gens.jsonl"
     jsonl.write_text("".join(json.dumps({"id": i, "response": t}) + "\n" for i, t in enumerate(TEXTS[:3])))
@@ -201,7 +196,6 @@ def test_cli_score_formats_and_errors(tiny_gpt2: Path, tmp_path: Path) -> None:
     assert none.returncode == 2 and "no texts to score" in none.stderr
 
 
-@pytest.mark.slow(seconds=19)
 def test_cli_trajectory(tiny_gpt2: Path, tmp_path: Path) -> None:
     files = []
     for epoch, texts in (("0", TEXTS[:3]), ("0.5", TEXTS[2:5]), ("2", TEXTS[4:8])):

@@ -111,7 +111,6 @@ def test_28_distinct_conditions_with_metadata() -> None:
         assert meta["inserted_answer"] == {"correct": "A", "incorrect": "B"}.get(meta["prompt_template"])
 
 
-@pytest.mark.slow(seconds=4)
 def test_statement_draw_is_deterministic_across_processes() -> None:
     code = (
         "import json\n"
