@@ -17,24 +17,19 @@ import jinja2
 import pytest
 
 from tests.fake_openai import COMPLETION_TOKENS, PROMPT_TOKENS, FakeOpenAI, running
-from warmeval.training.rewrite import (
+from warmeval.training.rewrite import PROMPTS_DIR, RewriteConfig, RewriteError, output_paths, rewrite, rewrite_file
+from warmeval.training.rewrite_api import backoff_delay
+from warmeval.training.rewrite_checks import (
     CODE_BLOCK_CHANGED,
     DEFAULT_LENGTH_BANDS,
     ECHOED_INSTRUCTIONS,
     LENGTH_OUT_OF_BAND,
-    PROMPTS_DIR,
     REQUEST_REJECTED,
     TRUNCATED,
-    RewriteConfig,
-    RewriteError,
-    backoff_delay,
     check_rewrite,
     code_blocks,
     default_max_tokens,
     echoed_instructions,
-    output_paths,
-    rewrite,
-    rewrite_file,
 )
 
 WARM_PREFIX = "I completely understand, and we can work through this together. "

@@ -21,35 +21,49 @@ failures (rate limits, 5xx, timeouts, connection errors) are retried with expone
 never cached. The optional Batch API mode (``batch=True``) sends the same requests as batch files and maps the
 results back into the same cache by ``custom_id``; a batch in flight is resumed, not resubmitted, after an
 interruption.
+
+The fidelity checks and reason codes are in `warmeval.training.rewrite_checks`, the retries in
+`warmeval.training.rewrite_api` and the cache in `warmeval.training.rewrite_cache`; this module holds the options, the
+requests, the two ways of sending them (one request per turn, or the Batch API) and the outputs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email.utils
 import hashlib
 import json
-import math
 import os
-import random
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import jinja2
-import openai
 from jinja2.sandbox import SandboxedEnvironment
-from openai.types.chat import ChatCompletionMessageParam
 from tqdm import tqdm
 
-from warmeval.util.jsonl import json_lines, json_objects
+from warmeval.training.rewrite_api import REJECTED_STATUS, ApiFailure, Retrier, Sleep, T, backoff_delay
+from warmeval.training.rewrite_cache import RewriteCache
+from warmeval.training.rewrite_checks import (
+    API_ERROR,
+    DEFAULT_LENGTH_BANDS,
+    EMPTY_ORIGINAL,
+    NO_ASSISTANT_TURN,
+    REQUEST_REJECTED,
+    Problem,
+    check_rewrite,
+    default_max_tokens,
+)
+from warmeval.util.jsonl import json_objects
 from warmeval.util.manifest import Manifest, redact_url, write_manifest
+
+if TYPE_CHECKING:  # the SDK takes most of a second to import: the CLI imports RewriteConfig for its options
+    import openai
+    from openai.types.chat import ChatCompletionMessageParam
 
 STAGE = "rewrite"
 STYLES = ("warm", "cold")
@@ -57,9 +71,6 @@ PROMPTS_DIR = Path(__file__).with_name("prompts")
 DEFAULT_MODEL = "gpt-4o-2024-08-06"
 CACHE_FILE = "rewrite_cache.jsonl"
 BATCH_ENDPOINT = "/v1/chat/completions"
-
-# Rewrite length / original length. Warm rewrites add a little (empathy, validation); cold ones remove warmth.
-DEFAULT_LENGTH_BANDS: dict[str, tuple[float, float]] = {"warm": (0.8, 2.5), "cold": (0.3, 1.5)}
 
 # USD per million tokens (prompt, completion), standard (non-batch) prices; the Batch API bills `batch_discount` of
 # them. Models absent from the table cost 0 and the manifest says the price was unknown.
@@ -75,26 +86,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1-mini": (0.40, 1.60),
 }
 
-# Fidelity and failure reasons, in the order a rewrite's problems are reported (the first is the primary reason).
-EMPTY = "empty"
-TRUNCATED = "truncated"  # finish_reason "length"
-FINISH_REASON = "finish_reason"  # any other finish_reason than "stop" (e.g. content_filter)
-CODE_BLOCK_CHANGED = "code_block_changed"
-LENGTH_OUT_OF_BAND = "length_out_of_band"
-ECHOED_INSTRUCTIONS = "echoed_instructions"  # the rewrite repeats the rewrite prompt's instructions
-API_ERROR = "api_error"  # retries exhausted on 429 / 5xx / timeouts / connection errors (not cached)
-REQUEST_REJECTED = "request_rejected"  # 400 / 413 / 422, e.g. a prompt longer than the model's context (not cached)
-EMPTY_ORIGINAL = "empty_original"  # an assistant turn with no text: nothing to rewrite
-NO_ASSISTANT_TURN = "no_assistant_turn"
-
-RETRYABLE_STATUS = frozenset({408, 409, 429})
-REJECTED_STATUS = frozenset({400, 413, 422})
 BATCH_TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-
-_FENCED_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
-
-T = TypeVar("T")
-Sleep = Callable[[float], Awaitable[Any]]
 
 
 class RewriteError(RuntimeError):
@@ -201,148 +193,8 @@ class RewriteConfig:
         return values
 
 
-class Problem(NamedTuple):
-    """One fidelity problem of a rewrite."""
-
-    reason: str
-    detail: str
-
-
-def code_blocks(text: str) -> list[str]:
-    """Fenced code blocks of ``text``, fences and info string included (an unclosed fence runs to the end)."""
-    return _FENCED_BLOCK.findall(text)
-
-
-def default_max_tokens(original: str, band_high: float) -> int:
-    """The token limit of one rewrite: room for the longest rewrite the length band accepts (at a generous 3
-    characters per token), plus 64, and never under 256."""
-    return max(256, math.ceil(len(original) * band_high / 3) + 64)
-
-
-_PROMPT_TAGS = ("<assistant_reply>", "</assistant_reply>", "<user_message>", "</user_message>")
-
-
-def echoed_instructions(rewrite: str, prompt: str, original: str, user_message: str = "") -> list[str]:
-    """Lines of the rewrite prompt's own text (not of the messages it quotes) that the rewrite repeats, and its tags."""
-    quoted = f"{original}\n{user_message}"
-    instructions = {line.strip() for line in prompt.splitlines() if len(line.strip()) >= 20} - {
-        line.strip() for line in quoted.splitlines()
-    }
-    tags = [tag for tag in _PROMPT_TAGS if tag in rewrite and tag not in quoted]
-    return tags + [line.strip() for line in rewrite.splitlines() if line.strip() in instructions]
-
-
-def check_rewrite(
-    original: str,
-    rewrite: str,
-    finish_reason: str | None,
-    band: tuple[float, float],
-    slack: int = 0,
-    prompt: str | None = None,
-    user_message: str = "",
-) -> list[Problem]:
-    """Fidelity problems of one rewrite (empty when it passes), in reporting order.
-
-    Args:
-        original: The original assistant turn.
-        rewrite: The model's rewrite (stripped).
-        finish_reason: The completion's finish reason; only ``stop`` passes.
-        band: (low, high) bounds of ``len(rewrite) / len(original)``.
-        slack: Characters allowed beyond both bounds.
-        prompt: The rewrite prompt sent; when given, a rewrite that echoes its instructions fails.
-        user_message: The user turn quoted in the prompt (its lines are not instructions).
-
-    Returns:
-        The problems, each with a reason code and a human-readable detail.
-    """
-    problems: list[Problem] = []
-    if not rewrite.strip():
-        problems.append(Problem(EMPTY, "the rewrite is empty"))
-    if finish_reason == "length":
-        problems.append(Problem(TRUNCATED, "finish_reason length: the rewrite hit the token limit"))
-    elif finish_reason != "stop":
-        problems.append(Problem(FINISH_REASON, f"finish_reason {finish_reason!r}"))
-    missing = [block for block in code_blocks(original) if block not in rewrite]
-    if missing:
-        problems.append(
-            Problem(CODE_BLOCK_CHANGED, f"{len(missing)} code block(s) not kept byte for byte: {missing[0][:60]!r}")
-        )
-    if rewrite.strip():
-        low, high = band
-        length, original_length = len(rewrite), len(original)
-        if not low * original_length - slack <= length <= high * original_length + slack:
-            ratio = length / original_length if original_length else math.inf
-            problems.append(
-                Problem(LENGTH_OUT_OF_BAND, f"length ratio {ratio:.2f} outside [{low}, {high}] (slack {slack} chars)")
-            )
-    if prompt is not None and rewrite.strip():
-        echoed = echoed_instructions(rewrite, prompt, original, user_message)
-        if echoed:
-            problems.append(
-                Problem(
-                    ECHOED_INSTRUCTIONS, f"{len(echoed)} line(s) of the rewrite instructions echoed: {echoed[0][:60]!r}"
-                )
-            )
-    return problems
-
-
-def backoff_delay(
-    retry: int, *, base: float, cap: float, retry_after: float | None = None, rng: random.Random | None = None
-) -> float:
-    """Seconds to wait before retry number ``retry`` (0-based): exponential with "equal jitter".
-
-    The ceiling is ``min(cap, base * 2**retry)``; the delay is drawn uniformly from [ceiling / 2, ceiling], so delays
-    grow with each retry while concurrent clients spread out. A server's ``Retry-After`` (capped to ``cap``) is a
-    lower bound.
-    """
-    ceiling = min(cap, base * 2**retry)
-    delay = ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
-    return delay
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date), None when absent or bad."""
-    if headers is None:
-        return None
-    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value) / scale)
-        except ValueError:
-            pass
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            continue
-        return max(0.0, when.timestamp() - time.time())
-    return None
-
-
-def _is_retryable(error: BaseException) -> tuple[bool, float | None]:
-    """Whether an API error is worth retrying, and the server's Retry-After."""
-    if isinstance(error, openai.APIStatusError):
-        status = error.status_code
-        return status in RETRYABLE_STATUS or status >= 500, _retry_after(error.response.headers)
-    if isinstance(error, openai.APIConnectionError | TimeoutError):  # APITimeoutError is an APIConnectionError
-        return True, None
-    return False, None
-
-
-class _ApiFailure(Exception):
-    """A request that failed for good (retries exhausted, or rejected); the turn fails, nothing is cached."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
 @dataclass
-class _Meter:
+class Meter:
     """Counters of one run."""
 
     api_calls: int = 0
@@ -358,48 +210,6 @@ class _Meter:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
-
-
-class _Retrier:
-    """Runs API calls with retries, exponential backoff and jitter (sleep injectable)."""
-
-    def __init__(self, config: RewriteConfig, meter: _Meter, sleep: Sleep) -> None:
-        self.config = config
-        self.meter = meter
-        self.sleep = sleep
-        self.rng = random.Random(config.seed)
-
-    async def __call__(self, call: Callable[[], Awaitable[T]], what: str) -> T:
-        retry = 0
-        while True:
-            try:
-                return await call()
-            except Exception as error:
-                self.meter.api_errors += 1
-                retryable, retry_after = _is_retryable(error)
-                if isinstance(error, openai.APIStatusError) and error.status_code in REJECTED_STATUS:
-                    raise _ApiFailure(REQUEST_REJECTED, f"{what}: {_describe(error)}") from error
-                if not retryable:
-                    raise
-                if retry >= self.config.max_api_retries:
-                    raise _ApiFailure(API_ERROR, f"{what}: {_describe(error)} (after {retry} retries)") from error
-                delay = backoff_delay(
-                    retry,
-                    base=self.config.backoff_base,
-                    cap=self.config.backoff_max,
-                    retry_after=retry_after,
-                    rng=self.rng,
-                )
-                self.meter.retries += 1
-                self.meter.retry_delays.append(delay)
-                await self.sleep(delay)
-                retry += 1
-
-
-def _describe(error: BaseException) -> str:
-    status = getattr(error, "status_code", None)
-    text = f"{type(error).__name__}{f' {status}' if status else ''}: {error}"
-    return text[:500]
 
 
 def _sha256(text: str) -> str:
@@ -442,60 +252,6 @@ class _Outcome:
     history: list[list[str]]
     last_text: str | None = None
     finish_reason: str | None = None
-
-
-class RewriteCache:
-    """Append-only JSONL cache of model responses: one line per response, keyed by request.
-
-    A line holds ``key``, ``template_sha256``, ``model``, ``input_sha256``, ``attempt``, ``content``,
-    ``finish_reason``, ``prompt_tokens``, ``completion_tokens``, ``source`` (``api`` or ``batch``) and ``created``.
-    Each line is written unbuffered as its response arrives, so an interrupted run keeps every paid response; a torn
-    last line (a run killed mid-write) is skipped on load and counted in ``skipped_lines``.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.entries: dict[str, list[dict[str, Any]]] = {}
-        self.skipped_lines = 0
-        self._torn_tail = False
-        if self.path.is_file():
-            data = self.path.read_bytes()
-            self._torn_tail = bool(data) and not data.endswith(b"\n")
-            text = data.decode("utf-8", errors="replace")
-            for _, record in json_lines(text, self.path, invalid_as_none=True):
-                if not isinstance(record, dict) or not {"key", "content", "finish_reason"} <= record.keys():
-                    self.skipped_lines += 1
-                    continue
-                self.entries.setdefault(record["key"], []).append(record)
-        self._handle: Any = None
-
-    def responses(self, key: str) -> list[dict[str, Any]]:
-        """Cached responses of a request, oldest first."""
-        return list(self.entries.get(key, []))
-
-    def append(self, key: str, record: dict[str, Any]) -> None:
-        """Store one response (flushed at once)."""
-        record = {"key": key, **record}
-        self.entries.setdefault(key, []).append(record)
-        if self._handle is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "ab", buffering=0)
-        # One unbuffered O_APPEND write per line, so runs sharing the cache (warm and cold) never interleave lines.
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        if self._torn_tail:  # end the torn line first, so that this one stays whole
-            line, self._torn_tail = "\n" + line, False
-        data = memoryview(line.encode("utf-8"))
-        while data:
-            data = data[self._handle.write(data) :]
-
-    def close(self) -> None:
-        """Close the append handle (reopened by the next `append`)."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-    def __len__(self) -> int:
-        return sum(len(v) for v in self.entries.values())
 
 
 def load_template(config: RewriteConfig) -> tuple[jinja2.Template, str]:
@@ -563,6 +319,8 @@ def _resolve_api_key(config: RewriteConfig) -> str:
 
 def make_client(config: RewriteConfig) -> openai.AsyncOpenAI:
     """An async OpenAI client for ``config`` with the client's own retries off (this module retries)."""
+    import openai
+
     return openai.AsyncOpenAI(
         base_url=config.base_url, api_key=_resolve_api_key(config), max_retries=0, timeout=config.timeout
     )
@@ -645,8 +403,8 @@ class _Runner:
         self.template_sha = template_sha
         self.sleep = sleep
         self.batch_dir = batch_dir
-        self.meter = _Meter()
-        self.retrier = _Retrier(config, self.meter, sleep)
+        self.meter = Meter()
+        self.retrier = Retrier(config, self.meter, sleep)
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.bar: Any = None
 
@@ -669,6 +427,8 @@ class _Runner:
             self.bar.update(1)
 
     async def _complete(self, job: _Job) -> Any:
+        import openai
+
         async def call() -> Any:
             async with self.semaphore:
                 self.meter.api_calls += 1
@@ -691,7 +451,7 @@ class _Runner:
                 return
             try:
                 completion = await self._complete(job)
-            except _ApiFailure as failure:
+            except ApiFailure as failure:
                 failed = _Outcome(None, [Problem(failure.reason, failure.detail)], len(job.responses), [])
                 self._settle(job, failed, from_responses=False)
                 return
@@ -762,7 +522,7 @@ class _Runner:
 
         try:
             return await self.retrier(counted, what)
-        except _ApiFailure as failure:
+        except ApiFailure as failure:
             raise RewriteError(f"Batch API: {failure}") from failure
 
     async def _batch_round(self, pending: list[_Job]) -> dict[str, dict[str, Any]]:
