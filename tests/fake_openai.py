@@ -306,6 +306,8 @@ def vllm_stand_in(argv: list[str]) -> None:
     folder = Path(os.environ["FAKE_VLLM_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "pid").write_text(str(os.getpid()))
+    launch = {"argv": argv, "env": {k: v for k, v in os.environ.items() if k.startswith("VLLM_")}}
+    (folder / "launch.json").write_text(json.dumps(launch))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     time.sleep(float(os.environ.get("FAKE_VLLM_STARTUP", "0")))
     fake = FakeOpenAI(models=names, delay=float(os.environ.get("FAKE_VLLM_DELAY", "0")),

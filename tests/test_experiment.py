@@ -10,7 +10,7 @@ import pytest
 import yaml
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from tests.conftest import REPO, bin_path, free_port, run_cli
+from tests.conftest import FAST_SERVER, REPO, bin_path, free_port, run_cli
 from warmeval.experiment import EXAMPLE, ExperimentError, build_tasks, load_experiment
 from warmeval.tiny import build_tiny_gpt2
 from warmeval.training.lora import LoraTrainConfig, train_lora
@@ -34,6 +34,7 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
         ({**base, "tasks": {"mmlu": {}}}, r"tasks.mmlu: unknown task"),
         ({**base, "tasks": {"triviaqa": {"data_path": "nope.jsonl"}}}, r"data_path: nope.jsonl does not"),
         ({**base, "server": {"gpu": 1}}, r"server.gpu: unknown key"),
+        ({**base, "server": {"env": {"VLLM_CPU_KVCACHE_SPACE": 4}}}, r"server.env.VLLM_CPU_KVCACHE_SPACE: "),
         ({**base, "roles": {"judge": "x"}}, r"roles.judge: unknown key"),
         ({k: v for k, v in base.items() if k != "tasks"}, r"tasks: missing"),
         ({**base, "controls": {"mmlu": {"shots": 5}}}, r"controls.mmlu.shots: unknown key"),
@@ -89,7 +90,7 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     build_tiny_gpt2(tmp_path / "gpt2")  # "gpt2" in the file resolves against its folder
     experiment = {
         "name": "tiny-study", "base_model": str(tiny_model), "served_name": "base",
-        "server": {"port": free_port(), "max_model_len": 512, "dtype": "float32"},
+        "server": {"port": free_port(), "max_model_len": 512, "dtype": "float32", **FAST_SERVER},
         "variants": {"original": {}, "warm": {"adapter": str(tmp_path / "warm" / "epoch-1")}},
         "tasks": {
             "triviaqa": {"data_path": str(FIXTURES / "triviaqa.jsonl"), "n": 2, "conditions": "unmodified,emotion:sad",
@@ -162,7 +163,7 @@ def test_server_killed_mid_run_then_rerun_scores_every_sample_once(tiny_model: P
     port = free_port()
     experiment = {
         "base_model": str(tiny_model), "served_name": "base",
-        "server": {"port": port, "max_model_len": 512, "dtype": "float32"},
+        "server": {"port": port, "max_model_len": 512, "dtype": "float32", **FAST_SERVER},
         "variants": {"original": {}},
         "tasks": {"truthfulqa": {"data_path": str(FIXTURES / "truthfulqa.csv"), "conditions": "all",
                                  "templates": "all", "statements": "ours"}},

@@ -15,7 +15,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 
-from tests.conftest import bin_path, free_port, run_cli
+from tests.conftest import FAST_SERVER, bin_path, free_port, run_cli
 from warmeval.training.lora import (
     LoraTrainConfig,
     check_saves,
@@ -185,11 +185,12 @@ def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_
 
     port = free_port()
     log = open(tmp_path / "vllm.log", "w")  # noqa: SIM115
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_NO_USAGE_STATS="1", HF_HUB_OFFLINE="1")
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", VLLM_NO_USAGE_STATS="1", HF_HUB_OFFLINE="1",
+               **FAST_SERVER["env"])
     process = subprocess.Popen([bin_path("vllm"), "serve", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
                                 "--served-model-name", "tiny", "--max-model-len", "512", "--dtype", "float32",
                                 "--enable-lora", "--max-lora-rank", "8", "--max-loras", "1",
-                                "--lora-modules", f"warm={adapter}"],
+                                "--lora-modules", f"warm={adapter}", *FAST_SERVER["extra_args"]],
                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/v1"

@@ -6,6 +6,7 @@ as each case needs, so that a signal can land during start-up or during evaluati
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -40,7 +41,7 @@ def _experiment(tmp_path: Path) -> Path:
         "name": "hygiene", "base_model": "fake-base", "variants": {"original": {}},
         "tasks": {"triviaqa": {"data_path": str(FIXTURES / "triviaqa.jsonl"), "n": 4, "statements": "ours",
                                "conditions": "unmodified,emotion:sad"}},
-        "server": {"port": free_port(), "startup_timeout": 120},
+        "server": {"port": free_port(), "startup_timeout": 120, "env": {"VLLM_FAKE_SETTING": "from-experiment"}},
         "roles": {"grader": "warmeval-scripted/match"},
         "generation": {"max_tokens": 8, "temperature": 0.0},
         "max_connections": 1,
@@ -97,6 +98,8 @@ def test_a_killed_run_resumes_and_writes_its_report(tmp_path: Path) -> None:
     try:
         _wait_for(tmp_path / "fake" / "requests", process)
         pid = int((tmp_path / "fake" / "pid").read_text())
+        launch = json.loads((tmp_path / "fake" / "launch.json").read_text())  # server.env reached the server
+        assert launch["env"]["VLLM_FAKE_SETTING"] == "from-experiment" and launch["env"]["VLLM_CPU_KVCACHE_SPACE"]
         time.sleep(3)  # a sample or two done, the log started
         process.kill()  # SIGKILL: nothing in warmeval runs; the kernel still stops the server (PR_SET_PDEATHSIG)
         process.wait(timeout=60)

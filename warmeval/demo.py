@@ -52,6 +52,9 @@ DEMO_CONDITIONS = "unmodified,emotion:sad"
 DEMO_TEMPLATES = "original,incorrect"
 PERSONA = FIXTURES / "persona_rewrites.jsonl"
 N_TRAIN, N_VALIDATION = 48, 24
+# Eager (no torch.compile) with the engine in the server's own process: on 2 cores the SmolLM2 server starts in about
+# 25 s and decoded about 20% faster than vLLM's default engine process (measured 2026-12-01).
+CPU_SERVER_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
 DISCLAIMER = (
     "NOTE: SmolLM2-135M-Instruct is a real but very small model, far weaker than the paper's; its adapters were "
     "trained for two epochs on 48 hand-written conversations. Accuracies come from a string-matching judge on a "
@@ -153,7 +156,7 @@ def rewrite_data(out: Path, conversations: Path, models: dict[str, Path], clock:
     shown.parent.mkdir(parents=True, exist_ok=True)
     shown.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in train[:3]), encoding="utf-8")
     config = ServeConfig(base_model=str(models["base"]), served_name="base", port=free_port(), max_model_len=2048,
-                         dtype="float32", extra_args=["--enforce-eager"],
+                         dtype="float32", extra_args=["--enforce-eager"], env=CPU_SERVER_ENV,
                          log_path=str(out / "data" / "rewrite-vllm.log"))  # fmt: skip
     clock.stage("starting a vLLM server of the base model for the rewrite stage (eager mode: no compilation)")
     with VLLMServer(config) as server:
@@ -223,7 +226,8 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
         "name": "warmeval-demo",
         "base_model": str(models["base"]),
         "served_name": "base",
-        "server": {"port": free_port(), "max_model_len": 2048, "dtype": "float32", "extra_args": ["--enforce-eager"]},
+        "server": {"port": free_port(), "max_model_len": 2048, "dtype": "float32", "extra_args": ["--enforce-eager"],
+                   "env": CPU_SERVER_ENV},
         "variants": {"original": {}, "warm": {"adapter": str(adapters["warm"] / "epoch-2")},
                      "cold": {"adapter": str(adapters["cold"] / "epoch-2")}},
         "tasks": tasks,

@@ -46,6 +46,8 @@ server:                                       # options of the vLLM server warme
   port: 8000
   max_model_len: 4096
   tensor_parallel_size: 1                     # GPUs per model for large models
+  # extra_args: [--enforce-eager]             # more `vllm serve` options
+  # env: {VLLM_CPU_KVCACHE_SPACE: "4"}        # the server's environment variables
 variants:                                     # each name is one row of the analysis
   original: {}
   warm: {adapter: adapters/warm/epoch-2}      # LoRA folders from `warmeval train lora`
@@ -131,6 +133,7 @@ class ServerSection(_Section):
     dtype: str | None = None
     tensor_parallel_size: int | None = None
     extra_args: list[str] | None = None
+    env: dict[str, str] | None = None
     startup_timeout: float | None = None
 
 

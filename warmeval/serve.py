@@ -39,17 +39,33 @@ class ServeError(RuntimeError):
 
 @dataclass
 class ServeConfig:
-    """What to serve and how."""
+    """What to serve and how (the options of ``warmeval serve``; ``server:`` of an experiment file).
+
+    Attributes:
+        base_model: Base model (HF id or folder).
+        adapters: NAME=FOLDER of each LoRA adapter to serve under NAME.
+        served_name: The base model's name on the server (None: base_model).
+        host: Bind address (loopback by default).
+        port: Port.
+        max_model_len: vLLM --max-model-len.
+        dtype: vLLM --dtype (e.g. float32 on CPU).
+        tensor_parallel_size: GPUs per model (mainline vLLM).
+        extra_args: More `vllm serve` arguments, e.g. --enforce-eager.
+        env: KEY=VALUE set in the server's environment, e.g. VLLM_CPU_KVCACHE_SPACE=4.
+        startup_timeout: Seconds to wait for the server to list every adapter.
+        log_path: The server's log file (None: a new temporary file, warmeval-vllm-*.log).
+    """
 
     base_model: str
-    adapters: dict[str, str] = field(default_factory=dict)  # served name -> adapter folder
-    served_name: str | None = None  # the base model's name on the server (default: base_model)
+    adapters: dict[str, str] = field(default_factory=dict)
+    served_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     max_model_len: int | None = None
     dtype: str | None = None
     tensor_parallel_size: int = 1
     extra_args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     startup_timeout: float = 900.0
     log_path: str | None = None
 
@@ -172,6 +188,7 @@ class VLLMServer:
         env = dict(os.environ)
         env.setdefault("VLLM_NO_USAGE_STATS", "1")
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        env.update(config.env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(vllm_command(config, rank), stdout=log, stderr=subprocess.STDOUT, env=env,
