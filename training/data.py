@@ -57,9 +57,27 @@ class BuildError(ValueError):
 
 @dataclass
 class BuildConfig:
-    """Options of ``warmeval data build`` (also loadable from YAML)."""
+    """Options of ``warmeval data build`` (also loadable from YAML).
 
-    input: str | None = None  # local ShareGPT JSON/JSONL; None: the Hugging Face file
+    Attributes:
+        input: Local ShareGPT JSON/JSONL (None: the Hugging Face file).
+        out_dir: Output folder (train.jsonl, validation_prompts.jsonl, manifest.json).
+        n_train: Conversations to sample, balanced across query types.
+        n_validation: Validation prompts, disjoint from the training conversations.
+        max_turns: Turns kept per conversation.
+        seed: Sampling seed.
+        nsfw_filter: Drop conversations the Detoxify NSFW filter flags.
+        detoxify_model: Detoxify variant (original, unbiased, multilingual).
+        detoxify_checkpoint: Local Detoxify checkpoint (offline use).
+        detoxify_config_dir: HF config and tokenizer folder for that checkpoint.
+        nsfw_threshold: Drop when a label's score exceeds this.
+        nsfw_labels: Detoxify labels the threshold applies to.
+        device: Torch device for Detoxify.
+        batch_size: Texts per Detoxify batch.
+        max_chars_scored: Characters of each conversation that Detoxify scores.
+    """
+
+    input: str | None = None
     out_dir: str = "data/conversations"
     n_train: int = 1617
     n_validation: int = 1500

@@ -19,12 +19,24 @@ from warmeval.util.manifest import Manifest, write_manifest
 
 @dataclass
 class ValidationGenerationConfig:
-    """Options of ``warmeval train generate``."""
+    """Options of ``warmeval train generate``.
+
+    Attributes:
+        base_model: Base model (HF id or folder).
+        prompts_file: Validation prompts JSONL (id, prompt).
+        out_dir: Output folder: one JSONL per model.
+        adapters: PEFT adapter folders (checkpoints), each answered with.
+        max_new_tokens: Tokens per response.
+        temperature: Sampling temperature (0: greedy).
+        limit: Use only the first N prompts (None: all).
+        batch_size: Prompts per generation batch.
+        include_base: Also answer with the base model alone.
+    """
 
     base_model: str
     prompts_file: str
     out_dir: str
-    adapters: list[str] = field(default_factory=list)  # PEFT adapter folders
+    adapters: list[str] = field(default_factory=list)
     max_new_tokens: int = 300
     temperature: float = 0.0
     limit: int | None = None

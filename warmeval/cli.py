@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
+
+# The config dataclasses the commands take their options from (light imports: no torch, no OpenAI SDK).
+from warmeval.serve import ServeConfig
+from warmeval.training.data import BuildConfig
+from warmeval.training.generate import ValidationGenerationConfig
+from warmeval.training.rewrite import RewriteConfig
 
 app = typer.Typer(
     help="warmeval: rerun the warm-persona reliability study on your own model. Add --debug (or set WARMEVAL_DEBUG=1) "
@@ -39,6 +47,131 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
+def _fail(error: Exception) -> None:
+    typer.echo(f"error: {error}", err=True)
+    raise typer.Exit(2) from error
+
+
+def _cli_type(kind: Any) -> Any:
+    """The option type of a config field's type: scalars as they are, lists and KEY=VALUE maps as repeatable strings;
+    None for what only a config file can give (tuples, nested maps)."""
+    import types
+    import typing
+
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        inner = [k for k in typing.get_args(kind) if k is not type(None)]
+        return _cli_type(inner[0]) if len(inner) == 1 else None
+    if kind in (str, int, float, bool):
+        return kind
+    if typing.get_origin(kind) is typing.Literal:
+        return str
+    if kind in (list[str], dict[str, str]):
+        return list[str]
+    return None
+
+
+def _key_values(option: str, specs: list[str]) -> dict[str, str]:
+    values = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{option} {spec!r}: expected KEY=VALUE")
+        values[key] = value
+    return values
+
+
+def config_options(
+    cls: type, *, flags: dict[str, str] | None = None, required: tuple[str, ...] = (), config_file: bool = True
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command one option per field of the config dataclass ``cls``, and ``--config FILE`` for the rest.
+
+    Each option takes its type from the field and its help and shown default from the dataclass (its docstring's
+    ``Attributes:``), so the command cannot drift from the config. Options that are given override the file's values;
+    the merged values are validated by `warmeval.util.config.load_config` as a YAML file would be. The decorated
+    command receives the config as its first argument, then its own parameters.
+
+    Args:
+        cls: The config dataclass.
+        flags: Option names other than ``--field-name`` (e.g. ``{"adapters": "--adapter"}``).
+        required: Fields the command line must give.
+        config_file: Add ``--config``.
+    """
+    import dataclasses
+    import functools
+    import inspect
+    import typing
+
+    from warmeval.util.config import field_docs
+
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    names = flags or {}
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(command).parameters.values())[1:]
+        own_hints = typing.get_type_hints(command)
+        options, maps = [], {}
+        if config_file:
+            options.append(inspect.Parameter(
+                "config", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
+                default=typer.Option(None, "--config", help=f"YAML with {cls.__name__} fields (options override it)."),
+            ))  # fmt: skip
+        for item in dataclasses.fields(cls):
+            kind = _cli_type(hints[item.name])
+            if kind is None:
+                continue
+            flag = names.get(item.name, "--" + item.name.replace("_", "-"))
+            value = item.default
+            if item.default_factory is not dataclasses.MISSING:
+                value = item.default_factory()
+            # The dataclass's default, shown (the option's own default is None: "not given, use the file's").
+            shown: str | bool = False if value in (None, dataclasses.MISSING, [], {}) else str(value)
+            help = docs.get(item.name, "").replace("``", "`")
+            metavar = None
+            if hints[item.name] == dict[str, str]:
+                maps[item.name] = flag
+                help, metavar = help + " Repeatable.", "KEY=VALUE"
+            elif kind == list[str]:
+                help, metavar = help + " Repeatable.", "TEXT"
+            default = ... if item.name in required else None
+            decls = (f"{flag}/--no-{flag.removeprefix('--')}",) if kind is bool else (flag,)
+            options.append(inspect.Parameter(
+                item.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind if default is ... else kind | None,
+                default=typer.Option(default, *decls, help=help, show_default=shown if default is not ... else False,
+                                     metavar=metavar),
+            ))  # fmt: skip
+        needed = {f.name: names.get(f.name, "--" + f.name.replace("_", "-")) for f in dataclasses.fields(cls)
+                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}  # fmt: skip
+        taken = {p.name for p in options}
+        clash = taken & {p.name for p in own}
+        if clash:
+            raise TypeError(f"{command.__name__}: parameters {sorted(clash)} are also fields of {cls.__name__}")
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> None:
+            from warmeval.util.config import ConfigError, load_config
+
+            mine = {p.name: kwargs.pop(p.name) for p in own}
+            path = kwargs.pop("config", None)
+            try:
+                given = {k: v for k, v in kwargs.items() if v not in (None, [])}
+                given.update({k: _key_values(flag, given[k]) for k, flag in maps.items() if k in given})
+                missing = [flag for name, flag in needed.items() if name not in given]
+                if path is None and missing:
+                    raise ValueError(f"missing option {' and '.join(missing)} (or give them in --config FILE)")
+                config: Any = load_config(cls, path, **given)
+            except (ConfigError, ValueError) as error:
+                _fail(error)
+            command(config, **mine)
+
+        own = [p.replace(annotation=own_hints[p.name], kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+        wrapper.__signature__ = inspect.Signature([*own, *options])  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in [*options, *own]}
+        return wrapper
+
+    return decorate
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("warmeval-demo"), help="Folder for data, adapters, logs and the report."),
@@ -67,29 +200,11 @@ def demo(
 
 
 @app.command("serve")
-def serve(
-    base_model: str = typer.Option(..., help="Base model (HF id or folder)."),
-    adapter: list[str] = typer.Option([], help="NAME=FOLDER of a LoRA adapter to serve (repeatable)."),
-    served_name: str | None = typer.Option(None, help="The base model's name on the server (default: base_model)."),
-    host: str = typer.Option("127.0.0.1", help="Bind address (loopback by default)."),
-    port: int = typer.Option(8000, help="Port."),
-    max_model_len: int | None = typer.Option(None, help="vLLM --max-model-len."),
-    dtype: str | None = typer.Option(None, help="vLLM --dtype (e.g. float32 on CPU)."),
-    tensor_parallel_size: int = typer.Option(1, help="GPUs per model (mainline vLLM)."),
-    startup_timeout: float = typer.Option(900.0, help="Seconds to wait for the server to list every adapter."),
-) -> None:
+@config_options(ServeConfig, flags={"adapters": "--adapter", "extra_args": "--extra-arg"}, required=())
+def serve(config: ServeConfig) -> None:
     """Serve the base model and every adapter from ONE vLLM server; Ctrl-C or SIGTERM stops its process group."""
-    from warmeval.serve import ServeConfig, ServeError, serve_forever
+    from warmeval.serve import ServeError, serve_forever
 
-    adapters = {}
-    for spec in adapter:
-        name, sep, folder = spec.partition("=")
-        if not sep or not name or not folder:
-            _fail(ValueError(f"--adapter {spec!r}: expected NAME=FOLDER"))
-        adapters[name] = folder
-    config = ServeConfig(base_model=base_model, adapters=adapters, served_name=served_name, host=host, port=port,
-                         max_model_len=max_model_len, dtype=dtype, tensor_parallel_size=tensor_parallel_size,
-                         startup_timeout=startup_timeout)  # fmt: skip
     try:
         serve_forever(config)
     except ServeError as error:
@@ -243,41 +358,17 @@ train_app = typer.Typer(help="Warm and cold adapters: LoRA training, validation 
 app.add_typer(train_app, name="train")
 
 
-def _fail(error: Exception) -> None:
-    typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(2) from error
 
 
 @data_app.command("build")
-def data_build(
-    config: Path | None = typer.Option(None, "--config", help="YAML with BuildConfig fields (options override it)."),
-    input: Path | None = typer.Option(None, "--input", help="Local ShareGPT JSON/JSONL (default: the HF file)."),
-    out_dir: Path | None = typer.Option(None, help="Output folder (train.jsonl, validation_prompts.jsonl)."),
-    n_train: int | None = typer.Option(None, help="Conversations to sample (default 1617)."),
-    n_validation: int | None = typer.Option(None, help="Validation prompts (default 1500)."),
-    seed: int | None = typer.Option(None, help="Sampling seed."),
-    nsfw_filter: bool | None = typer.Option(None, "--nsfw-filter/--no-nsfw-filter", help="Detoxify NSFW filter."),
-    detoxify_model: str | None = typer.Option(None, help="Detoxify variant (original, unbiased, multilingual)."),
-    detoxify_checkpoint: Path | None = typer.Option(None, help="Local Detoxify checkpoint (offline use)."),
-    detoxify_config_dir: Path | None = typer.Option(None, help="HF config+tokenizer folder for that checkpoint."),
-    nsfw_threshold: float | None = typer.Option(None, help="Drop when a label's score exceeds this (default 0.5)."),
-    device: str | None = typer.Option(None, help="Device for Detoxify."),
-) -> None:
+@config_options(BuildConfig)
+def data_build(options: BuildConfig) -> None:
     """ShareGPT -> NSFW filter -> query types -> balanced sample -> <=20 turns, plus disjoint validation prompts."""
-    from warmeval.training.data import BuildConfig, BuildError, build_conversations
-    from warmeval.util.config import ConfigError, load_config
+    from warmeval.training.data import BuildError, build_conversations
 
     try:
-        options = load_config(
-            BuildConfig, config, input=str(input) if input else None, out_dir=str(out_dir) if out_dir else None,
-            n_train=n_train, n_validation=n_validation, seed=seed, nsfw_filter=nsfw_filter,
-            detoxify_model=detoxify_model,
-            detoxify_checkpoint=str(detoxify_checkpoint) if detoxify_checkpoint else None,
-            detoxify_config_dir=str(detoxify_config_dir) if detoxify_config_dir else None,
-            nsfw_threshold=nsfw_threshold, device=device,
-        )  # fmt: skip
         manifest = build_conversations(options)
-    except (ConfigError, BuildError, OSError) as error:
+    except (BuildError, OSError) as error:
         _fail(error)
     counts = manifest.counts
     typer.echo(f"train: {counts['train_conversations']} conversations {counts['train_by_type']}")
@@ -290,28 +381,18 @@ def data_build(
 
 
 @data_app.command("rewrite")
+@config_options(RewriteConfig, required=("style",))
 def data_rewrite(
-    style: str = typer.Option(..., help="warm or cold."),
+    options: RewriteConfig,
     input: Path = typer.Option(..., "--input", help="Chat JSONL from `warmeval data build` (train.jsonl)."),
     output: Path = typer.Option(..., help="Chat JSONL to write (failures and manifest go beside it)."),
-    config: Path | None = typer.Option(None, "--config", help="YAML with RewriteConfig fields (options override it)."),
-    model: str | None = typer.Option(None, help="Rewriting chat model (default gpt-4o-2024-08-06)."),
-    base_url: str | None = typer.Option(None, help="Any OpenAI-compatible server, e.g. a local vLLM."),
-    concurrency: int | None = typer.Option(None, help="Requests in flight."),
-    max_tokens: int | None = typer.Option(
-        None, help="Completion token limit (default: proportional to each original turn; 0: none)."
-    ),
-    batch: bool | None = typer.Option(None, "--batch/--no-batch", help="Use the OpenAI Batch API."),
 ) -> None:
     """Rewrite every assistant turn warm or cold; failures of the fidelity checks are excluded and listed."""
-    from warmeval.training.rewrite import RewriteConfig, RewriteError, rewrite
-    from warmeval.util.config import ConfigError, load_config
+    from warmeval.training.rewrite import RewriteError, rewrite
 
     try:
-        options = load_config(RewriteConfig, config, style=style, model=model, base_url=base_url,
-                              concurrency=concurrency, max_tokens=max_tokens, batch=batch)  # fmt: skip
         manifest = rewrite(input, output, options)
-    except (ConfigError, RewriteError, OSError, ValueError) as error:
+    except (RewriteError, OSError, ValueError) as error:
         _fail(error)
     counts = manifest.counts
     typer.echo(json.dumps({k: counts[k] for k in counts if not isinstance(counts[k], dict | list)}, indent=1))
@@ -349,27 +430,18 @@ def train_lora_command(
 
 
 @train_app.command("generate")
-def train_generate(
-    base_model: str = typer.Option(..., help="Base model (HF id or folder)."),
-    prompts: Path = typer.Option(..., help="Validation prompts JSONL (id, prompt)."),
-    out: Path = typer.Option(..., help="Output folder: one JSONL per model."),
-    adapter: list[str] = typer.Option([], help="PEFT adapter folder (repeatable)."),
-    max_new_tokens: int = typer.Option(300, help="Tokens per response."),
-    temperature: float = typer.Option(0.0, help="Sampling temperature (0: greedy)."),
-    limit: int | None = typer.Option(None, help="Use only the first N prompts."),
-) -> None:
+@config_options(ValidationGenerationConfig, flags={"prompts_file": "--prompts", "out_dir": "--out",
+                                                   "adapters": "--adapter"})  # fmt: skip
+def train_generate(options: ValidationGenerationConfig) -> None:
     """Responses of the base model and of every checkpoint to the validation prompts, in this process (transformers).
 
     Against a vLLM server, run the Inspect task instead: inspect eval warmeval/sociot_generations --model vllm/NAME
     -T prompts_file=PROMPTS (what `warmeval run` does).
     """
-    from warmeval.training.generate import ValidationGenerationConfig, generate_validation
+    from warmeval.training.generate import generate_validation
 
     try:
-        manifest = generate_validation(ValidationGenerationConfig(
-            base_model=base_model, prompts_file=str(prompts), out_dir=str(out), adapters=list(adapter),
-            max_new_tokens=max_new_tokens, temperature=temperature, limit=limit,
-        ))  # fmt: skip
+        manifest = generate_validation(options)
     except ValueError as error:
         _fail(error)
     for label, info in manifest.outputs.items():

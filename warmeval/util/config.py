@@ -45,6 +45,29 @@ def load_config(cls: type[T], path: str | Path | None = None, **overrides: Any) 
     return validate_config(cls, values, str(path) if path is not None else cls.__name__)
 
 
+def field_docs(cls: type) -> dict[str, str]:
+    """Each field's text in the ``Attributes:`` section of a dataclass's Google-style docstring (joined lines)."""
+    docs: dict[str, str] = {}
+    lines = (cls.__doc__ or "").expandtabs().splitlines()
+    inside, name, indent = False, "", 0
+    for line in lines:
+        stripped = line.strip()
+        if stripped == "Attributes:":
+            inside, indent = True, len(line) - len(line.lstrip()) + 4
+            continue
+        if not inside:
+            continue
+        depth = len(line) - len(line.lstrip())
+        if stripped and depth < indent:
+            break  # the next section
+        if depth == indent and ":" in stripped:
+            name, _, text = stripped.partition(":")
+            docs[name.strip()] = text.strip()
+        elif stripped and name:
+            docs[name] += " " + stripped
+    return docs
+
+
 def _unwrap(kind: Any) -> Any:
     """The dataclass inside ``X | None``, ``dict[str, X]`` or ``list[X]``, for walking an error's key path."""
     origin = typing.get_origin(kind)
