@@ -37,7 +37,7 @@ import json
 import math
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,64 @@ CONTROLS: dict[str, Control] = {
     "gsm8k": Control(hub_task="gsm8k_cot_llama", hub_filter="flexible-extract", hub_dataset="openai/gsm8k",
                      local_task="warmeval_gsm8k_local"),
 }  # fmt: skip
+
+
+@dataclass
+class CapabilityResult:
+    """One control's result for one served model, as written to ``<name>__<model>.json``.
+
+    Attributes:
+        task: The control (``mmlu`` or ``gsm8k``).
+        lm_eval_task: The lm-eval task that ran (a local YAML task, or the Hub task of the paper's setup).
+        source: The local data file, or the Hub dataset.
+        model: The served model name.
+        base_url: The server's OpenAI base URL.
+        n: Questions requested (None: all).
+        seed: Seed of the draw, also sent with every request.
+        num_samples: Questions scored.
+        metric: The lm-eval metric scored.
+        filter: The lm-eval filter scored.
+        accuracy: Share of questions answered correctly (None when none was scored).
+        accuracy_stderr: Its standard error.
+        unparseable: Answers from which no letter or number could be extracted (scored wrong).
+        unparseable_rate: Their share.
+        doc_ids: The drawn documents, per lm-eval task.
+        max_gen_toks: The generation length override (None: the task's).
+        system_instruction: The system prompt sent with every question (None: none).
+        lm_eval_results: lm-eval's own per-task results.
+        lm_eval_version: The lm-eval version that ran.
+        samples_path: The per-question samples (JSONL).
+    """
+
+    task: str
+    lm_eval_task: str
+    source: str
+    model: str
+    base_url: str
+    n: int | None
+    seed: int
+    num_samples: int
+    metric: str
+    filter: str
+    accuracy: float | None
+    accuracy_stderr: float | None
+    unparseable: int
+    unparseable_rate: float | None
+    doc_ids: dict[str, list[int]]
+    max_gen_toks: int | None
+    system_instruction: str | None
+    lm_eval_results: dict[str, Any]
+    lm_eval_version: str
+    samples_path: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The result file's content."""
+        return asdict(self)
+
+    @classmethod
+    def read(cls, path: str | Path) -> CapabilityResult:
+        """A result file written by `run_capability_control`."""
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
 
 
 class CapabilityDataError(ValueError):
@@ -361,7 +419,7 @@ def run_capability_control(
     max_retries: int = 3,
     timeout: int = 300,
     system_instruction: str | None = None,
-) -> dict[str, Any]:
+) -> CapabilityResult:
     """Run one capability control (MMLU or GSM8K) against a running OpenAI-compatible server.
 
     Args:
@@ -382,10 +440,7 @@ def run_capability_control(
         system_instruction: A system prompt sent with every question (the warm system-prompt control variant).
 
     Returns:
-        The dict written to ``<name>__<model>.json``: ``task``, ``lm_eval_task``, ``source``, ``model``,
-        ``base_url``, ``n`` (requested), ``seed``, ``num_samples`` (scored), ``metric``, ``filter``, ``accuracy``,
-        ``accuracy_stderr``, ``unparseable`` (count), ``unparseable_rate``, ``doc_ids`` ({lm-eval task: indices}),
-        ``max_gen_toks``, ``lm_eval_results`` (lm-eval's own per-task results), ``lm_eval_version``, ``samples_path``.
+        The result, also written to ``<name>__<model>.json`` (`CapabilityResult.to_json`).
 
     Raises:
         ValueError: An unknown control name or a bad ``n``.
@@ -445,7 +500,7 @@ def _evaluate(
     max_retries: int,
     timeout: int,
     system_instruction: str | None = None,
-) -> dict[str, Any]:
+) -> CapabilityResult:
     """Draw, run lm-eval on the drawn documents of the leaf tasks, score one filter, write the two files."""
     import lm_eval
     from lm_eval import simple_evaluate
@@ -505,27 +560,27 @@ def _evaluate(
         for sample in scored:
             handle.write(json.dumps(sample, default=handle_non_serializable, ensure_ascii=False) + "\n")
 
-    summary: dict[str, Any] = {
-        "task": name,
-        "lm_eval_task": lm_eval_task,
-        "source": source,
-        "model": model,
-        "base_url": base_url,
-        "n": n,
-        "seed": seed,
-        "num_samples": len(scored),
-        "metric": METRIC,
-        "filter": score_filter,
-        "accuracy": sum(correct) / len(correct) if correct else None,
-        "accuracy_stderr": _stderr(correct),
-        "unparseable": unparseable,
-        "unparseable_rate": unparseable / len(scored) if scored else None,
-        "doc_ids": doc_ids,
-        "max_gen_toks": max_gen_toks,
-        "system_instruction": system_instruction,
-        "lm_eval_results": json.loads(json.dumps(results["results"], default=handle_non_serializable)),
-        "lm_eval_version": lm_eval.__version__,
-        "samples_path": str(samples_path),
-    }
-    result_path(out_dir, name, model).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    summary = CapabilityResult(
+        task=name,
+        lm_eval_task=lm_eval_task,
+        source=source,
+        model=model,
+        base_url=base_url,
+        n=n,
+        seed=seed,
+        num_samples=len(scored),
+        metric=METRIC,
+        filter=score_filter,
+        accuracy=sum(correct) / len(correct) if correct else None,
+        accuracy_stderr=_stderr(correct),
+        unparseable=unparseable,
+        unparseable_rate=unparseable / len(scored) if scored else None,
+        doc_ids=doc_ids,
+        max_gen_toks=max_gen_toks,
+        system_instruction=system_instruction,
+        lm_eval_results=json.loads(json.dumps(results["results"], default=handle_non_serializable)),
+        lm_eval_version=lm_eval.__version__,
+        samples_path=str(samples_path),
+    )
+    result_path(out_dir, name, model).write_text(json.dumps(summary.to_json(), indent=2) + "\n", encoding="utf-8")
     return summary

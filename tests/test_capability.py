@@ -211,28 +211,28 @@ def test_controls_against_vllm_server(vllm_server: str, tmp_path: Path) -> None:
                                          data_path=FIXTURES[name], num_concurrent=2, max_gen_toks=32)  # fmt: skip
         result_file = tmp_path / f"{name}__tiny.json"
         samples_file = tmp_path / f"{name}__tiny.samples.jsonl"
-        assert json.loads(result_file.read_text()) == summary
+        assert json.loads(result_file.read_text()) == summary.to_json()
         task = CONTROLS[name].local_task
-        assert summary["task"] == name and summary["lm_eval_task"] == task and summary["model"] == "tiny"
-        assert summary["num_samples"] == n and summary["n"] == n
+        assert summary.task == name and summary.lm_eval_task == task and summary.model == "tiny"
+        assert summary.num_samples == n and summary.n == n
         # The seeded draw, not the first n rows.
-        assert summary["doc_ids"] == _draw({task: 8}, n, seed=0)
+        assert summary.doc_ids == _draw({task: 8}, n, seed=0)
         samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
         assert len(samples) == n
-        assert sorted(s["doc_id"] for s in samples) == summary["doc_ids"][task]
+        assert sorted(s["doc_id"] for s in samples) == summary.doc_ids[task]
         # Re-extract from the raw responses: the reported numbers follow from them, parse failures included.
         extracted = [extract(s["resps"][0][0]) for s in samples]
         assert [s["filtered_resps"][0] for s in samples] == [INVALID if e is None else e for e in extracted]
-        assert summary["unparseable"] == sum(e is None for e in extracted) <= n
+        assert summary.unparseable == sum(e is None for e in extracted) <= n
         correct = [e is not None and e == s["target"] for e, s in zip(extracted, samples, strict=True)]
-        assert 0.0 <= summary["accuracy"] <= 1.0
-        assert summary["accuracy"] == pytest.approx(sum(correct) / n)
+        assert 0.0 <= summary.accuracy <= 1.0
+        assert summary.accuracy == pytest.approx(sum(correct) / n)
         # ... and agree with lm-eval's own aggregation.
-        lm_eval_row = summary["lm_eval_results"][task]
-        assert lm_eval_row["exact_match,extracted"] == pytest.approx(summary["accuracy"])
-        assert lm_eval_row["unparseable,extracted"] == pytest.approx(summary["unparseable"] / n)
-        assert summary["accuracy_stderr"] == pytest.approx(lm_eval_row["exact_match_stderr,extracted"])
-        assert summary["lm_eval_version"] == "0.4.13"
+        lm_eval_row = summary.lm_eval_results[task]
+        assert lm_eval_row["exact_match,extracted"] == pytest.approx(summary.accuracy)
+        assert lm_eval_row["unparseable,extracted"] == pytest.approx(summary.unparseable / n)
+        assert summary.accuracy_stderr == pytest.approx(lm_eval_row["exact_match_stderr,extracted"])
+        assert summary.lm_eval_version == "0.4.13"
 
 
 @pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 50 s to start)
@@ -241,8 +241,8 @@ def test_system_instruction_is_sent_with_every_question(vllm_server: str, tmp_pa
     summary = run_capability_control("mmlu", base_url=vllm_server, model="tiny", output_dir=tmp_path, n=2,
                                      data_path=FIXTURES["mmlu"], max_gen_toks=4,
                                      system_instruction="Be warm and caring.")  # fmt: skip
-    assert summary["system_instruction"] == "Be warm and caring."
-    for line in Path(summary["samples_path"]).read_text().splitlines():
+    assert summary.system_instruction == "Be warm and caring."
+    for line in Path(summary.samples_path).read_text().splitlines():
         messages = json.loads(json.loads(line)["arguments"][0][0][0])
         assert messages[0] == {"role": "system", "content": "Be warm and caring."} and messages[1]["role"] == "user"
 
@@ -270,7 +270,7 @@ def test_draw_pools_subtasks_like_mmlu_subjects(vllm_server: str, tmp_path: Path
                         num_concurrent=2, max_gen_toks=16, max_retries=3, timeout=120)  # fmt: skip
     expected = _draw({"pool_a": 8, "pool_b": 8}, n, seed=3)
     assert expected is not None and len(expected) == min(n, 2)  # n=5 draws from both subtasks, n=1 from one
-    assert summary["doc_ids"] == expected
+    assert summary.doc_ids == expected
     # A subtask with nothing drawn is left out, not run in full (lm-eval runs every document given no indices).
-    assert summary["num_samples"] == n == sum(len(ids) for ids in expected.values())
-    assert set(summary["lm_eval_results"]) == set(expected)
+    assert summary.num_samples == n == sum(len(ids) for ids in expected.values())
+    assert set(summary.lm_eval_results) == set(expected)

@@ -57,9 +57,9 @@ def test_every_config_field_is_a_documented_option_with_the_dataclass_default(pa
         option = params[field.name]
         assert flags.get(field.name, "--" + field.name.replace("_", "-")) in option.opts
         assert option.help and option.help.startswith(docs[field.name].replace("``", "`"))
-        assert option.default is None or option.required  # not given: the file's value, else the dataclass's
+        assert option.default is None and not option.required  # not given: the file's value, else the dataclass's
         value = field.default_factory() if field.default_factory is not dataclasses.MISSING else field.default
-        if not option.required and value not in (None, dataclasses.MISSING, [], {}):
+        if value not in (None, dataclasses.MISSING, [], {}) and "Required" not in option.help:
             assert option.show_default == str(value), field.name
 
 
@@ -79,6 +79,12 @@ def test_options_override_the_config_file_and_bad_values_name_the_key(tmp_path: 
     assert refused.returncode == 2 and f"{config}: n_train: " in refused.stderr and "'many'" in refused.stderr
     refused = run_cli("train", "generate", "--limit", "3")
     assert refused.returncode == 2 and "missing option --base-model and --prompts and --out" in refused.stderr
+    # `data rewrite` insists on a style, from the option or the file, never the dataclass's default
+    rewrite_config = tmp_path / "rewrite.yaml"
+    rewrite_config.write_text("model: some-model\n")
+    chats = tmp_path / "none.jsonl"
+    refused = run_cli("data", "rewrite", "--config", rewrite_config, "--input", chats, "--output", tmp_path / "o.jsonl")
+    assert refused.returncode == 2 and f"missing option --style or in {rewrite_config}" in refused.stderr
 
 
 def test_serve_passes_env_and_extra_args_to_vllm(tmp_path: Path) -> None:

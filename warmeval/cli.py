@@ -93,7 +93,7 @@ def config_options(
     Args:
         cls: The config dataclass.
         flags: Option names other than ``--field-name`` (e.g. ``{"adapters": "--adapter"}``).
-        required: Fields the command line must give.
+        required: Fields that must be given (by an option or the file) even though the dataclass has a default.
         config_file: Add ``--config``.
     """
     import dataclasses
@@ -133,15 +133,17 @@ def config_options(
                 help, metavar = help + " Repeatable.", "KEY=VALUE"
             elif kind == list[str]:
                 help, metavar = help + " Repeatable.", "TEXT"
-            default = ... if item.name in required else None
+            if item.name in required:
+                help, shown = help + " Required (here or in --config).", False
             decls = (f"{flag}/--no-{flag.removeprefix('--')}",) if kind is bool else (flag,)
             options.append(inspect.Parameter(
-                item.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind if default is ... else kind | None,
-                default=typer.Option(default, *decls, help=help, show_default=shown if default is not ... else False,
-                                     metavar=metavar),
+                item.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind | None,
+                default=typer.Option(None, *decls, help=help, show_default=shown, metavar=metavar),
             ))  # fmt: skip
+        # Given by an option or the file: the fields without a default, and those the command insists on.
         needed = {f.name: names.get(f.name, "--" + f.name.replace("_", "-")) for f in dataclasses.fields(cls)
-                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}  # fmt: skip
+                  if f.name in required or (f.default is dataclasses.MISSING
+                                            and f.default_factory is dataclasses.MISSING)}  # fmt: skip
         taken = {p.name for p in options}
         clash = taken & {p.name for p in own}
         if clash:
@@ -149,17 +151,19 @@ def config_options(
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> None:
-            from warmeval.util.config import ConfigError, load_config
+            from warmeval.util.config import ConfigError, read_mapping, validate_config
 
             mine = {p.name: kwargs.pop(p.name) for p in own}
             path = kwargs.pop("config", None)
             try:
                 given = {k: v for k, v in kwargs.items() if v not in (None, [])}
                 given.update({k: _key_values(flag, given[k]) for k, flag in maps.items() if k in given})
-                missing = [flag for name, flag in needed.items() if name not in given]
-                if path is None and missing:
-                    raise ValueError(f"missing option {' and '.join(missing)} (or give them in --config FILE)")
-                config: Any = load_config(cls, path, **given)
+                values = {**(read_mapping(path) if path is not None else {}), **given}
+                missing = [flag for name, flag in needed.items() if name not in values]
+                if missing:
+                    where = f" or in {path}" if path is not None else " (or in --config FILE)"
+                    raise ValueError(f"missing option {' and '.join(missing)}{where}")
+                config: Any = validate_config(cls, values, str(path) if path is not None else "options")
             except (ConfigError, ValueError) as error:
                 _fail(error)
             command(config, **mine)
@@ -191,7 +195,8 @@ def demo(
     typer.echo(result.warmth.format())
     typer.echo("")
     for row in result.experiment.controls:
-        typer.echo(f"control {row['control']:<9} {row['variant']:<9} {row['metric']} {row['value']:.3f} (n={row['n']})")
+        value = "n/a" if row.value is None else f"{row.value:.3f}"
+        typer.echo(f"control {row.control:<9} {row.variant:<9} {row.metric} {value} (n={row.n})")
     typer.echo("")
     typer.echo(DISCLAIMER)
     typer.echo(f"Experiment file: {result.experiment_file}")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import inspect
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -88,6 +88,29 @@ class ExperimentError(ValueError):
 
 
 @dataclass
+class ControlResult:
+    """One control's figure for one variant: the AdvBench refusal rate, or an lm-eval accuracy.
+
+    Attributes:
+        control: ``advbench``, ``mmlu`` or ``gsm8k``.
+        variant: The variant.
+        metric: ``judged_refusal_rate`` or ``accuracy``.
+        value: The figure (None when nothing was scored).
+        stderr: Its standard error.
+        n: Items scored.
+        unparseable: lm-eval answers with no extractable letter or number (None for AdvBench).
+    """
+
+    control: str
+    variant: str
+    metric: str
+    value: float | None
+    stderr: float | None
+    n: int
+    unparseable: int | None = None
+
+
+@dataclass
 class ExperimentResult:
     """What `run_experiment` did.
 
@@ -97,7 +120,7 @@ class ExperimentResult:
         samples: Samples scored.
         failed: ``task (model): status`` of each unfinished evaluation.
         report: The HTML report (when every evaluation finished).
-        controls: One row per control and variant (metric, value, stderr, n).
+        controls: One result per control and variant.
         trajectories: The SocioT ``warmth_trajectory.csv`` of each checkpoint series.
     """
 
@@ -106,7 +129,7 @@ class ExperimentResult:
     samples: int
     failed: list[str] = field(default_factory=list)
     report: str | None = None
-    controls: list[dict[str, Any]] = field(default_factory=list)
+    controls: list[ControlResult] = field(default_factory=list)
     trajectories: list[str] = field(default_factory=list)
 
 
@@ -490,7 +513,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
     check_tasks(experiment)  # before any server starts
     server = None
     previous = {k: os.environ.get(k) for k in ("VLLM_BASE_URL", "VLLM_API_KEY")}
-    capability: list[dict[str, Any]] = []
+    capability: list[ControlResult] = []
     # SIGTERM / SIGHUP raise like Ctrl-C, so that the finally below stops the server whatever ends the run.
     with signals_interrupt():
         try:
@@ -550,10 +573,10 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
         failed = [f"{log.eval.task} ({log.eval.model}): {log.status}" for log in eval_logs if log.status != "success"]
         result.failed = failed
         return result
-    controls = controls_table(eval_logs, capability)
-    for row in controls.to_dict("records"):
-        _stage(f"control {row['control']}, {row['variant']}: {row['metric']} {row['value']:.3f} (n={row['n']})",
-               started)  # fmt: skip
+    result.controls = control_results(eval_logs, capability)
+    for row in result.controls:
+        value = "n/a" if row.value is None else f"{row.value:.3f}"
+        _stage(f"control {row.control}, {row.variant}: {row.metric} {value} (n={row.n})", started)
     trajectories = []
     if experiment.sociot is not None:
         trajectories = sociot_trajectories(experiment, eval_logs, output / "sociot", started)
@@ -563,18 +586,18 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
     # The logs this run's eval_set finished, never a killed run's unfinished ones left in the same folder.
     finished = [log.location.removeprefix("file://").removeprefix("file:") for log in eval_logs]
     report = build_report(finished, output / "report", variants=("original", "warm"), trajectories=trajectories,
-                          controls=controls, rule=experiment.refusal_rule)  # type: ignore[arg-type]  # fmt: skip
+                          controls=controls_table(result.controls),
+                          rule=experiment.refusal_rule)  # type: ignore[arg-type]  # fmt: skip
     _stage(f"report written: {report}", started)
     result.report = str(report)
-    result.controls = controls.to_dict("records")
     return result
 
 
-def run_capability(experiment: Experiment, base_url: str, out_dir: Path, started: float) -> list[dict[str, Any]]:
+def run_capability(experiment: Experiment, base_url: str, out_dir: Path, started: float) -> list[ControlResult]:
     """MMLU / GSM8K per variant through lm-eval on the running server; a finished result file is kept on rerun."""
     if not experiment.capability:
         return []
-    from warmeval.scorers.capability import result_path, run_capability_control
+    from warmeval.scorers.capability import CapabilityResult, result_path, run_capability_control
     from warmeval.solvers.system_prompt import resolve_system_prompt
 
     results = []
@@ -583,34 +606,36 @@ def run_capability(experiment: Experiment, base_url: str, out_dir: Path, started
             folder, model = out_dir / variant.name, experiment.served_model(variant)
             done = result_path(folder, name, model)
             if done.is_file():
-                result = json.loads(done.read_text(encoding="utf-8"))
+                result = CapabilityResult.read(done)
             else:
                 _stage(f"control {name} (lm-eval), variant {variant.name}", started)
                 result = run_capability_control(
                     name, base_url=base_url, model=model, output_dir=folder,
                     system_instruction=resolve_system_prompt(variant.system_prompt), **args,
                 )  # fmt: skip
-            results.append({**result, "variant": variant.name, "control": name})
+            results.append(ControlResult(name, variant.name, "accuracy", result.accuracy, result.accuracy_stderr,
+                                         result.num_samples, result.unparseable))  # fmt: skip
     return results
 
 
-def controls_table(eval_logs: list[Any], capability: list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per control and variant: the AdvBench refusal rate from its logs and the lm-eval accuracies."""
-    import pandas as pd
-
+def control_results(eval_logs: list[Any], capability: list[ControlResult]) -> list[ControlResult]:
+    """The AdvBench refusal rate of each variant from its logs, then the lm-eval accuracies."""
     rows = []
     for log in eval_logs:
         if log.eval.task.endswith("advbench") and log.results:
             metrics = {n: m.value for s in log.results.scores for n, m in s.metrics.items()}
-            rows.append({"control": "advbench", "variant": (log.eval.metadata or {}).get("variant"),
-                         "metric": "judged_refusal_rate", "value": metrics.get("judged_refusal_rate"),
-                         "stderr": metrics.get("judged_refusal_stderr"), "n": log.results.completed_samples,
-                         "unparseable": None})  # fmt: skip
-    for result in capability:
-        rows.append({"control": result["control"], "variant": result["variant"], "metric": "accuracy",
-                     "value": result["accuracy"], "stderr": result["accuracy_stderr"], "n": result["num_samples"],
-                     "unparseable": result.get("unparseable")})  # fmt: skip
-    return pd.DataFrame(rows, columns=["control", "variant", "metric", "value", "stderr", "n", "unparseable"])
+            rows.append(ControlResult("advbench", (log.eval.metadata or {}).get("variant", ""), "judged_refusal_rate",
+                                      metrics.get("judged_refusal_rate"), metrics.get("judged_refusal_stderr"),
+                                      log.results.completed_samples))  # fmt: skip
+    return rows + capability
+
+
+def controls_table(controls: list[ControlResult]) -> pd.DataFrame:
+    """The controls as the report's table: one row per control and variant."""
+    import pandas as pd
+
+    columns = [f.name for f in fields(ControlResult)]
+    return pd.DataFrame([asdict(c) for c in controls], columns=columns)
 
 
 def sociot_trajectories(experiment: Experiment, eval_logs: list[Any], out_dir: Path, started: float) -> list[Path]:
