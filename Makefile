@@ -11,12 +11,17 @@ setup:
 demo: setup
 	$(VENV)/bin/warmeval demo
 
-test: setup
-	$(PY) -m pytest -q
+# Two pytest-xdist workers: the demo test runs on one while the rest share the other (the slowest tests go first).
+# Most of a vLLM-backed test waits on one engine thread, so two workers fit a 2-core machine; WORKERS=0 runs serially.
+WORKERS ?= 2
+XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist worksteal)
 
-# The edit loop: every test not marked slow (388 tests, about 1.5 minutes on 2 cores); CI runs `make test`, all of them.
+test: setup
+	$(PY) -m pytest -q $(XDIST)
+
+# The edit loop: every test not marked slow; CI runs `make test`, all of them.
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(XDIST)
 
 lint: setup
 	$(VENV)/bin/ruff check warmeval tasks solvers scorers training sycophancy analysis tests scripts benchmarks

@@ -47,6 +47,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             problems.append(f"{item.nodeid}: uses {', '.join(needs)} but is not marked slow")
     if problems:
         raise pytest.UsageError("test tiers:\n  " + "\n  ".join(problems))
+    # Longest first, so that `make test`'s two workers (pytest-xdist, --dist worksteal) start the demo at once and
+    # share out the rest around it; a stable sort keeps every other test in file order.
+    items.sort(key=lambda item: -_seconds(item))
+
+
+def _seconds(item: pytest.Item) -> int:
+    mark = item.get_closest_marker("slow")
+    return int(mark.kwargs["seconds"]) if mark is not None else 0
 
 
 def shared_file(relative: str) -> Path:

@@ -100,17 +100,29 @@ def prepare_model(name: str = DEFAULT_MODEL, *, force: bool = False) -> Path:
     Raises:
         ModelPrepareError: The package or ``gguf`` is missing, or the converted model fails its check.
     """
+    from filelock import FileLock
+
     spec = _spec(name)
     target = model_dir(name)
     if is_prepared(name) and not force:
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # One conversion at a time per machine: a second process (a parallel test worker, a demo) waits, then finds the
+    # model prepared instead of replacing a folder the first may be serving.
+    with FileLock(str(target.parent / f".{spec.folder}.lock")):
+        if is_prepared(name) and not force:
+            return target
+        return _convert(name, target)
+
+
+def _convert(name: str, target: Path) -> Path:
+    spec = _spec(name)
     gguf_file = find_gguf(name)
     if importlib.util.find_spec("gguf") is None:
         raise ModelPrepareError(f"reading {gguf_file.name} needs the gguf package: pip install gguf")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{spec.folder}."))
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
