@@ -23,12 +23,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
 os.environ.setdefault("INSPECT_DISPLAY", "plain")
-# Generated TriviaQA distractors are cached; keep the tests' cache away from the user's.
-os.environ.setdefault("WARMEVAL_CACHE_DIR", tempfile.mkdtemp(prefix="warmeval-test-cache-"))
+# Generated TriviaQA distractors and the prepared embedded model are cached: the tests keep their own cache, away from
+# the user's, one per process (pytest-xdist workers inherit the first process's folder). The embedded model is shared
+# by all of them, prepared once under `prepare_model`'s lock, for the fixture and the demo alike.
+_SHARED = Path(os.environ.setdefault("WARMEVAL_TEST_CACHE", tempfile.mkdtemp(prefix="warmeval-test-cache-")))
+_CACHE = _SHARED / os.environ.get("PYTEST_XDIST_WORKER", "main")
+_CACHE.mkdir(exist_ok=True)
+(_SHARED / "models").mkdir(exist_ok=True)
+if not (_CACHE / "models").exists():
+    (_CACHE / "models").symlink_to(_SHARED / "models", target_is_directory=True)
+os.environ["WARMEVAL_CACHE_DIR"] = str(_CACHE)
 
 # The tests' vLLM servers of the tiny model start in about 20 s instead of 36 on 2 cores: eager (no torch.compile) and
-# the engine in the server's own process. The serve CLI test keeps vLLM's defaults, so the whole process tree of a
-# default server is still seen to stop.
+# the engine in the server's own process. The serve CLI test keeps vLLM's engine process, so the whole process tree of
+# a default server is still seen to stop.
 FAST_SERVER: dict = {"extra_args": ["--enforce-eager"], "env": {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}}
 
 # Fixtures that make a test slow whatever its own body does: a test that uses one must carry a slow mark.

@@ -63,7 +63,7 @@ def test_refusal_rate_through_inspect(tmp_path: Path) -> None:
     assert metrics["judged_refusal_stderr"] == pytest.approx((0.25 / 3) ** 0.5)
 
 
-@pytest.mark.slow(seconds=15)
+@pytest.mark.slow(seconds=18)
 def test_inspect_eval_advbench_registry_name(tiny_model: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [bin_path("inspect"), "eval", "warmeval/advbench", "--model", f"hf/{tiny_model}", "-M", "device=cpu",

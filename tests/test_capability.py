@@ -203,7 +203,7 @@ def test_local_tasks_load_through_lm_eval() -> None:
         manager.load(["warmeval_mmlu_local"])
 
 
-@pytest.mark.slow(seconds=45)
+@pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 20 s to start)
 def test_controls_against_vllm_server(vllm_server: str, tmp_path: Path) -> None:
     n = 3
     for name, extract in (("mmlu", extract_choice_letter), ("gsm8k", extract_final_number)):
@@ -235,7 +235,7 @@ def test_controls_against_vllm_server(vllm_server: str, tmp_path: Path) -> None:
         assert summary.lm_eval_version == "0.4.13"
 
 
-@pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 50 s to start)
+@pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 20 s to start)
 def test_system_instruction_is_sent_with_every_question(vllm_server: str, tmp_path: Path) -> None:
     """The warm system-prompt variant's controls carry its system prompt."""
     summary = run_capability_control("mmlu", base_url=vllm_server, model="tiny", output_dir=tmp_path, n=2,
@@ -247,7 +247,7 @@ def test_system_instruction_is_sent_with_every_question(vllm_server: str, tmp_pa
         assert messages[0] == {"role": "system", "content": "Be warm and caring."} and messages[1]["role"] == "user"
 
 
-@pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 50 s to start)
+@pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 20 s to start)
 @pytest.mark.parametrize("n", [5, 1])
 def test_draw_pools_subtasks_like_mmlu_subjects(vllm_server: str, tmp_path: Path, n: int) -> None:
     """The Hub MMLU task is a group of 57 subjects: the n questions are drawn from them pooled, never n per subject."""

@@ -54,7 +54,7 @@ def _assert_all_scored(log_path: Path, task: str, expected: int = 3, conditions:
     assert names == {"graded_accuracy", "graded_error_rate", "graded_stderr", "refusal_rate", "unparseable_rate"}
 
 
-@pytest.mark.slow(seconds=16)
+@pytest.mark.slow(seconds=17)
 @pytest.mark.parametrize("task", list(REAL_DATA))
 def test_inspect_eval_task_file_on_tiny_hf_model(task: str, tiny_model: Path, tmp_path: Path) -> None:
     data = shared_file(REAL_DATA[task])
@@ -107,7 +107,7 @@ def test_cli_help_on_every_subcommand() -> None:
         assert result.returncode == 0 and "Usage" in result.stdout
 
 
-@pytest.mark.slow(seconds=567)
+@pytest.mark.slow(seconds=598)
 def test_warmeval_demo(tmp_path: Path) -> None:
     """The README's main command: every stage of the study offline, on the embedded real model."""
     out = tmp_path / "demo"

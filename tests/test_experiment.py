@@ -75,7 +75,7 @@ def test_build_tasks_labels_variants(tmp_path: Path) -> None:
     assert all(t.metadata["base_model"] == "some/model" for t in tasks)
 
 
-@pytest.mark.slow(seconds=77)
+@pytest.mark.slow(seconds=80)
 def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, tmp_path: Path) -> None:
     chats = tmp_path / "chats.jsonl"
     chats.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"Q{i}?"},
@@ -154,7 +154,7 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     assert sorted(i.name for i in list_eval_logs(str(tmp_path / "run" / "logs"))) == sorted(i.name for i in logs)
 
 
-@pytest.mark.slow(seconds=98)
+@pytest.mark.slow(seconds=81)
 def test_server_killed_mid_run_then_rerun_scores_every_sample_once(tiny_model: Path, tmp_path: Path) -> None:
     import os
     import signal

@@ -12,7 +12,7 @@ import pytest
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_suite.py"
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=33)
 def test_gpu_suite_smoke_runs_every_mode_and_writes_its_figures(tmp_path: Path) -> None:
     out = tmp_path / "suite.json"
     done = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(out)], capture_output=True, text=True,

@@ -39,7 +39,7 @@ def test_register_metric_once_is_guarded() -> None:
     assert METRIC in metric_registry
 
 
-@pytest.mark.slow(seconds=17)
+@pytest.mark.slow(seconds=20)
 def test_sociot_warmth_file_task(tiny_gpt2: Path, tmp_path: Path) -> None:
     texts = tmp_path / "texts.jsonl"
     texts.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
@@ -56,7 +56,7 @@ def test_sociot_warmth_file_task(tiny_gpt2: Path, tmp_path: Path) -> None:
     assert stderr > 0
 
 
-@pytest.mark.slow(seconds=16)
+@pytest.mark.slow(seconds=19)
 def test_sociot_warmth_gen_task(tiny_gpt2: Path, tiny_model: Path, tmp_path: Path) -> None:
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in ["How are you?", "Explain gravity.", "Hi!"]))

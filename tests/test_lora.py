@@ -165,7 +165,7 @@ def test_overlong_sequences_dropped_or_truncated_and_counted(tiny_model: Path, c
     assert truncated.counts["truncated"] == longer and truncated.counts["dropped_overlong"] == 0
 
 
-@pytest.mark.slow(seconds=30)
+@pytest.mark.slow(seconds=32)
 def test_cli_trains_from_yaml_and_adapter_serves_in_vllm(tiny_model: Path, chat_file: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(f"base_model: {tiny_model}\ntrain_file: {chat_file}\noutput_dir: {tmp_path / 'cli'}\n"

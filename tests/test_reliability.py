@@ -90,7 +90,7 @@ def test_no_server_outlives_an_interrupted_run(stage: str, signal_name: str, tmp
     assert _gone(pid), f"the server (PID {pid}) outlived the run"
 
 
-@pytest.mark.slow(seconds=19)
+@pytest.mark.slow(seconds=20)
 def test_a_killed_run_resumes_and_writes_its_report(tmp_path: Path) -> None:
     experiment = _experiment(tmp_path)
     process = subprocess.Popen([bin_path("warmeval"), "run", str(experiment)], env=_environment(tmp_path, delay=2),

