@@ -81,20 +81,19 @@ def _key_values(option: str, specs: list[str]) -> dict[str, str]:
 
 
 def config_options(
-    cls: type, *, flags: dict[str, str] | None = None, required: tuple[str, ...] = (), config_file: bool = True
+    cls: type, *, flags: dict[str, str] | None = None, required: tuple[str, ...] = ()
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Give a command one option per field of the config dataclass ``cls``, and ``--config FILE`` for the rest.
 
     Each option takes its type from the field and its help and shown default from the dataclass (its docstring's
     ``Attributes:``), so the command cannot drift from the config. Options that are given override the file's values;
-    the merged values are validated by `warmeval.util.config.load_config` as a YAML file would be. The decorated
+    the merged values are validated by `warmeval.util.config.validate_config` as a YAML file would be. The decorated
     command receives the config as its first argument, then its own parameters.
 
     Args:
         cls: The config dataclass.
         flags: Option names other than ``--field-name`` (e.g. ``{"adapters": "--adapter"}``).
         required: Fields that must be given (by an option or the file) even though the dataclass has a default.
-        config_file: Add ``--config``.
     """
     import dataclasses
     import functools
@@ -107,20 +106,22 @@ def config_options(
     docs = field_docs(cls)
     names = flags or {}
 
+    def flag_of(name: str) -> str:
+        return names.get(name, "--" + name.replace("_", "-"))
+
     def decorate(command: Callable[..., None]) -> Callable[..., None]:
         own = list(inspect.signature(command).parameters.values())[1:]
         own_hints = typing.get_type_hints(command)
-        options, maps = [], {}
-        if config_file:
-            options.append(inspect.Parameter(
-                "config", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
-                default=typer.Option(None, "--config", help=f"YAML with {cls.__name__} fields (options override it)."),
-            ))  # fmt: skip
+        maps = {}
+        options = [inspect.Parameter(
+            "config", inspect.Parameter.KEYWORD_ONLY, annotation=Path | None,
+            default=typer.Option(None, "--config", help=f"YAML with {cls.__name__} fields (options override it)."),
+        )]  # fmt: skip
         for item in dataclasses.fields(cls):
             kind = _cli_type(hints[item.name])
             if kind is None:
                 continue
-            flag = names.get(item.name, "--" + item.name.replace("_", "-"))
+            flag = flag_of(item.name)
             value = item.default
             if item.default_factory is not dataclasses.MISSING:
                 value = item.default_factory()
@@ -141,7 +142,7 @@ def config_options(
                 default=typer.Option(None, *decls, help=help, show_default=shown, metavar=metavar),
             ))  # fmt: skip
         # Given by an option or the file: the fields without a default, and those the command insists on.
-        needed = {f.name: names.get(f.name, "--" + f.name.replace("_", "-")) for f in dataclasses.fields(cls)
+        needed = {f.name: flag_of(f.name) for f in dataclasses.fields(cls)
                   if f.name in required or (f.default is dataclasses.MISSING
                                             and f.default_factory is dataclasses.MISSING)}  # fmt: skip
         taken = {p.name for p in options}
@@ -205,7 +206,7 @@ def demo(
 
 
 @app.command("serve")
-@config_options(ServeConfig, flags={"adapters": "--adapter", "extra_args": "--extra-arg"}, required=())
+@config_options(ServeConfig, flags={"adapters": "--adapter", "extra_args": "--extra-arg"})
 def serve(config: ServeConfig) -> None:
     """Serve the base model and every adapter from ONE vLLM server; Ctrl-C or SIGTERM stops its process group."""
     from warmeval.serve import ServeError, serve_forever
