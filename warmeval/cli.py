@@ -364,8 +364,6 @@ train_app = typer.Typer(help="Warm and cold adapters: LoRA training, validation 
 app.add_typer(train_app, name="train")
 
 
-
-
 @data_app.command("build")
 @config_options(BuildConfig)
 def data_build(options: BuildConfig) -> None:
