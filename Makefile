@@ -12,7 +12,7 @@ demo: setup
 	$(VENV)/bin/warmeval demo
 
 # Two pytest-xdist workers: the demo test runs on one while the rest share the other (the slowest tests go first).
-# Most of a vLLM-backed test waits on one engine thread, so two workers fit a 2-core machine; WORKERS=0 runs serially.
+# Each worker keeps to its own half of the CPUs, one thread per core (tests/conftest.py); WORKERS=0 runs serially.
 WORKERS ?= 2
 XDIST := $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist worksteal)
 

@@ -14,6 +14,41 @@ import pytest
 
 from warmeval.serve import free_port
 
+
+def cpu_share(cpus: list[int], index: int, count: int) -> list[int] | None:
+    """Worker ``index``'s contiguous share of ``cpus`` among ``count`` workers; None when there are fewer CPUs."""
+    if len(cpus) < count or not 0 <= index < count:
+        return None
+    return cpus[index * len(cpus) // count : (index + 1) * len(cpus) // count]
+
+
+def pin_worker_cpus(worker: str | None, count: int) -> list[int] | None:
+    """Under pytest-xdist, keep worker N (and every process it starts) to its own share of this process's CPUs.
+
+    Unpinned, two workers on 2 cores each ran torch and vLLM with two OpenMP threads: four spinning threads on two
+    cores cost 36 CPU-minutes for the suite against 28 serially, and the two workers together took 19:20-19:55 (the
+    serial run 20:30). Pinned, one thread each: the demo test took 11:33 on one core while the rest took 10:31 on the
+    other (measured 2026-12-01), with the demo's figures unchanged. Returns the CPUs kept, or None when nothing was
+    pinned (no xdist, a single worker, fewer CPUs than workers, or no ``sched_setaffinity``).
+    """
+    if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
+        return None
+    share = cpu_share(sorted(os.sched_getaffinity(0)), int(worker.removeprefix("gw")), count)
+    if share is None:
+        return None
+    os.sched_setaffinity(0, share)
+    threads = str(len(share))
+    # Children inherit the affinity; these make their thread pools match it (torch reads OMP_NUM_THREADS at start,
+    # vLLM-CPU binds its OpenMP threads to VLLM_CPU_OMP_THREADS_BIND, by default to every core of the NUMA node).
+    os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
+                      VLLM_CPU_OMP_THREADS_BIND=",".join(map(str, share)))  # fmt: skip
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(len(share))
+    return share
+
+
+PINNED_CPUS = pin_worker_cpus(os.environ.get("PYTEST_XDIST_WORKER"), int(os.getenv("PYTEST_XDIST_WORKER_COUNT", "0")))
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("WARMEVAL_SHARED_DATA", REPO.parent / "shared" / "data"))
 VENV_BIN = Path(sys.executable).parent
