@@ -11,7 +11,7 @@ import yaml
 from inspect_ai.log import list_eval_logs, read_eval_log
 
 from tests.conftest import FAST_SERVER, REPO, bin_path, free_port, run_cli
-from warmeval.experiment import EXAMPLE, ExperimentError, build_tasks, load_experiment
+from warmeval.experiment import EXAMPLE, SET_BY_EXPERIMENT, ExperimentError, build_tasks, load_experiment
 from warmeval.tiny import build_tiny_gpt2
 from warmeval.training.lora import LoraTrainConfig, train_lora
 
@@ -35,6 +35,10 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
         ({**base, "tasks": {"triviaqa": {"data_path": "nope.jsonl"}}}, r"data_path: nope.jsonl does not"),
         ({**base, "server": {"gpu": 1}}, r"server.gpu: unknown key"),
         ({**base, "server": {"env": {"VLLM_CPU_KVCACHE_SPACE": 4}}}, r"server.env.VLLM_CPU_KVCACHE_SPACE: "),
+        ({**base, "server": {"startup_timeout": "soon"}}, r"server.startup_timeout: "),
+        # the experiment sets these itself, from its top level and variants
+        ({**base, "server": {"served_name": "x"}}, r"server.served_name: unknown key"),
+        ({**base, "server": {"adapters": {"warm": "."}}}, r"server.adapters: unknown key"),
         ({**base, "roles": {"judge": "x"}}, r"roles.judge: unknown key"),
         ({k: v for k, v in base.items() if k != "tasks"}, r"tasks: missing"),
         ({**base, "controls": {"mmlu": {"shots": 5}}}, r"controls.mmlu.shots: unknown key"),
@@ -49,6 +53,23 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
     for data, message in cases:
         with pytest.raises(ExperimentError, match=message):
             load_experiment(_write(tmp_path / "ok2.yaml", data))
+
+
+def test_server_section_takes_every_serve_option_the_experiment_does_not_set(tmp_path: Path) -> None:
+    import dataclasses
+
+    from warmeval.serve import ServeConfig
+
+    given = {"host": "127.0.0.1", "port": 8123, "max_model_len": 512, "dtype": "float32", "tensor_parallel_size": 2,
+             "extra_args": ["--enforce-eager"], "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}, "startup_timeout": 60.0}
+    options = {f.name for f in dataclasses.fields(ServeConfig)} - set(SET_BY_EXPERIMENT)
+    assert set(given) == options  # a new ServeConfig option needs a value here, and is a server: key at once
+    data = {"base_model": "some/model", "variants": {"original": {}}, "tasks": {"triviaqa": {"n": 2}}, "server": given}
+    experiment = load_experiment(_write(tmp_path / "e.yaml", data))
+    assert experiment.server.given() == given
+    assert ServeConfig(base_model="m", **experiment.server.given()).port == 8123
+    # unset options are left to ServeConfig's defaults
+    assert load_experiment(_write(tmp_path / "f.yaml", {**data, "server": {"port": 9}})).server.given() == {"port": 9}
 
 
 def test_init_writes_the_papers_design(tmp_path: Path) -> None:

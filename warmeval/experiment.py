@@ -146,18 +146,36 @@ class _Section:
         return {k: v for k, v in asdict(self).items() if v is not None}  # type: ignore[call-overload]
 
 
-@dataclass
-class ServerSection(_Section):
-    """``server:``: options of the vLLM server warmeval starts (`warmeval.serve.ServeConfig`)."""
+# What `run_experiment` sets itself: the base model, its served name and the adapters come from the file's top level
+# and its variants, and the server's log goes to <output_dir>/vllm.log.
+SET_BY_EXPERIMENT = ("base_model", "adapters", "served_name", "log_path")
 
-    host: str | None = None
-    port: int | None = None
-    max_model_len: int | None = None
-    dtype: str | None = None
-    tensor_parallel_size: int | None = None
-    extra_args: list[str] | None = None
-    env: dict[str, str] | None = None
-    startup_timeout: float | None = None
+
+def optional_section(config: type, name: str, exclude: tuple[str, ...], doc: str) -> type[_Section]:
+    """A `_Section` with every field of the dataclass ``config`` but ``exclude``, each optional (None: not given).
+
+    The section is derived, not copied, so that a new `ServeConfig` option is at once a key of ``server:``.
+    """
+    import typing
+    from dataclasses import make_dataclass
+
+    hints = typing.get_type_hints(config)
+    derived = [(f.name, hints[f.name] | None, field(default=None)) for f in fields(config) if f.name not in exclude]
+    section = make_dataclass(name, derived, bases=(_Section,), namespace={"__doc__": doc})
+    section.__module__ = __name__
+    return section
+
+
+if TYPE_CHECKING:
+    ServerSection = _Section  # its fields are ServeConfig's, made at import time (below)
+else:
+    from warmeval.serve import ServeConfig
+
+    ServerSection = optional_section(
+        ServeConfig, "ServerSection", SET_BY_EXPERIMENT,
+        "``server:``: options of the vLLM server warmeval starts: every `warmeval.serve.ServeConfig` field but "
+        f"{', '.join(SET_BY_EXPERIMENT)}.",
+    )  # fmt: skip
 
 
 @dataclass
