@@ -23,17 +23,23 @@ def cpu_share(cpus: list[int], index: int, count: int) -> list[int] | None:
 
 
 def pin_worker_cpus(worker: str | None, count: int) -> list[int] | None:
-    """Under pytest-xdist, keep worker N (and every process it starts) to its own share of this process's CPUs.
+    """Under pytest-xdist, keep worker ``gwN`` (and every process it starts) to its own share of this process's CPUs.
 
     Unpinned, two workers on 2 cores each ran torch and vLLM with two OpenMP threads: four spinning threads on two
-    cores cost 36 CPU-minutes for the suite against 28 serially, and the two workers together took 19:20-19:55 (the
-    serial run 20:30). Pinned, one thread each: the demo test took 11:33 on one core while the rest took 10:31 on the
-    other (measured 2026-12-01), with the demo's figures unchanged. Returns the CPUs kept, or None when nothing was
-    pinned (no xdist, a single worker, fewer CPUs than workers, or no ``sched_setaffinity``).
+    cores cost 36 CPU-minutes for the suite against 28 serially, and two workers took 19:20-19:55 (serially 20:30).
+    Pinned, one thread each: `warmeval demo` took 11:33 on one core while the rest of the suite took 10:31 on the
+    other (measured 2026-12-01), with the demo's figures unchanged; a clean clone's suite took 12:47. The share
+    decides the thread counts, over any OMP_NUM_THREADS already set. Returns the CPUs kept, or None when nothing was
+    pinned: no xdist, a single worker, fewer CPUs than workers, a worker id that is not ``gwN`` below ``count``
+    (xdist gives a worker that replaces a crashed one the next free id), or no ``sched_setaffinity``.
     """
     if not worker or count < 2 or not hasattr(os, "sched_setaffinity"):
         return None
-    share = cpu_share(sorted(os.sched_getaffinity(0)), int(worker.removeprefix("gw")), count)
+    try:
+        index = int(worker.removeprefix("gw"))
+    except ValueError:
+        return None
+    share = cpu_share(sorted(os.sched_getaffinity(0)), index, count)
     if share is None:
         return None
     os.sched_setaffinity(0, share)

@@ -42,6 +42,9 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
         ({**base, "roles": {"judge": "x"}}, r"roles.judge: unknown key"),
         ({**base, "generation": {"temperature": "hot"}}, r"generation.temperature: "),
         ({**base, "generation": {"max_connections": 4}}, r"generation.max_connections: unknown key"),  # top level
+        # Inspect's nested settings are pydantic models, which would ignore a misspelt key
+        ({**base, "generation": {"cache": {"expiry": "1D", "per_epoc": False}}}, r"generation.cache.per_epoc: unknown"),
+        ({**base, "generation": {"batch": {"size": 10, "sise": 5}}}, r"generation.batch.sise: unknown key"),
         ({k: v for k, v in base.items() if k != "tasks"}, r"tasks: missing"),
         ({**base, "controls": {"mmlu": {"shots": 5}}}, r"controls.mmlu.shots: unknown key"),
         ({**base, "controls": {"hellaswag": {}}}, r"controls.hellaswag: unknown task"),
@@ -77,7 +80,8 @@ def test_server_section_takes_every_serve_option_the_experiment_does_not_set(tmp
 def test_generation_section_takes_inspects_generate_config_options(tmp_path: Path) -> None:
     from inspect_ai.model import GenerateConfig
 
-    given = {"max_tokens": 40, "temperature": 0.0, "stop_seqs": ["\\n\\n"], "top_k": 5, "max_retries": 2}
+    given = {"max_tokens": 40, "temperature": 0.0, "stop_seqs": ["\\n\\n"], "top_k": 5, "max_retries": 2,
+             "cache": {"expiry": "1D", "per_epoch": False}, "reasoning_history": True}
     data = {"base_model": "some/model", "variants": {"original": {}}, "tasks": {"triviaqa": {"n": 2}},
             "generation": given, "max_connections": 3}  # fmt: skip
     experiment = load_experiment(_write(tmp_path / "e.yaml", data))
@@ -85,6 +89,7 @@ def test_generation_section_takes_inspects_generate_config_options(tmp_path: Pat
     # what run_experiment passes to eval_set, with the top-level max_connections
     config = GenerateConfig(max_connections=experiment.max_connections, **experiment.generation.given())
     assert config.stop_seqs == ["\\n\\n"] and config.top_k == 5 and config.max_connections == 3
+    assert config.model_dump()["cache"]["expiry"] == "1D" and config.reasoning_history == "all"  # Inspect's validator
 
 
 def test_init_writes_the_papers_design(tmp_path: Path) -> None:

@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from warmeval.util.config import read_mapping, validate_config
+from inspect_ai.model import GenerateConfig
+
+from warmeval.util.config import read_mapping, validate_config, validate_model
 from warmeval.util.files import safe_name, write_atomic
 
 if TYPE_CHECKING:
@@ -155,12 +157,14 @@ def optional_section(config: type, name: str, exclude: tuple[str, ...], doc: str
     """A `_Section` with every field of ``config`` (a dataclass or a pydantic model) but ``exclude``, each optional.
 
     The section is derived, not copied, so that a new option of the code it goes to is at once a key of the file.
+    A pydantic model's fields are typed ``Any`` here: its own validators, which a copy of the field types would lose,
+    check the values (`load_experiment` runs `validate_model`).
     """
     import typing
     from dataclasses import make_dataclass
 
     if hasattr(config, "model_fields"):  # pydantic
-        types = {n: f.annotation for n, f in config.model_fields.items()}
+        types = {n: Any for n in config.model_fields}
     else:
         types = {f.name: typing.get_type_hints(config)[f.name] for f in fields(config)}
     derived = [(n, t | None, field(default=None)) for n, t in types.items() if n not in exclude]
@@ -174,8 +178,6 @@ if TYPE_CHECKING:
     ServerSection = _Section
     GenerationSection = _Section
 else:
-    from inspect_ai.model import GenerateConfig
-
     from warmeval.serve import ServeConfig
 
     ServerSection = optional_section(
@@ -326,6 +328,7 @@ def load_experiment(path: str | Path) -> Experiment:
         if isinstance(data.get(section), dict):
             data[section] = {k: {} if v is None else v for k, v in data[section].items()}
     raw = validate_config(ExperimentFile, data, str(source), ExperimentError)
+    validate_model(GenerateConfig, raw.generation.given(), str(source), ("generation",), ExperimentError)
     prefix = f"{source}: "
     for required in ("variants", "tasks"):
         if not getattr(raw, required):

@@ -137,6 +137,53 @@ def validate_config(cls: type[T], values: dict[str, Any], where: str, error: typ
         raise error(f"{where}: {exc}") from exc
 
 
+def validate_model(model: Any, values: dict[str, Any], where: str, prefix: tuple[str, ...] = (),
+                   error: type[Exception] = ConfigError) -> None:  # fmt: skip
+    """Check ``values`` against the pydantic model ``model`` (its types and validators), unknown keys included.
+
+    Pydantic models ignore unknown keys by default, at every depth; a typo there would silently take the default.
+    """
+    import pydantic
+
+    try:
+        model.model_validate(values)
+    except pydantic.ValidationError as exc:
+        raise error(f"{where}: " + "; ".join(_problems(exc, prefix=prefix))) from None
+    unknown = _unknown_model_keys(model, values, prefix)
+    if unknown:
+        raise error(f"{where}: " + "; ".join(unknown))
+
+
+def _unknown_model_keys(kind: Any, value: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The keys in ``value`` that the pydantic model it is validated as (inside ``kind``) does not know."""
+    import pydantic
+
+    options = typing.get_args(kind) if typing.get_origin(kind) in (typing.Union, types.UnionType) else (kind,)
+    if isinstance(value, dict):
+        models = [k for k in options if isinstance(k, type) and issubclass(k, pydantic.BaseModel)]
+        if len(models) == 1:
+            known = models[0].model_fields
+            names = {*known, *(f.alias for f in known.values() if f.alias)}
+            problems = []
+            for key, item in value.items():
+                path = ".".join(str(part) for part in (*loc, key))
+                if key not in names:
+                    problems.append(f"{path}: unknown key (allowed: {', '.join(known)})")
+                elif key in known:
+                    problems += _unknown_model_keys(known[key].annotation, item, (*loc, key))
+            return problems
+        mappings = [k for k in options if typing.get_origin(k) is dict]
+        if len(mappings) == 1:
+            inner = typing.get_args(mappings[0])[-1]
+            return [p for key, item in value.items() for p in _unknown_model_keys(inner, item, (*loc, key))]
+    if isinstance(value, list):
+        sequences = [k for k in options if typing.get_origin(k) is list]
+        if len(sequences) == 1:
+            inner = typing.get_args(sequences[0])[0]
+            return [p for i, item in enumerate(value) for p in _unknown_model_keys(inner, item, (*loc, i))]
+    return []
+
+
 def validate_arguments(
     function: Callable[..., Any], values: dict[str, Any], where: str, error: type[Exception] = ConfigError
 ) -> dict[str, Any]:
