@@ -58,9 +58,11 @@ def _cli_type(kind: Any) -> Any:
     import types
     import typing
 
+    from warmeval.util.config import unwrap_optional
+
+    kind = unwrap_optional(kind)
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        inner = [k for k in typing.get_args(kind) if k is not type(None)]
-        return _cli_type(inner[0]) if len(inner) == 1 else None
+        return None
     if kind in (str, int, float, bool):
         return kind
     if typing.get_origin(kind) is typing.Literal:

@@ -166,7 +166,8 @@ def optional_section(config: type, name: str, exclude: tuple[str, ...], doc: str
     if hasattr(config, "model_fields"):  # pydantic
         types = {n: Any for n in config.model_fields}
     else:
-        types = {f.name: typing.get_type_hints(config)[f.name] for f in fields(config)}
+        hints = typing.get_type_hints(config)
+        types = {f.name: hints[f.name] for f in fields(config)}
     derived = [(n, t | None, field(default=None)) for n, t in types.items() if n not in exclude]
     section = make_dataclass(name, derived, bases=(_Section,), namespace={"__doc__": doc})
     section.__module__ = __name__

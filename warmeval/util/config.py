@@ -68,12 +68,12 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _unwrap(kind: Any) -> Any:
-    """The dataclass inside ``X | None``, ``dict[str, X]`` or ``list[X]``, for walking an error's key path."""
+def unwrap_optional(kind: Any) -> Any:
+    """``X`` for ``X | None`` (nested optionals too); any other type as it is."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         inner = [k for k in typing.get_args(kind) if k is not type(None)]
-        return _unwrap(inner[0]) if len(inner) == 1 else kind
+        return unwrap_optional(inner[0]) if len(inner) == 1 else kind
     return kind
 
 
@@ -81,14 +81,14 @@ def _allowed(cls: Any, loc: tuple[Any, ...]) -> list[str]:
     """The field names allowed at the mapping that holds ``loc``'s last key (for "unknown key" messages)."""
     kind = cls
     for part in loc[:-1]:
-        kind = _unwrap(kind)
+        kind = unwrap_optional(kind)
         if dataclasses.is_dataclass(kind):
             kind = typing.get_type_hints(kind).get(str(part), Any)
         elif typing.get_origin(kind) in (dict, list):
             kind = typing.get_args(kind)[-1]
         else:
             return []
-    kind = _unwrap(kind)
+    kind = unwrap_optional(kind)
     return [f.name for f in dataclasses.fields(kind)] if dataclasses.is_dataclass(kind) else []
 
 
@@ -112,7 +112,7 @@ def _problems(error: Any, cls: Any = None, prefix: tuple[Any, ...] = ()) -> list
 
 def _forbid_extra(kind: Any) -> None:
     """Have pydantic reject unknown keys in ``kind`` and every dataclass nested in its fields."""
-    kind = _unwrap(kind)
+    kind = unwrap_optional(kind)
     if typing.get_origin(kind) in (dict, list):
         _forbid_extra(typing.get_args(kind)[-1])
     elif dataclasses.is_dataclass(kind) and isinstance(kind, type) and "__pydantic_config__" not in vars(kind):
