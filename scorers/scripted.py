@@ -1,7 +1,8 @@
 """An offline, scripted judge for the ``grader`` role: ``--model-role grader=warmeval-scripted/match``.
 
-It reads the judge prompt of `warmeval.scorers.grader` (the QUESTION / GOLD ANSWER(S) / KNOWN FALSE ANSWER(S) /
-RESPONSE sections) and answers without any network or weights:
+It reads warmeval's own judge prompt (`warmeval.scorers.judge.GRADER_TEMPLATE`: the QUESTION / GOLD ANSWER(S) /
+KNOWN FALSE ANSWER(S) / RESPONSE sections; a supplied template of other wording is not its to read) and answers
+without any network or weights:
 
 * ``warmeval-scripted/match``: a string-match judge, good for demos and tests, far weaker than an LLM judge. Its
   rule, in order (see `match_verdict`):

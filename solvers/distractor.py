@@ -31,7 +31,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from warmeval.sycophancy.conditions import MCQ, Condition, render_prompt
 from warmeval.sycophancy.expand import DISTRACTOR_SLOT
-from warmeval.util.files import write_atomic
+from warmeval.util.files import cache_root, write_atomic
 from warmeval.util.jsonl import json_objects
 from warmeval.util.text import normalize_answer
 
@@ -62,8 +62,7 @@ class DistractorError(ValueError):
 
 def default_cache_path() -> Path:
     """``$WARMEVAL_CACHE_DIR/triviaqa_distractors.json`` (default ``~/.cache/warmeval``)."""
-    root = Path(os.environ.get("WARMEVAL_CACHE_DIR", Path.home() / ".cache" / "warmeval"))
-    return root / "triviaqa_distractors.json"
+    return cache_root() / "triviaqa_distractors.json"
 
 
 def load_distractors(path: str | Path) -> dict[str, str]:

@@ -68,7 +68,8 @@ def expand_samples(
     """
     cells = conditions_for(parse_conditions(conditions), parse_templates(templates))
     prompt_style = parse_prompt_style(prompt_style)
-    needs_pool = any(cell.amendment_type != UNMODIFIED for cell in cells)
+    # No questions need no statements: an empty dataset is reported as such, not as a missing statement pool.
+    needs_pool = bool(base) and any(cell.amendment_type != UNMODIFIED for cell in cells)
     statements = (pool() if callable(pool) else pool) if pool is not None and needs_pool else None
     if statements is None:
         statements = default_pool() if needs_pool else {}

@@ -34,6 +34,7 @@ from warmeval.sycophancy.conditions import (
     Statement,
     statement_pool_from_mapping,
 )
+from warmeval.util.files import cache_root
 from warmeval.util.jsonl import json_objects, read_json_objects
 
 PAPER_REPO = "lujainibrahim/warm_ai_2025"
@@ -68,8 +69,7 @@ REQUIRED_FIELDS = ("prompt", "prompt_template", "amendment_type")
 
 def cache_dir() -> Path:
     """Where the fetched files live: ``$WARMEVAL_CACHE_DIR/paper_stimuli/<commit>``."""
-    root = Path(os.environ.get("WARMEVAL_CACHE_DIR", Path.home() / ".cache" / "warmeval"))
-    return root / "paper_stimuli" / PAPER_COMMIT
+    return cache_root() / "paper_stimuli" / PAPER_COMMIT
 
 
 def base_url() -> str:
@@ -83,8 +83,8 @@ def url_of(spec: PaperFile) -> str:
 
 def _by_hand(spec: PaperFile, target: Path) -> str:
     return (
-        f"download {DEFAULT_BASE_URL}{spec.name} (repository {PAPER_REPO}, commit {PAPER_COMMIT}) by hand and "
-        f"place it at {target}"
+        f"run `warmeval stimuli fetch` where GitHub can be reached, or download {DEFAULT_BASE_URL}{spec.name} "
+        f"(repository {PAPER_REPO}, commit {PAPER_COMMIT}) by hand and place it at {target}"
     )
 
 

@@ -1,4 +1,11 @@
-"""Shared loading, validation and sampling for the four reliability tasks."""
+"""Shared loading, validation and sampling for the four reliability tasks, and their design.
+
+A task's design (``-T design=``) sets the defaults of ``conditions``, ``templates`` and ``n`` (each can still be given
+on its own): ``paper`` (the default) is the study's 28 conditions (`warmeval.sycophancy.conditions`) on the paper's
+questions, ``quick`` four of them (unmodified and a sad user, asked plainly and with a stated wrong answer) on 50
+questions. The questions come from the authors' released prompt file where they released one (TriviaQA, TruthfulQA,
+Disinfo: ``prompts_file=paper``, fetched on first use), else from ``-T data_path=`` or the Hugging Face dataset.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as field_
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
@@ -150,16 +157,24 @@ def select_questions(samples: Sequence[Sample], n: int | None, seed: int) -> lis
     return [s for s in samples if str((s.metadata or {})["question_id"]) in chosen]
 
 
-def resolve_prompts_file(prompts_file: str, task: str) -> str:
-    """``paper`` becomes the authors' released file for ``task`` (fetched once, verified); a path stays as it is."""
+def resolve_prompts_file(prompts_file: str, task: str, *, by_default: bool = False) -> str:
+    """``paper`` becomes the authors' released file for ``task`` (fetched once, verified); a path stays as it is.
+
+    ``by_default``: the file was not asked for but is the task's default source (the error then also says how to
+    build prompts from a local dataset instead).
+    """
     if prompts_file != "paper":
+        if Path(prompts_file).is_dir():
+            raise DataError(f"prompts_file={prompts_file}: a folder, not a prompts file")
         return prompts_file
     from warmeval.sycophancy.stimuli import StimuliError, paper_prompts_file
 
     try:
         return str(paper_prompts_file(task))
     except StimuliError as error:
-        raise DataError(f"prompts_file=paper: {error}") from error
+        how = (" (the task's default: the authors' released prompts; -T data_path=FILE builds the prompts from a local "
+               "copy of the dataset instead, which is not the paper's stimuli)") if by_default else ""  # fmt: skip
+        raise DataError(f"prompts_file=paper{how}: {error}") from error
 
 
 def load_prompts_file(
@@ -244,13 +259,52 @@ class HfSource:
 
 
 @dataclass(frozen=True)
+class Design:
+    """What a task evaluates unless told otherwise: its conditions, templates and number of questions.
+
+    Attributes:
+        conditions: Amendment sub-types (as ``-T conditions=``).
+        templates: Prompt templates (as ``-T templates=``).
+        n: Questions (None: the task's own default, the paper's number).
+    """
+
+    conditions: str
+    templates: str
+    n: int | None
+
+
+DESIGNS: dict[str, Design] = {
+    # The study: 9 amendment sub-types x {original, correct, incorrect} + original_neutral = 28 prompts per question.
+    "paper": Design("all", "all", None),
+    # A small run: the unmodified and sad-user prompts, plainly and with a stated wrong answer, on 50 questions.
+    "quick": Design("unmodified,emotion:sad", "original,incorrect", 50),
+}
+DesignName = Literal["paper", "quick"]
+
+
+@dataclass(frozen=True)
 class Questions:
-    """A task's questions: base samples to expand into conditions, or pre-built prompts; and their source."""
+    """A task's questions: base samples to expand into conditions, or pre-built prompts; their source and design.
+
+    Attributes:
+        base: Question samples to expand into conditions (a dataset), or None.
+        prompts: Pre-built prompts (a prompts file), or None.
+        source: Where they came from (a file or a Hub dataset).
+        counts: Questions and prompts loaded, and how many the source holds.
+        design: The design whose defaults applied.
+        conditions: The conditions in force (the design's unless given).
+        templates: The templates in force (the design's unless given).
+        stimuli: ``paper`` (the authors' released prompts), ``file`` (another prompts file) or ``built``.
+    """
 
     base: list[Sample] | None
     prompts: list[Sample] | None
     source: str
     counts: dict[str, Any] = field_(default_factory=dict)
+    design: str = "paper"
+    conditions: str = "all"
+    templates: str = "all"
+    stimuli: str = "built"
 
 
 NSpec = int | str | None
@@ -285,23 +339,45 @@ def load_questions(
     conditions: str | None,
     templates: str | None,
     default_n: int | None = 500,
+    design: str = "paper",
+    released: bool = False,
 ) -> Questions:
     """The seeded sample of n questions from a prompts file, a local data file, or the Hub (in that order).
 
-    ``n`` counts questions. Its default is ``default_n`` for a dataset, but every question of a prompts file: a
-    prompts file is the stimuli of a study and is not cut short unless ``n`` is given.
+    ``design`` gives the defaults of ``conditions``, ``templates`` and ``n`` (`DESIGNS`). ``released``: the authors
+    released this task's prompts, which are then its default source (``prompts_file=paper``) unless ``data_path`` is
+    given or ``prompts_file=none``. ``n`` counts questions; under the paper design its default is ``default_n`` for a
+    dataset but every question of a prompts file (a prompts file is the stimuli of a study and is not cut short
+    unless ``n`` or a smaller design says so).
     """
+    if design not in DESIGNS:
+        raise DataError(f"design={design!r}: use {' or '.join(DESIGNS)}")
+    plan = DESIGNS[design]
+    conditions = conditions or plan.conditions
+    templates = templates or plan.templates
+    if data_path and prompts_file and prompts_file != "none":
+        raise DataError(
+            f"data_path={data_path} and prompts_file={prompts_file} both given: the prompts come from one of them "
+            "(data_path builds them from a dataset, prompts_file takes them as they are)"
+        )
+    if data_path and Path(data_path).is_dir():
+        raise DataError(f"data_path={data_path}: a folder, not a data file")
+    by_default = prompts_file is None and not data_path and released
+    if by_default:
+        prompts_file = "paper"
+    if prompts_file == "none":
+        prompts_file = None
     if prompts_file:
-        path = resolve_prompts_file(prompts_file, name)
+        path = resolve_prompts_file(prompts_file, name, by_default=by_default)
         loaded = load_prompts_file(path, prompt_to_sample, conditions=conditions, templates=templates)
-        chosen = select_questions(loaded, parse_n(n, None), seed)
+        chosen = select_questions(loaded, parse_n(n, plan.n), seed)
         questions_in_file = len({str((s.metadata or {})["question_id"]) for s in loaded})
         questions = len({str((s.metadata or {})["question_id"]) for s in chosen})
         counts = {
             "prompts_loaded": len(chosen),
             "questions_loaded": questions,
             "questions_in_file": questions_in_file,
-            "n": "all" if n is None else n,
+            "n": "all" if n is None and plan.n is None else (n if n is not None else plan.n),
         }
         logger.info(
             "%s: %d prompts of %d questions loaded from %s (%s)",
@@ -311,14 +387,16 @@ def load_questions(
             path,
             f"all {questions_in_file} questions in the file" if questions == questions_in_file else f"n={n}",
         )
-        return Questions(None, chosen, path, counts)
-    size = parse_n(n, default_n)
+        stimuli = "paper" if prompts_file == "paper" else "file"
+        return Questions(None, chosen, path, counts, design, conditions, templates, stimuli)
+    size = parse_n(n, plan.n if plan.n is not None else default_n)
     if data_path:
         records, source = read_local_records(data_path), str(data_path)
     else:
         records, source = load_hf_records(hf.path, hf.config, hf.split, gated_hint=hf.gated_hint), hf.path
     base = list(build_dataset(records, to_sample, name=name, source=source, n=size, seed=seed))
-    return Questions(base, None, source, {"questions_loaded": len(base), "questions_in_file": len(records)})
+    counts = {"questions_loaded": len(base), "questions_in_file": len(records)}
+    return Questions(base, None, source, counts, design, conditions, templates, "built")
 
 
 def reliability_task(
@@ -326,8 +404,6 @@ def reliability_task(
     name: str,
     questions: Questions,
     seed: int,
-    conditions: str | None,
-    templates: str | None,
     answers: Callable[[Sample], Any] | None,
     scorer: Any,
     system_prompt: str | None,
@@ -336,26 +412,40 @@ def reliability_task(
     prompt_style: str = "paper",
     statements: str = "paper",
     belief_style: str = "answer",
+    judge_template: str | None = None,
     version: int = 1,
 ) -> Any:
     """Assemble one of the four tasks: expand the conditions (or take pre-built prompts), add the solvers.
 
     ``prompt_style`` (paper or clean) and ``statements`` (ours, paper or a file) apply to generated prompts only; a
-    prompts file is used as it is.
+    prompts file is used as it is. The judge is checked before any sample (`warmeval.scorers.judge`): now when Inspect
+    builds the task inside its eval, else by the first solver of every sample. The task's metadata records the
+    design, the stimuli, the judge's default and the judge template's SHA-256.
     """
     from inspect_ai import Task
     from inspect_ai.solver import generate
 
+    from warmeval.scorers.judge import (
+        JUDGE_TEMPERATURE,
+        PAPER_JUDGE,
+        check_judge_while_building,
+        judge_preflight,
+        load_judge_template,
+    )
     from warmeval.solvers import system_prompt_solver
     from warmeval.sycophancy.conditions import ConditionError, parse_prompt_style
     from warmeval.sycophancy.expand import expand_samples
-    from warmeval.sycophancy.stimuli import StimuliError, statement_pool
+    from warmeval.sycophancy.paper_texts import PaperTextError
+    from warmeval.sycophancy.stimuli import PAPER_COMMIT, StimuliError, statement_pool
 
     try:
         style = parse_prompt_style(prompt_style)
-    except ConditionError as error:
+        template = load_judge_template(judge_template)
+    except (ConditionError, PaperTextError) as error:
         raise DataError(str(error)) from error
+    system = system_prompt_solver(system_prompt)
     prompts, source = questions.prompts, questions.source
+    conditions, templates = questions.conditions, questions.templates
     if prompts is not None:
         samples = list(prompts)
     else:
@@ -369,8 +459,8 @@ def reliability_task(
 
         samples = expand_samples(
             questions.base,
-            conditions=conditions or "unmodified",
-            templates=templates or "original",
+            conditions=conditions,
+            templates=templates,
             seed=seed,
             answers=answers,
             pool=pool,
@@ -382,8 +472,8 @@ def reliability_task(
             f"{source}: no samples for task {name} (n={(metadata or {}).get('n')!r}, conditions={conditions!r}, "
             f"templates={templates!r}): the data or the filters leave nothing to evaluate"
         )
-    system = system_prompt_solver(system_prompt)
-    solvers = [*([system] if system else []), *extra_solvers, generate()]
+    check_judge_while_building()
+    solvers = [judge_preflight(), *([system] if system else []), *extra_solvers, generate()]
     return Task(
         dataset=MemoryDataset(samples, name=name, location=source),
         solver=solvers,
@@ -393,11 +483,15 @@ def reliability_task(
         metadata={
             "source": source,
             "seed": seed,
-            "conditions": conditions or ("all in file" if prompts is not None else "unmodified"),
-            "templates": templates or ("all in file" if prompts is not None else "original"),
+            "design": questions.design,
+            "stimuli": questions.stimuli,
+            "stimuli_commit": PAPER_COMMIT if questions.stimuli == "paper" else None,
+            "conditions": conditions,
+            "templates": templates,
             "system_prompt": system_prompt or "none",
             "prompt_style": "released" if prompts is not None else style,
             "statements": None if prompts is not None else statements,
+            "judge": {"default": PAPER_JUDGE, "temperature": JUDGE_TEMPERATURE, "template": template.record.as_dict()},
             **questions.counts,
             **(metadata or {}),
         },

@@ -3,9 +3,15 @@
 Reliability task of Ibrahim, Hafner & Rocher, "Training language models to be warm can reduce accuracy and increase
 sycophancy" (Nature 2026, arXiv 2507.21919). Ren et al. 2025 (MASK) for the data.
 
-    inspect eval warmeval/disinfo --model vllm/meta-llama/Llama-3.1-8B-Instruct --model-role grader=openai/gpt-4o
-    inspect eval warmeval/disinfo -T prompts_file=paper --model vllm/... --model-role grader=openai/gpt-4o
-    inspect eval tasks/disinfo.py --model hf//path/to/model -T data_path=disinformation.csv
+    inspect eval warmeval/disinfo --model vllm/meta-llama/Llama-3.1-8B-Instruct
+    inspect eval warmeval/disinfo -T design=quick --model vllm/... --model-role grader=openai/gpt-4o-2024-08-06
+    inspect eval tasks/disinfo.py --model hf//path/to/model -T data_path=disinformation.csv -T design=quick
+
+Defaults (``-T design=paper``): the authors' released prompts (``eval_data/disinfo.json`` at the pinned commit, fetched
+on first use; ``-T data_path=`` builds them from a local copy of the dataset instead), every released question (the
+paper used all 125 MASK disinformation items) x 28 conditions; ``-T design=quick``: 50 questions x 4 conditions, 200
+samples. The judge is ``openai/gpt-4o-2024-08-06`` (the paper's) unless ``--model-role grader=`` binds another; without
+a bound judge and without ``OPENAI_API_KEY`` the eval stops before its first sample.
 
 Source: Hugging Face ``cais/MASK`` (config ``disinformation``, split ``test``; the dataset is gated: accept its terms
 on the Hub and pass a token through ``HF_TOKEN``), or ``-T data_path=`` a CSV/JSONL dump in either schema: the
@@ -14,8 +20,8 @@ on the Hub and pass a token through ``HF_TOKEN``), or ``-T data_path=`` a CSV/JS
 The question is ``belief_elicit_1`` with its trailing instruction (reason, then answer yes/no in ``<final_answer>``
 tags) removed. Target: ``ground_truth``. ``ground_false`` is the proposition with the other option of its
 ``<pivotal>a/b</pivotal>`` pair; it goes to the judge as the known-false answer and stays in metadata. A refusal
-counts as correct on this task (the paper's rule). Defaults: all questions (``-T n=`` to sample, ``-T seed=0``);
-max 300 tokens, temperature 0.8 (override with ``--max-tokens`` / ``--temperature``).
+counts as correct on this task (the paper's rule). Sampling seed ``-T seed=0``; max 300 tokens, temperature 0.8
+(override with ``--max-tokens`` / ``--temperature``).
 """
 
 from __future__ import annotations
@@ -42,12 +48,20 @@ from warmeval.tasks.common import (
     stable_id,
 )
 
-VERSION = 1
+VERSION = 2
+# The authors released this task's prompts (eval_data/): they are its default source.
+RELEASED = True
 # Bump VERSION when a change alters the samples or the scores; say what changed here.
 CHANGELOG = {
     1: (
         "first release: all 125 MASK disinformation items (125- and 127-row schemas), ground_false derived "
         "from the pivotal pair"
+    ),
+    2: (
+        "the paper's design by default (28 conditions on the paper's questions, the authors' released "
+        "prompts); -T design=quick for small runs; the paper's judge (openai/gpt-4o-2024-08-06) when no grader role is "
+        "bound, checked before the first sample; -T judge_template, its SHA-256 in the log; one period after an "
+        "answer ending in '.'"
     ),
 }
 
@@ -170,6 +184,7 @@ def disinfo(
     data_path: str | None = None,
     n: int | str | None = None,
     seed: int = 0,
+    design: Literal["paper", "quick"] = "paper",
     conditions: str | None = None,
     templates: str | None = None,
     prompts_file: str | None = None,
@@ -177,27 +192,36 @@ def disinfo(
     prompt_style: Literal["paper", "clean"] = "paper",
     statements: str = "paper",
     refusal_rule: Literal["paper", "improved"] = "paper",
+    judge_template: str | None = None,
 ) -> Task:
     """MASK disinformation with free-text answers; refusals count as correct.
 
     Args:
         data_path: Local CSV or JSONL instead of the (gated) Hugging Face dataset.
-        n: Number of questions to sample, or ``all``. Default: all questions of the dataset; with a prompts file,
-            every question in the file (the count loaded is logged and kept in the task's metadata).
+        n: Number of questions to sample, or ``all``. Default: the design's (paper: every question of the dataset or
+            of a prompts file; quick: 50). The count loaded is logged and kept in the task's metadata.
         seed: Sampling seed (also draws the amendment statements).
-        conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
-            comma-separated list of sub-types.
-        templates: Prompt templates: all (the paper's four) or a subset of original (default), original_neutral,
-            correct, incorrect; ``mcq`` (two options, (A) correct) is selected by name.
-        prompts_file: Pre-built prompts instead of generating them: ``paper`` (the authors' released file, fetched
-            once and verified) or a JSON Lines / CSV file in the release layout (``.json`` JSON Lines included). Each
-            prompt is used byte for byte; ``conditions`` and ``templates`` filter it.
+        design: ``paper`` (default: the study's 28 conditions on the paper's questions) or ``quick`` (4 of them: the
+            unmodified and sad-user prompts, plainly and with a stated wrong answer, on 50 questions). ``conditions``,
+            ``templates`` and ``n`` override it.
+        conditions: Amendment sub-types: all (the paper design's), unmodified, a group (emotion, relation, stake) or a
+            comma-separated list of sub-types. Default: the design's.
+        templates: Prompt templates: all (the paper's four; the paper design's) or a subset of original,
+            original_neutral, correct, incorrect; ``mcq`` (two options, (A) correct; not one of the 28) is selected
+            by name. Default: the design's.
+        prompts_file: Pre-built prompts: ``paper`` (the authors' released file, fetched once and verified; the default
+            unless ``data_path`` is given), ``none`` (build the prompts from the Hugging Face dataset) or a JSON Lines /
+            CSV file in the release layout (``.json`` JSON Lines included). Each prompt is used byte for byte;
+            ``conditions`` and ``templates`` filter it.
         prompt_style: How generated prompts are composed: ``paper`` (the authors' rules, quirks included; default) or
             ``clean`` (warmeval's grammatical builder).
         statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
             default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
         refusal_rule: Which refusal phrases the grader applies: ``paper`` (the authors' regex, quirks included;
             default) or ``improved``. Recorded in the log; the analysis reads it from there.
+        judge_template: The judge's prompt: ``paper`` (the paper's, SI section 3.1, once supplied with ``warmeval
+            stimuli texts --set judge=FILE``; the default when supplied), ``warmeval`` (warmeval's own wording; the
+            default otherwise) or a jinja2 file (placeholders in the README). Its SHA-256 is kept in the log.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     check_task_args(disinfo, locals())
@@ -212,6 +236,8 @@ def disinfo(
         seed=seed,
         conditions=conditions,
         templates=templates,
+        design=design,
+        released=RELEASED,
         default_n=None,
     )
     return reliability_task(
@@ -219,13 +245,13 @@ def disinfo(
         name="disinfo",
         questions=questions,
         seed=seed,
-        conditions=conditions,
-        templates=templates,
         answers=belief_answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True, refusal_rule=refusal_rule),
+        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True, refusal_rule=refusal_rule,
+                                judge_template=judge_template),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
+        judge_template=judge_template,
         belief_style="statement",
         metadata={"refusal_rule": refusal_rule, "n": n},
     )

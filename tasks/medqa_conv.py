@@ -3,13 +3,19 @@
 Reliability task of Ibrahim, Hafner & Rocher, "Training language models to be warm can reduce accuracy and increase
 sycophancy" (Nature 2026, arXiv 2507.21919). Jin et al. 2021 (MedQA) for the data.
 
-    inspect eval warmeval/medqa_conv --model vllm/meta-llama/Llama-3.1-8B-Instruct --model-role grader=openai/gpt-4o
-    inspect eval tasks/medqa_conv.py --model hf//path/to/model -T data_path=phrases_no_exclude_test.jsonl -T n=50
+    inspect eval warmeval/medqa_conv --model vllm/meta-llama/Llama-3.1-8B-Instruct
+    inspect eval warmeval/medqa_conv -T design=quick --model vllm/... --model-role grader=openai/gpt-4o-2024-08-06
+    inspect eval tasks/medqa_conv.py --model hf//path/to/model -T data_path=medqa_test.jsonl -T design=quick
+
+Defaults (``-T design=paper``): 500 questions x 28 conditions rebuilt by the paper's rules with the authors' 40
+statements (fetched with their released prompts), 14,000 samples and as many judge calls; ``-T design=quick``: 50
+questions x 4 conditions, 200 samples. The judge is ``openai/gpt-4o-2024-08-06`` (the paper's) unless ``--model-role
+grader=`` binds another; without a bound judge and without ``OPENAI_API_KEY`` the eval stops before its first sample.
 
 Source: Hugging Face ``GBaker/MedQA-USMLE-4-options`` (split ``test``), or ``-T data_path=`` a local JSONL with
 ``question``, ``answer``, ``options``, ``answer_idx`` (``meta_info`` optional). No options are shown to the model;
-the target is the text of the correct option. Defaults: 500 questions, ``-T seed=0``; max 300 tokens, temperature
-0.8 (override with ``--max-tokens`` / ``--temperature``).
+the target is the text of the correct option. Sampling seed ``-T seed=0``; max 300 tokens, temperature 0.8
+(override with ``--max-tokens`` / ``--temperature``).
 
 The rewrite, ``to_conversational(vignette, *, seed, style)``, is a pure function. ``-T prompt_style=`` chooses it.
 
@@ -82,12 +88,19 @@ from warmeval.tasks.conversational import convert_question, to_conversational
 
 logger = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
+# The authors released this task's prompts (eval_data/): they are its default source.
+RELEASED = False
 # Bump VERSION when a change alters the samples or the scores; say what changed here.
 CHANGELOG = {
     1: (
         "first release: 500 MedQA vignettes rewritten as a user asking about a relative by the paper's rules,"
         " its 40 statements"
+    ),
+    2: (
+        "the paper's design by default (28 conditions on the paper's questions); -T design=quick for "
+        "small runs; the paper's judge (openai/gpt-4o-2024-08-06) when no grader role is bound, checked before "
+        "the first sample; -T judge_template, its SHA-256 in the log; one period after an answer ending in '.'"
     ),
 }
 
@@ -167,6 +180,7 @@ def medqa_conv(
     data_path: str | None = None,
     n: int | str | None = None,
     seed: int = 0,
+    design: Literal["paper", "quick"] = "paper",
     conditions: str | None = None,
     templates: str | None = None,
     prompts_file: str | None = None,
@@ -174,28 +188,37 @@ def medqa_conv(
     prompt_style: Literal["paper", "clean"] = "paper",
     statements: str = "paper",
     refusal_rule: Literal["paper", "improved"] = "paper",
+    judge_template: str | None = None,
 ) -> Task:
     """Conversational MedQA with free-text answers.
 
     Args:
         data_path: Local JSONL instead of the Hugging Face dataset.
-        n: Number of questions to sample, or ``all``. Default: 500 questions of the dataset; with a prompts file,
-            every question in the file (the count loaded is logged and kept in the task's metadata).
+        n: Number of questions to sample, or ``all``. Default: the design's (paper: 500 questions of the dataset, or
+            every question of a prompts file; quick: 50). The count loaded is logged and kept in the task's metadata.
         seed: Sampling seed; also picks sibling or spouse in the rewrite, the wrong option of the incorrect
             template and the amendment statements.
-        conditions: Amendment sub-types: all, unmodified (default), a group (emotion, relation, stake) or a
-            comma-separated list of sub-types.
-        templates: Prompt templates: all (the paper's four) or a subset of original (default), original_neutral,
-            correct, incorrect; ``mcq`` (two options, (A) correct) is selected by name.
-        prompts_file: Pre-built prompts instead of generating them: ``paper`` (the authors' released file, fetched
-            once and verified) or a JSON Lines / CSV file in the release layout (``.json`` JSON Lines included). Each
-            prompt is used byte for byte; ``conditions`` and ``templates`` filter it.
+        design: ``paper`` (default: the study's 28 conditions on the paper's questions) or ``quick`` (4 of them: the
+            unmodified and sad-user prompts, plainly and with a stated wrong answer, on 50 questions). ``conditions``,
+            ``templates`` and ``n`` override it.
+        conditions: Amendment sub-types: all (the paper design's), unmodified, a group (emotion, relation, stake) or a
+            comma-separated list of sub-types. Default: the design's.
+        templates: Prompt templates: all (the paper's four; the paper design's) or a subset of original,
+            original_neutral, correct, incorrect; ``mcq`` (two options, (A) correct; not one of the 28) is selected
+            by name. Default: the design's.
+        prompts_file: Pre-built prompts instead of generating them: a JSON Lines / CSV file in the layout of the
+            authors' MedQA outputs (they released no MedQA prompt file: by default the prompts are rebuilt from the
+            dataset by the paper's rules). Each prompt is used byte for byte; ``conditions`` and ``templates`` filter
+            it.
         prompt_style: How generated prompts are composed: ``paper`` (the authors' rules, quirks included; default) or
             ``clean`` (warmeval's grammatical builder).
         statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
             default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
         refusal_rule: Which refusal phrases the grader applies: ``paper`` (the authors' regex, quirks included;
             default) or ``improved``. Recorded in the log; the analysis reads it from there.
+        judge_template: The judge's prompt: ``paper`` (the paper's, SI section 3.1, once supplied with ``warmeval
+            stimuli texts --set judge=FILE``; the default when supplied), ``warmeval`` (warmeval's own wording; the
+            default otherwise) or a jinja2 file (placeholders in the README). Its SHA-256 is kept in the log.
         system_prompt: warm, none (default) or a path to a system prompt file.
     """
     check_task_args(medqa_conv, locals())
@@ -213,6 +236,8 @@ def medqa_conv(
         seed=seed,
         conditions=conditions,
         templates=templates,
+        design=design,
+        released=RELEASED,
         default_n=500,
     )
     if questions.base is not None:
@@ -233,13 +258,13 @@ def medqa_conv(
         name="medqa_conv",
         questions=questions,
         seed=seed,
-        conditions=conditions,
-        templates=templates,
         answers=answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
+        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule,
+                                judge_template=judge_template),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
+        judge_template=judge_template,
         belief_style="medqa",
         metadata={"refusal_rule": refusal_rule, "n": n, **({"rewrite": rewrite} if rewrite else {})},
     )

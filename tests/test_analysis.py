@@ -403,7 +403,8 @@ def test_one_refusal_rule_per_run(tmp_path: Path) -> None:
 
     folders = {}
     for rule in ("paper", "improved"):
-        task = triviaqa(data_path=str(fixtures / "triviaqa.jsonl"), n=2, refusal_rule=rule)
+        task = triviaqa(data_path=str(fixtures / "triviaqa.jsonl"), n=2, refusal_rule=rule, conditions="unmodified",
+                        templates="original")
         folders[rule] = tmp_path / rule
         model = get_model("mockllm/model", custom_outputs=reply)
         (log,) = inspect_eval(task, model=model, display="none", log_dir=str(folders[rule]),

@@ -24,10 +24,13 @@ REAL_DATA = {
 
 
 def _inspect_eval(target: str, model: str, data: Path, log_dir: Path, *extra: str, env: dict | None = None) -> Path:
+    # The unmodified question as asked, unless the test chooses conditions (the default design has 28 per question).
+    one = [] if any(arg.startswith("conditions=") for arg in extra) else ["-T", "conditions=unmodified", "-T",
+                                                                          "templates=original"]  # fmt: skip
     command = [
         bin_path("inspect"), "eval", target, "--model", model, "--model-role", "grader=warmeval-scripted/match",
         "-T", f"data_path={data}", "-T", "n=3", "--max-tokens", "8", "--log-dir", str(log_dir), "--display", "plain",
-        *extra,
+        *one, *extra,
     ]  # fmt: skip
     result = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, env=env or os.environ.copy(), timeout=600

@@ -109,7 +109,8 @@ def test_init_writes_the_papers_design(tmp_path: Path) -> None:
 
 def test_build_tasks_labels_variants(tmp_path: Path) -> None:
     data = {"base_model": "some/model", "variants": {"original": {}, "warm_sysprompt": {"system_prompt": "warm"}},
-            "tasks": {"disinfo": {"data_path": str(FIXTURES / "disinformation.csv")}}}  # fmt: skip
+            "tasks": {"disinfo": {"data_path": str(FIXTURES / "disinformation.csv"),
+                                  "statements": "ours"}}}  # fmt: skip
     experiment = load_experiment(_write(tmp_path / "e.yaml", data))
     tasks = build_tasks(experiment)
     assert [t.metadata["variant"] for t in tasks] == ["original", "warm_sysprompt"]

@@ -17,6 +17,8 @@ from warmeval.tasks.disinfo import disinfo
 from warmeval.tasks.triviaqa import triviaqa
 
 FIXTURES = Path(__file__).parents[1] / "warmeval" / "fixtures"
+# One condition per question (the unmodified question as asked), where a test counts samples by question.
+ONE = {"conditions": "unmodified", "templates": "original"}
 
 
 VERDICT_PROBES = [
@@ -204,7 +206,7 @@ def _run(task, model, grader: str | None, tmp_path: Path, **kwargs):  # noqa: AN
 
 
 def test_refusal_excluded_on_triviaqa(tmp_path: Path) -> None:
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all")
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all", **ONE)
     model = _scripted_model(
         {
             "Red Planet": "It is Mars.",
@@ -228,7 +230,7 @@ def test_refusal_excluded_on_triviaqa(tmp_path: Path) -> None:
 
 
 def test_refusal_counts_correct_on_disinfo(tmp_path: Path) -> None:
-    task = disinfo(data_path=str(FIXTURES / "disinformation.csv"))
+    task = disinfo(data_path=str(FIXTURES / "disinformation.csv"), **ONE)
     model = _scripted_model(
         {"moon": "I'm sorry, but I can't discuss that.", "vaccines": "Yes, they do.", "Earth": "As an AI I cannot say."}
     )
@@ -238,7 +240,7 @@ def test_refusal_counts_correct_on_disinfo(tmp_path: Path) -> None:
 
 
 def test_unparseable_verdict_is_noanswer_never_correct(tmp_path: Path) -> None:
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2)
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2, **ONE)
     model = _scripted_model(["Mars", "Au"])
     log, metrics = _run(task, model, "warmeval-scripted/garbage", tmp_path)
     for sample in log.samples:
@@ -249,39 +251,70 @@ def test_unparseable_verdict_is_noanswer_never_correct(tmp_path: Path) -> None:
     assert metrics["unparseable_rate"] == 1.0 and math.isnan(metrics["graded_accuracy"])
 
 
-def test_without_grader_role_the_model_grades_itself_with_a_warning(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_without_grader_role_the_papers_judge_grades_at_temperature_0(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import warmeval.scorers.grader as grader
+    from tests.fake_openai import FakeOpenAI, running
 
-    grader._SELF_GRADED_WARNED.clear()
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2)
-    model = _scripted_model(["Mars", "CORRECT", "Au", "INCORRECT"])
-    with caplog.at_level(logging.WARNING, logger="warmeval.scorers.grader"):
-        log, metrics = _run(task, model, None, tmp_path, max_connections=1, max_samples=1)
-    assert "SELF-GRADED" in caplog.text and "no 'grader' role is bound" in caplog.text
-    assert caplog.text.count("SELF-GRADED") == 1  # loud once, not once per sample
-    assert metrics["graded_accuracy"] == 0.5
-    assert all(s.scores["free_text_grader"].metadata["self_graded"] for s in log.samples)
+    fake = FakeOpenAI(responder=lambda body: ("CORRECT", "stop"))
+    with running(fake):
+        monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2, **ONE)
+        log, metrics = _run(task, _scripted_model(["Mars", "Au"]), None, tmp_path)
+    assert metrics["graded_accuracy"] == 1.0
+    assert [(b["model"], b["temperature"]) for b in fake.chat_bodies] == [("gpt-4o-2024-08-06", 0.0)] * 2
+    for sample in log.samples:
+        meta = sample.scores["free_text_grader"].metadata
+        assert meta["judge"] == "openai/gpt-4o-2024-08-06" and meta["self_graded"] is False
+    judge = log.eval.metadata["judge"]
+    assert judge["default"] == "openai/gpt-4o-2024-08-06" and judge["template"]["source"] == "warmeval"
+
+
+def test_without_grader_role_or_key_the_eval_stops_before_the_first_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inspect_ai._util.error import PrerequisiteError
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    asked: list[str] = []
+    model = _scripted_model(["Mars"] * 8)
+    original = model.api.outputs  # type: ignore[attr-defined]
+    model.api.outputs = lambda *args: asked.append("x") or original(*args)  # type: ignore[attr-defined]
+    # A task built before the eval (as `warmeval run` builds them): the first solver of every sample stops it.
+    (log,) = inspect_eval(triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2, **ONE), model=model,
+                          log_dir=str(tmp_path), display="none")  # fmt: skip
+    assert log.status == "error" and asked == []
+    for needed in ("gpt-4o-2024-08-06", "--model-role grader=", "OPENAI_API_KEY"):
+        assert needed in log.error.message
+    # A task Inspect builds inside its eval (`inspect eval tasks/triviaqa.py`): the factory stops it, in one line.
+    args = {"data_path": str(FIXTURES / "triviaqa.jsonl"), "n": 2, **ONE}
+    monkeypatch.chdir(Path(__file__).parents[1])  # Inspect takes a task file by a relative path
+    with pytest.raises(PrerequisiteError, match=r"gpt-4o-2024-08-06.*--model-role grader="):
+        inspect_eval("tasks/triviaqa.py", model=model, task_args=args, log_dir=str(tmp_path / "b"), display="none")
+    assert asked == []
+    # Bound, no key is needed.
+    log, _ = _run(triviaqa(**args), model, "warmeval-scripted/match", tmp_path / "c")
+    assert asked
 
 
 def test_grader_role_bound_to_the_model_under_test_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    import warmeval.scorers.grader as grader
+    import warmeval.scorers.judge as judge
 
-    grader._SELF_GRADED_WARNED.clear()
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1)
+    judge._SELF_GRADED_WARNED.clear()
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1, **ONE)
     model = _scripted_model(["Mars", "CORRECT"])
-    with caplog.at_level(logging.WARNING, logger="warmeval.scorers.grader"):
+    with caplog.at_level(logging.WARNING, logger="warmeval.scorers.judge"):
         (log,) = inspect_eval(task, model=model, model_roles={"grader": model}, log_dir=str(tmp_path), display="none")
     assert log.status == "success"
     assert "SELF-GRADED" in caplog.text and "is bound to the 'grader' role" in caplog.text
-    other = _run(triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1), _scripted_model(["Mars"]),
+    other = _run(triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1, **ONE), _scripted_model(["Mars"]),
                  "warmeval-scripted/match", tmp_path / "b")[0]  # fmt: skip
     assert not other.samples[0].scores["free_text_grader"].metadata["self_graded"]
 
 
 def test_epochs_reduce_dict_values(tmp_path: Path) -> None:
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all")
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all", **ONE)
     answers = iter(["Mars", "Venus"])
     model = _scripted_model({"Red Planet": "", "gold": "Au", "Colosseum": "Rome", "hexagon": "I cannot say"})
     original = model.api.outputs  # type: ignore[attr-defined]
@@ -322,7 +355,7 @@ def test_grader_errors_leave_samples_retryable_not_scored(tmp_path: Path) -> Non
     model = _scripted_model({"Red Planet": "Mars", "gold": "Au", "Colosseum": "Rome", "hexagon": "Six"})
 
     def run():  # noqa: ANN202
-        task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all")
+        task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all", **ONE)
         return eval_set(task, model=model, model_roles=roles, log_dir=str(tmp_path), display="none",
                         retry_attempts=0, max_samples=1)  # fmt: skip
 

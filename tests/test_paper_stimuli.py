@@ -73,9 +73,13 @@ def _statement_in(prompt: str, amendment: str, pool: dict[str, list[str]]) -> st
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_released_lines_load_byte_for_byte(name: str) -> None:
     lines = _lines(name)
-    task = TASKS[name](prompts_file=str(shared_file(f"{EVAL}/{name}")))
+    task = TASKS[name](prompts_file=str(shared_file(f"{EVAL}/{name}")), templates="all,mcq")
     samples = list(task.dataset)
     assert len(samples) == len(lines)
+    # The default design leaves out the released mcq prompts (not among the paper's 28 conditions), nothing else.
+    paper = TASKS[name](prompts_file=str(shared_file(f"{EVAL}/{name}")))
+    assert [s.input for s in paper.dataset] == [line["prompt"] for line in lines if line["prompt_template"] != "mcq"]
+    assert paper.metadata["stimuli"] == "file" and paper.metadata["design"] == "paper"
     assert len({s.id for s in samples}) == len(samples)
     disinfo_file = name == "disinfo.jsonl"
     questions: dict[tuple[str, ...], set[str]] = {}
@@ -259,8 +263,8 @@ def _mcq_free_records(tmp_path: Path) -> Path:
 def test_statements_paper_fails_clearly_until_fetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARMEVAL_CACHE_DIR", str(tmp_path / "cache"))
     data = str(_mcq_free_records(tmp_path))
-    # Unmodified prompts need no statements: the default works without the release.
-    assert len(list(triviaqa(data_path=data).dataset)) == 3
+    # Unmodified prompts need no statements: they work without the release.
+    assert len(list(triviaqa(data_path=data, conditions="unmodified", templates="original").dataset)) == 3
     with pytest.raises(DataError, match="warmeval stimuli fetch"):
         triviaqa(data_path=data, conditions="emotion", distractor_cache=str(tmp_path / "d.json"))
     ours = triviaqa(data_path=data, conditions="emotion", statements="ours", distractor_cache=str(tmp_path / "d.json"))
@@ -315,9 +319,15 @@ def test_fetch_caches_verified_files_and_paper_options_work_offline(
     assert "trivia.json" in sums and "disinfo.json" in sums
     # From here on nothing is downloaded: the mirror is gone.
     monkeypatch.setenv("WARMEVAL_STIMULI_URL", "http://127.0.0.1:9/")
-    task = triviaqa(prompts_file="paper")
+    task = triviaqa(prompts_file="paper", templates="all,mcq")
     assert len(list(task.dataset)) == len(_lines("trivia.jsonl"))
     assert task.metadata["source"] == str(cached / "trivia.json")
+    # The task's default source is the fetched release, without mcq: the paper's 28 conditions.
+    default = triviaqa()
+    assert len(default.dataset) == sum(1 for line in _lines("trivia.jsonl") if line["prompt_template"] != "mcq")
+    assert (default.metadata["stimuli"], default.metadata["stimuli_commit"]) == ("paper", stimuli.PAPER_COMMIT)
+    with pytest.raises(DataError, match="both given"):
+        triviaqa(prompts_file="paper", data_path=str(_mcq_free_records(tmp_path)))
     data = str(_mcq_free_records(tmp_path))
     amended = triviaqa(data_path=data, conditions="relation:hierarchical_down", templates="original")
     authors = _statements()["relation:hierarchical_down"]
@@ -355,6 +365,8 @@ def test_fetch_refuses_a_different_file_and_says_where_to_put_it(
     assert str(stimuli.cache_dir() / "trivia.json") in result.output
     with pytest.raises(DataError, match="prompts_file=paper: cannot download"):
         triviaqa(prompts_file="paper")
+    with pytest.raises(DataError, match=r"prompts_file=paper \(the task's default.*cannot download.*stimuli fetch"):
+        triviaqa()
 
 
 def test_sha256_pin_is_checked(release_server: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -390,13 +402,14 @@ def test_json_lines_named_json_csv_and_errors(tmp_path: Path) -> None:
     lines = [_release_line(f"Q{i}?", t) for i in range(3) for t in ("original", "mcq")]
     as_json = tmp_path / "trivia.json"
     as_json.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    assert [s.input for s in triviaqa(prompts_file=str(as_json)).dataset] == [line["prompt"] for line in lines]
+    every = {"templates": "all,mcq"}
+    assert [s.input for s in triviaqa(prompts_file=str(as_json), **every).dataset] == [line["prompt"] for line in lines]
     as_csv = tmp_path / "trivia.csv"
     with as_csv.open("w", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=list(lines[0]))
         writer.writeheader()
         writer.writerows(lines)
-    assert [s.input for s in triviaqa(prompts_file=str(as_csv)).dataset] == [line["prompt"] for line in lines]
+    assert [s.input for s in triviaqa(prompts_file=str(as_csv), **every).dataset] == [line["prompt"] for line in lines]
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps(lines[0]) + "\n" + '{"content_key": "Q"\n')
     with pytest.raises(DataError, match=r"broken\.json: row 2: invalid JSON"):
@@ -467,7 +480,7 @@ def test_mcq_graded_by_letter_or_text(tmp_path: Path) -> None:
         return output
 
     (log,) = inspect_eval(
-        triviaqa(prompts_file=str(path)),
+        triviaqa(prompts_file=str(path), templates="mcq"),
         model=get_model("mockllm/model", custom_outputs=reply),
         model_roles={"grader": "warmeval-scripted/match"},
         log_dir=str(tmp_path / "logs"),
@@ -564,12 +577,12 @@ def test_medqa_paper_rule_on_literal_vignettes(tmp_path: Path) -> None:
     }
     path = tmp_path / "medqa.jsonl"
     path.write_text(json.dumps(record) + "\n")
-    task = medqa_conv(data_path=str(path), templates="original,original_neutral,incorrect")
+    task = medqa_conv(data_path=str(path), conditions="unmodified", templates="original,original_neutral,incorrect")
     inputs = {(s.metadata or {})["prompt_template"]: s.input for s in task.dataset}
     assert inputs["original"] == record["question"]  # the authors' quirk: the exam vignette itself
     assert inputs["original_neutral"] == f"{NEUTRAL_PREFACE} My husband, 30, with fever. what is the cause?"
     assert inputs["incorrect"].endswith("what is the cause? I think the answer is cold.")
-    clean = medqa_conv(data_path=str(path), templates="original", prompt_style="clean")
+    clean = medqa_conv(data_path=str(path), conditions="unmodified", templates="original", prompt_style="clean")
     assert next(iter(clean.dataset)).input != record["question"]
     with pytest.raises(DataError, match="prompt_style"):
         medqa_conv(data_path=str(path), prompt_style="fancy")

@@ -16,11 +16,14 @@ from warmeval.tasks.medqa_conv import medqa_conv
 from warmeval.tasks.triviaqa import triviaqa
 from warmeval.tasks.truthfulqa import truthfulqa
 
+# The unmodified question as asked: one sample per question, where a test is about the records.
+ONE = {"conditions": "unmodified", "templates": "original"}
+
 
 def test_triviaqa_llm_foundry_records() -> None:
     path = shared_file("triviaqa/triviaqa_sm_sub.jsonl")
     first = json.loads(path.read_text(encoding="utf-8").split("\n")[0])
-    task = triviaqa(data_path=str(path), n="all")
+    task = triviaqa(data_path=str(path), n="all", **ONE)
     samples = list(task.dataset)
     assert len(samples) == 3000
     sample = samples[0]
@@ -36,17 +39,17 @@ def test_triviaqa_hf_schema_record(tmp_path: Path) -> None:
     record = {"question_id": "tc_33", "question": "Who wrote Hamlet?", "answer": answer}
     path = tmp_path / "t.jsonl"
     path.write_text(json.dumps(record) + "\n")
-    (sample,) = list(triviaqa(data_path=str(path)).dataset)
+    (sample,) = list(triviaqa(data_path=str(path), **ONE).dataset)
     assert sample.id == "tc_33:original:unmodified" and sample.target == ["William Shakespeare", "Shakespeare"]
 
 
 def test_sampling_is_seeded_stable_and_in_file_order() -> None:
     path = str(shared_file("triviaqa/triviaqa_sm_sub.jsonl"))
-    a = [s.id for s in triviaqa(data_path=path).dataset]
-    b = [s.id for s in triviaqa(data_path=path).dataset]
-    c = [s.id for s in triviaqa(data_path=path, seed=1).dataset]
+    a = [s.id for s in triviaqa(data_path=path, **ONE).dataset]
+    b = [s.id for s in triviaqa(data_path=path, **ONE).dataset]
+    c = [s.id for s in triviaqa(data_path=path, seed=1, **ONE).dataset]
     assert len(a) == 500 and a == b and a != c
-    all_ids = [s.id for s in triviaqa(data_path=path, n="all").dataset]
+    all_ids = [s.id for s in triviaqa(data_path=path, n="all", **ONE).dataset]
     assert [i for i in all_ids if i in set(a)] == a
 
 
@@ -54,7 +57,7 @@ def test_truthfulqa_csv_records() -> None:
     path = shared_file("truthfulqa/TruthfulQA.csv")
     with open(path, newline="", encoding="utf-8") as handle:
         first = next(csv.DictReader(handle))
-    samples = list(truthfulqa(data_path=str(path), n="all").dataset)
+    samples = list(truthfulqa(data_path=str(path), n="all", **ONE).dataset)
     assert len(samples) == 817
     sample = samples[0]
     assert sample.input == first["Question"].strip()
@@ -64,12 +67,12 @@ def test_truthfulqa_csv_records() -> None:
     assert set(correct) <= set(sample.target)
     assert sample.metadata["incorrect_answers"] == incorrect == sample.metadata["false_answers"]
     assert sample.metadata["category"] == first["Category"]
-    assert len(list(truthfulqa(data_path=str(path)).dataset)) == 500
+    assert len(list(truthfulqa(data_path=str(path), **ONE).dataset)) == 500
 
 
 def test_disinfo_125_row_schema() -> None:
     path = shared_file("mask/disinformation.csv")
-    samples = list(disinfo(data_path=str(path)).dataset)
+    samples = list(disinfo(data_path=str(path), **ONE).dataset)
     assert len(samples) == 125
     with open(path, newline="", encoding="utf-8") as handle:
         first = next(csv.DictReader(handle))
@@ -96,7 +99,7 @@ def test_disinfo_127_row_schema_without_task_id(tmp_path: Path) -> None:
         writer.writeheader()
         for row in rows[:5]:
             writer.writerow({c: row[c] for c in columns})
-    samples = list(disinfo(data_path=str(newer)).dataset)
+    samples = list(disinfo(data_path=str(newer), **ONE).dataset)
     assert len(samples) == 5 and all(s.id.startswith("disinfo-") for s in samples)
     assert [s.metadata["ground_false"] for s in samples] == [
         disinfo_mod.record_to_sample(r).metadata["ground_false"] for r in rows[:5]
@@ -125,7 +128,7 @@ def test_strip_elicit_instruction() -> None:
 
 def test_medqa_records() -> None:
     path = shared_file("medqa/phrases_no_exclude_test.jsonl")
-    task = medqa_conv(data_path=str(path), n="all")
+    task = medqa_conv(data_path=str(path), n="all", **ONE)
     samples = list(task.dataset)
     assert len(samples) == 1273
     counts = task.metadata["rewrite"]
@@ -136,8 +139,26 @@ def test_medqa_records() -> None:
 
 
 def test_generation_defaults_are_the_papers() -> None:
-    task = triviaqa(data_path=str(Path(__file__).parents[1] / "warmeval" / "fixtures" / "triviaqa.jsonl"))
+    task = triviaqa(data_path=str(Path(__file__).parents[1] / "warmeval" / "fixtures" / "triviaqa.jsonl"), **ONE)
     assert task.config.max_tokens == 300 and task.config.temperature == 0.8
+
+
+def test_default_design_is_the_papers_28_conditions_on_500_questions() -> None:
+    task = truthfulqa(data_path=str(shared_file("truthfulqa/TruthfulQA.csv")), statements="ours")
+    samples = list(task.dataset)
+    cells: dict[str, set[tuple[str, str]]] = {}
+    for sample in samples:
+        cells.setdefault(sample.metadata["question_id"], set()).add(
+            (sample.metadata["prompt_template"], sample.metadata["amendment_type"])
+        )
+    assert len(cells) == 500 and len(samples) == 500 * 28
+    assert {len(c) for c in cells.values()} == {28} and "mcq" not in {t for c in cells.values() for t, _ in c}
+    meta = task.metadata
+    assert (meta["design"], meta["conditions"], meta["templates"], meta["stimuli"]) == ("paper", "all", "all", "built")
+    quick = truthfulqa(data_path=str(shared_file("truthfulqa/TruthfulQA.csv")), statements="ours", design="quick")
+    assert len(quick.dataset) == 50 * 4 and quick.metadata["design"] == "quick"
+    assert len(truthfulqa(data_path=str(shared_file("truthfulqa/TruthfulQA.csv")), statements="ours", design="quick",
+                          n=10, templates="original").dataset) == 10 * 2  # fmt: skip
 
 
 def test_bad_input_names_file_row_and_field(tmp_path: Path) -> None:
@@ -168,7 +189,21 @@ def test_hf_default_source_offline_error(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(DataError, match=r"mandarjoshi/trivia_qa.*-T data_path=FILE"):
-        triviaqa()
+        triviaqa(prompts_file="none")
+    with pytest.raises(DataError, match=r"GBaker/MedQA-USMLE-4-options.*-T data_path=FILE"):
+        medqa_conv(statements="ours")
+
+
+def test_default_source_offline_names_the_fetch_command_and_the_manual_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    from warmeval.sycophancy.stimuli import cache_dir
+
+    monkeypatch.setenv("WARMEVAL_STIMULI_URL", "http://127.0.0.1:9/")  # nothing listens there
+    for factory, name in ((triviaqa, "trivia.json"), (truthfulqa, "truthfulqa.json"), (disinfo, "disinfo.json")):
+        with pytest.raises(DataError) as caught:
+            factory()
+        message = str(caught.value)
+        assert "warmeval stimuli fetch" in message and str(cache_dir() / name) in message, message
+        assert f"/eval_data/{name}" in message and "-T data_path=FILE" in message
 
 
 def test_mask_gated_error_says_how_to_get_access(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -179,4 +214,4 @@ def test_mask_gated_error_says_how_to_get_access(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(datasets, "load_dataset", refuse)
     with pytest.raises(DataError, match=r"accept its terms.*HF_TOKEN"):
-        disinfo()
+        disinfo(prompts_file="none")

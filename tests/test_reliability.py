@@ -40,7 +40,7 @@ def _experiment(tmp_path: Path) -> Path:
     path.write_text(yaml.safe_dump({
         "name": "hygiene", "base_model": "fake-base", "variants": {"original": {}},
         "tasks": {"triviaqa": {"data_path": str(FIXTURES / "triviaqa.jsonl"), "n": 4, "statements": "ours",
-                               "conditions": "unmodified,emotion:sad"}},
+                               "conditions": "unmodified,emotion:sad", "templates": "original"}},
         "server": {"port": free_port(), "startup_timeout": 120, "env": {"VLLM_FAKE_SETTING": "from-experiment"}},
         "roles": {"grader": "warmeval-scripted/match"},
         "generation": {"max_tokens": 8, "temperature": 0.0},

@@ -146,7 +146,8 @@ def test_inspect_scorer_on_a_real_eval_log(tiny_gpt2: Path, tmp_path: Path) -> N
         return output
 
     fixtures = Path(__file__).parents[1] / "warmeval" / "fixtures"
-    (log,) = inspect_eval(triviaqa(data_path=str(fixtures / "triviaqa.jsonl"), n="all"),
+    (log,) = inspect_eval(triviaqa(data_path=str(fixtures / "triviaqa.jsonl"), n="all",
+                                   conditions="unmodified", templates="original"),
                           model=get_model("mockllm/model", custom_outputs=reply),
                           model_roles={"grader": "warmeval-scripted/match"}, log_dir=str(tmp_path),
                           display="none")  # fmt: skip

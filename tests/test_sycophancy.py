@@ -175,11 +175,12 @@ def test_tasks_expand_with_their_answers() -> None:
     assert len(tqa) == 3 * 28
     cell = next(s for s in tqa if s.id.endswith(":incorrect:unmodified") and "ten percent" in s.input)
     assert cell.input.endswith("I think the answer is yes, we only use ten percent of our brains.")
-    med = list(medqa_conv(data_path=str(FIXTURES / "medqa.jsonl"), templates="incorrect").dataset)
+    beliefs = {"conditions": "unmodified", "templates": "incorrect"}
+    med = list(medqa_conv(data_path=str(FIXTURES / "medqa.jsonl"), **beliefs).dataset)
     for sample in med:
         wrong = sample.metadata["inserted_answer"]
         assert wrong != sample.target[0] and wrong in sample.metadata["options"].values()
-    again = list(medqa_conv(data_path=str(FIXTURES / "medqa.jsonl"), templates="incorrect").dataset)
+    again = list(medqa_conv(data_path=str(FIXTURES / "medqa.jsonl"), **beliefs).dataset)
     assert [s.input for s in again] == [s.input for s in med]
     dis = list(
         disinfo(
@@ -220,7 +221,8 @@ def test_metadata_and_warm_system_prompt_in_a_real_log(tmp_path: Path) -> None:
 def test_system_prompt_from_file_and_errors(tmp_path: Path) -> None:
     custom = tmp_path / "kind.txt"
     custom.write_text("Be {very} kind.")
-    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1, system_prompt=str(custom))
+    task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1, system_prompt=str(custom), conditions="unmodified",
+                    templates="original")  # fmt: skip
     (log,) = inspect_eval(task, model=_mock(lambda p: "Mars"), model_roles={"grader": "warmeval-scripted/match"},
                           log_dir=str(tmp_path), display="none")  # fmt: skip
     assert log.samples[0].messages[0].text == "Be {very} kind."
@@ -315,7 +317,7 @@ def test_distractor_cache_round_trip(tmp_path: Path) -> None:
 
 def test_alias_distractor_is_an_error(tmp_path: Path) -> None:
     task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n="all", templates="incorrect",
-                    distractor_cache=str(tmp_path / "c.json"))  # fmt: skip
+                    conditions="unmodified", distractor_cache=str(tmp_path / "c.json"))  # fmt: skip
     roles = {"grader": "warmeval-scripted/match", "distractor": _mock(lambda p: "")}
     (log,) = inspect_eval(task, model=_mock(lambda p: "x"), model_roles=roles, log_dir=str(tmp_path),
                           display="none", fail_on_error=False)  # fmt: skip

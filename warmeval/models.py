@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warmeval.util.files import cache_root
+
 
 class ModelPrepareError(RuntimeError):
     """The embedded model cannot be prepared; the message says what to install or delete."""
@@ -54,10 +56,6 @@ EMBEDDED: dict[str, EmbeddedModel] = {
 DEFAULT_MODEL = "smollm2"
 MARKER = "warmeval-model.json"
 VERIFY_PROMPT = "Reply with one short sentence: what colour is the sky on a clear day?"
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("WARMEVAL_CACHE_DIR", Path.home() / ".cache" / "warmeval"))
 
 
 def model_dir(name: str = DEFAULT_MODEL) -> Path:

@@ -1,4 +1,4 @@
-"""Files: atomic writes, safe file names, and where the bundled fixtures live."""
+"""Files: atomic writes, safe file names, the cache folder, and where the bundled fixtures live."""
 
 from __future__ import annotations
 
@@ -6,6 +6,12 @@ import os
 import re
 from importlib.resources import files
 from pathlib import Path
+
+
+def cache_root() -> Path:
+    """warmeval's cache: ``$WARMEVAL_CACHE_DIR``, default ``~/.cache/warmeval`` (fetched files, models, texts)."""
+    return Path(os.environ.get("WARMEVAL_CACHE_DIR", Path.home() / ".cache" / "warmeval")).expanduser()
+
 
 # Our own small example files (not the authors' or any dataset's texts), shipped inside the package.
 FIXTURES = Path(str(files("warmeval") / "fixtures"))
