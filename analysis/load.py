@@ -48,8 +48,41 @@ class AnalysisInputError(ValueError):
 
 
 @dataclass
+class LogProtocol:
+    """How one Inspect log was produced, as far as it records it (for the comparability verdict).
+
+    Attributes:
+        path: The log file.
+        task: The task's short name (``triviaqa``, ``advbench``, ``sociot_generations``, ...).
+        variant: The variant the log belongs to.
+        model: The model under test.
+        metadata: The eval's metadata (the task's design, stimuli, judge, refusal rule; the experiment's variant).
+        roles: Bound model roles, by name.
+        temperature: The generation temperature in force (None: the task's own).
+        max_tokens: The generation limit in force (None: the task's own).
+        epochs: Epochs run.
+        samples: Samples in the log.
+        judges: The judges that graded its samples (from the scores).
+        self_graded: Some sample was graded by the model under test.
+    """
+
+    path: str
+    task: str
+    variant: str
+    model: str
+    metadata: dict[str, Any]
+    roles: dict[str, str]
+    temperature: float | None
+    max_tokens: int | None
+    epochs: int
+    samples: int
+    judges: set[str] = field(default_factory=set)
+    self_graded: bool = False
+
+
+@dataclass
 class LoadReport:
-    """What loading kept and excluded, per (dataset, variant)."""
+    """What loading kept and excluded, per (dataset, variant), and how the inputs were produced."""
 
     rows_read: int = 0
     refusals: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -59,6 +92,8 @@ class LoadReport:
     kept: Counter[tuple[str, str]] = field(default_factory=Counter)
     rule: str | None = None  # the refusal rule applied
     rule_logged: bool = False  # whether the inputs recorded it (else requested, or the paper default)
+    protocols: list[LogProtocol] = field(default_factory=list)  # one per Inspect log read
+    kinds: set[str] = field(default_factory=set)  # inspect, release (the authors' outputs), table (a saved table)
 
     def table(self) -> pd.DataFrame:
         keys = sorted(set(self.kept) | set(self.refusals) | set(self.unparseable))
@@ -217,12 +252,36 @@ def _finished_logs(paths: list[Path]) -> list[Path]:
     return sorted(path for _, path in newest.values())
 
 
-def load_inspect_logs(root: str | Path, rules: dict[str, str] | None = None) -> pd.DataFrame:
+def _protocol(log: Any, path: Path) -> LogProtocol:
+    """What a log records of how it was produced."""
+    config = log.plan.config if log.plan is not None else None
+    judges: set[str] = set()
+    self_graded = False
+    for sample in log.samples or []:
+        for score in (sample.scores or {}).values():
+            meta = score.metadata or {}
+            if meta.get("judge"):
+                judges.add(str(meta["judge"]))
+            self_graded = self_graded or bool(meta.get("self_graded"))
+    roles = {name: str(getattr(role, "model", role)) for name, role in (log.eval.model_roles or {}).items()}
+    return LogProtocol(
+        path=str(path), task=log.eval.task.split("/")[-1], variant=_variant_of(log), model=str(log.eval.model),
+        metadata=dict(log.eval.metadata or {}), roles=roles,
+        temperature=getattr(config, "temperature", None), max_tokens=getattr(config, "max_tokens", None),
+        epochs=int(log.eval.config.epochs or 1), samples=len(log.samples or []), judges=judges,
+        self_graded=self_graded,
+    )  # fmt: skip
+
+
+def load_inspect_logs(
+    root: str | Path, rules: dict[str, str] | None = None, protocols: list[LogProtocol] | None = None
+) -> pd.DataFrame:
     """Rows of every ``.eval`` log under ``root`` (recursively) produced by the four warmeval tasks.
 
     ``model`` is the eval metadata ``base_model`` (else the model name without a ``:adapter`` suffix); ``variant`` is
     the eval metadata ``variant``, else ``warm_sysprompt`` for ``-T system_prompt=warm``, else warm/cold when the
-    model name says so, else original. The refusal rule each log was scored with goes into ``rules`` (by path).
+    model name says so, else original. The refusal rule each log was scored with goes into ``rules`` (by path), and
+    how each log was produced into ``protocols`` (the control tasks' logs included).
     """
     from inspect_ai.log import read_eval_log
 
@@ -233,6 +292,8 @@ def load_inspect_logs(root: str | Path, rules: dict[str, str] | None = None) -> 
     records: list[dict[str, Any]] = []
     for path in _finished_logs(paths):
         log = read_eval_log(str(path))
+        if protocols is not None:
+            protocols.append(_protocol(log, path))
         if log.eval.task.split("/")[-1] in CONTROL_TASK_NAMES:
             continue
         variant, model = _variant_of(log), _model_of(log)
@@ -276,9 +337,10 @@ def load_table(
     paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
     frames = []
     rules: dict[str, str] = {}
+    report = report if report is not None else LoadReport()
     for path in paths:
         try:
-            frames.append(_load_one(path, rules))
+            frames.append(_load_one(path, rules, report))
         except AnalysisInputError:
             raise
         except Exception as error:  # unreadable input of any kind is the input's problem, reported as such
@@ -287,16 +349,16 @@ def load_table(
         raise AnalysisInputError("no inputs given")
     rows = pd.concat(frames, ignore_index=True)
     chosen = resolve_rule(rule, rules)
-    report = report if report is not None else LoadReport()
     report.rows_read += len(rows)
     report.rule, report.rule_logged = chosen, bool(rules)
     return finalize(rows, chosen, report)
 
 
-def _load_one(path: Path, rules: dict[str, str]) -> pd.DataFrame:
+def _load_one(path: Path, rules: dict[str, str], report: LoadReport) -> pd.DataFrame:
     if not path.exists():
         raise AnalysisInputError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix in (".csv", ".parquet"):
+        report.kinds.add("table")
         frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, keep_default_na=False)
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
@@ -312,7 +374,9 @@ def _load_one(path: Path, rules: dict[str, str]) -> pd.DataFrame:
     if path.is_file() and path.suffix != ".eval":
         raise AnalysisInputError(f"{path}: not an Inspect .eval log, a .csv/.parquet table or a release folder")
     if path.is_file() or any(path.rglob("*.eval")):
-        return load_inspect_logs(path, rules)
+        report.kinds.add("inspect")
+        return load_inspect_logs(path, rules, report.protocols)
+    report.kinds.add("release")
     return load_authors_release(path)
 
 

@@ -7,6 +7,9 @@
 * Model 4: original and user_opinion prompt groups; ``is_finetuned`` x ``prompt_group`` (reference original) +
   dataset + model.
 
+Each intervention is fitted against the original model on its own (`fit_comparisons`), as the paper does: the warm
+fine-tune, the cold fine-tune and the warm system prompt are never pooled into one "fine-tuned" indicator.
+
 ``with_length=True`` adds ``response_length`` (in thousands of characters) as a covariate to each.
 
 For each model: coefficients (log-odds scale) with SE, z, p and 95% CI; average marginal effects of fine-tuning on the
@@ -295,3 +298,65 @@ def fit_all(frame: pd.DataFrame, *, with_length: bool = False, include_mcq: bool
             # Data a GLM cannot be fitted on (e.g. a singular design); reported for this model, the others go on.
             results[spec.key] = {"title": spec.title, "error": f"{spec.key}: {type(error).__name__}: {error}"}
     return results
+
+
+REFERENCE_VARIANT = "original"
+
+
+def comparison_rows(frame: pd.DataFrame, variants: list[str] | None = None) -> tuple[str, dict[str, pd.DataFrame]]:
+    """The rows of each comparison the paper makes: every intervention against the original model, on its own.
+
+    The paper fits the warm fine-tune, the cold fine-tune and the warm system prompt each against the original model;
+    pooling them would code cold as warm (both fine-tuned) and the system prompt as the original. Here each
+    comparison keeps the reference's and one intervention's rows, with ``is_finetuned`` 1 for the intervention.
+
+    Args:
+        frame: The long table (`warmeval.analysis.load`).
+        variants: ``[reference, intervention, ...]`` to compare (default: ``original`` against every other variant).
+
+    Returns:
+        The reference's name and ``{intervention: rows}`` in the order given (default: warm, cold, warm_sysprompt,
+        then the others alphabetically).
+
+    Raises:
+        ModelError: No reference rows, no intervention, or a named variant absent from the data.
+    """
+    present = [str(v) for v in frame["variant"].dropna().unique()]
+    if variants:
+        missing = [v for v in variants if v not in present]
+        if missing:
+            listing = ", ".join(sorted(present))
+            raise ModelError(f"variant(s) {', '.join(missing)} absent from the data (present: {listing})")
+        reference, others = variants[0], list(dict.fromkeys(variants[1:]))
+    else:
+        reference = REFERENCE_VARIANT
+        if reference not in present:
+            raise ModelError(
+                f"no '{reference}' variant in the data (present: {', '.join(sorted(present)) or 'none'}): the paper "
+                "fits each intervention against the original model; name a pair with --variants REFERENCE,OTHER"
+            )
+        order = ["warm", "cold", "warm_sysprompt"]
+        others = [v for v in order if v in present] + sorted(v for v in present if v not in order and v != reference)
+    if not others:
+        raise ModelError(f"only the '{reference}' variant is in the data: nothing to compare it with")
+    rows = {}
+    for other in others:
+        pair = frame[frame["variant"].isin([reference, other])]
+        rows[other] = pair.assign(is_finetuned=(pair["variant"] == other).astype(int))
+    return reference, rows
+
+
+def fit_comparisons(
+    frame: pd.DataFrame, variants: list[str] | None = None, *, with_length: bool = False, include_mcq: bool = False
+) -> dict[str, Any]:
+    """The paper's four models for each comparison of `comparison_rows`, never pooled.
+
+    Returns:
+        ``{"reference": name, "comparisons": {intervention: fit_all(...)}}``.
+    """
+    reference, rows = comparison_rows(frame, variants)
+    return {
+        "reference": reference,
+        "comparisons": {name: fit_all(pair, with_length=with_length, include_mcq=include_mcq)
+                        for name, pair in rows.items()},
+    }  # fmt: skip

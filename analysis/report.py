@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from warmeval.analysis.comparability import verdict
 from warmeval.analysis.load import LoadReport, load_table
 from warmeval.analysis.models import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.scorers.refusal import RefusalRule
@@ -164,13 +165,17 @@ def build_report(
     variants: tuple[str, str] = ("original", "warm"),
     include_mcq: bool = False,
 ) -> Path:
-    """Load, analyse and write ``report.html``, ``report.md``, the figures and ``models.json``; returns the HTML.
+    """Load, analyse and write ``report.html``, ``report.md``, the figures, ``models.json`` and ``comparability.json``.
+
+    Both reports open with the comparability verdict (`warmeval.analysis.comparability`): one line starting
+    ``Paper-comparable:`` with every deviation from the paper's protocol the inputs show. Returns the HTML's path.
 
     Args:
         inputs: Inspect log folders or files, release folders, or saved tables.
         out_dir: Report folder.
         trajectories: ``warmth_trajectory.csv`` files, one series each (named by its folder).
-        controls: A table of capability and safety controls (one row per control and variant) to show as is.
+        controls: A table of capability and safety controls (one row per control and variant, with ``control`` and
+            ``n``) to show as is and to judge against the paper's sizes (None: the controls are not checked).
         rule: Refusal rule (default: the one the logs were scored with; see `warmeval.analysis.load`).
         variants: The two variants the models compare (when both are present).
         include_mcq: Fit the models with the released ``mcq`` prompts too (left out by default, as in the paper).
@@ -224,13 +229,16 @@ def build_report(
 
     absent = [d for d in KNOWN_DATASETS if d not in set(frame["dataset"])]
     reference = next((m["reference_dataset"] for m in results.values() if m.get("reference_dataset")), None)
+    judged = verdict(load_report, controls=controls)
+    write_atomic(out / "comparability.json", json.dumps(judged.to_json(), indent=1))
     intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {load_report.rule}; "
              "models fitted "
              f"on variants {', '.join(variants)}; datasets absent: {', '.join(absent) or 'none'}; reference "
              f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless marked "
              "as log-odds.")  # fmt: skip
-    md = ["# warmeval report\n", intro + "\n"]
-    body = [f"<h1>warmeval report</h1><p>{html.escape(intro)}</p>"]
+    md = ["# warmeval report\n", judged.line() + "\n", intro + "\n"]
+    body = [f"<h1>warmeval report</h1><p class='verdict'><strong>{html.escape(judged.line())}</strong></p>"
+            f"<p>{html.escape(intro)}</p>"]
     for title, figure, table in sections:
         md.append(f"\n## {title}\n")
         body.append(f"<h2>{html.escape(title)}</h2>")

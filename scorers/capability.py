@@ -7,24 +7,28 @@ name, base or adapter), with lm-eval's ``local-chat-completions`` model and the 
 Chat completions return no log-probabilities, so both controls are generative: the answer is extracted from the
 response and scored by exact match.
 
-Which lm-eval tasks:
+Which lm-eval tasks: warmeval's own (in `warmeval.scorers.lm_eval_tasks.CAPABILITY_DIR`), written to the paper's
+description of its controls (Methods and review file: "MMLU using zero-shot prompting and GSM8K using zero-shot
+chain-of-thought", "a temperature of 0.2", answers "scored by regular expressions"; the paper names neither its harness
+nor its prompt wording nor its regular expressions, so those are warmeval's):
 
-* Without ``data_path`` (the Hub; needs network): ``mmlu_cot_llama`` (``hails/mmlu_no_train``, a copy of
-  ``cais/mmlu`` test; zero-shot, written for chat models: the prompt asks to end with "The best answer is X", scored
-  with its ``strict_match`` filter) and ``gsm8k_cot_llama`` (``openai/gsm8k`` main test; eight-shot as multi-turn
-  chat, asks to end with "The final answer is N", scored with its ``flexible-extract`` filter, the last number of the
-  response). ``mmlu_generative`` was not chosen: it scores the whole first line against the bare letter, so a chat
-  model's "The answer is B" counts as wrong, and it has no way to tell an unparseable response from a wrong one.
-* With ``data_path`` (a local JSONL): warmeval's own tasks ``warmeval_mmlu_local`` (``cais/mmlu`` rows: question,
-  subject, choices (4), answer (0-3)) and ``warmeval_gsm8k_local`` (``openai/gsm8k`` rows: question, answer ending in
-  ``#### N``), in `warmeval.scorers.lm_eval_tasks.CAPABILITY_DIR`; zero-shot; answers are extracted by
-  `extract_choice_letter` and `extract_final_number`. The bundled ``fixtures/mmlu.jsonl`` and ``fixtures/gsm8k.jsonl``
-  (our own eight items each) are small examples of both schemas.
+* without ``data_path`` (the Hub; needs network): ``warmeval_mmlu`` on the whole ``cais/mmlu`` test set (``all``,
+  14,042 questions) and ``warmeval_gsm8k`` on the whole ``openai/gsm8k`` main test set (1,319 problems), the paper's
+  sizes (its confidence intervals fit the full sets);
+* with ``data_path`` (a local JSONL in the same schema: ``cais/mmlu`` rows with question, subject, choices (4),
+  answer (0-3); ``openai/gsm8k`` rows with question and an answer ending in ``#### N``): ``warmeval_mmlu_local`` and
+  ``warmeval_gsm8k_local``, the same prompts, settings and scoring. The bundled ``fixtures/mmlu.jsonl`` and
+  ``fixtures/gsm8k.jsonl`` (our own eight items each) are small examples of both schemas.
+
+MMLU asks the question with its lettered options and the answer format ("The answer is X"), zero-shot; GSM8K asks to
+reason step by step and end with "The final answer is N". Answers are extracted by `extract_choice_letter` and
+`extract_final_number` and scored by exact match. lm-eval's own ``mmlu_cot_llama`` / ``gsm8k_cot_llama`` are not
+used: the first asks for chain of thought on MMLU and the second is eight-shot, where the paper ran both zero-shot.
 
 ``n`` questions are drawn without replacement with ``random.Random(seed)`` from the whole test set (for MMLU from
 all 57 subjects pooled, so subjects appear in proportion to their size) and passed to lm-eval as exact document
 indices (``simple_evaluate(samples=...)``), not as lm-eval's ``limit``, which would take the first n of every subject.
-``seed`` is also sent with every request; decoding is greedy (temperature 0, the tasks' setting).
+``seed`` is also sent with every request; decoding samples at temperature 0.2 (the paper's setting).
 
 A response from which no answer can be extracted is scored wrong and also counted as ``unparseable`` (lm-eval's
 regex filters return ``[invalid]`` then; the local tasks do the same), so a model that stops following the answer
@@ -67,9 +71,9 @@ class Control:
 
 
 CONTROLS: dict[str, Control] = {
-    "mmlu": Control(hub_task="mmlu_cot_llama", hub_filter="strict_match", hub_dataset="hails/mmlu_no_train",
+    "mmlu": Control(hub_task="warmeval_mmlu", hub_filter=LOCAL_FILTER, hub_dataset="cais/mmlu",
                     local_task="warmeval_mmlu_local"),
-    "gsm8k": Control(hub_task="gsm8k_cot_llama", hub_filter="flexible-extract", hub_dataset="openai/gsm8k",
+    "gsm8k": Control(hub_task="warmeval_gsm8k", hub_filter=LOCAL_FILTER, hub_dataset="openai/gsm8k",
                      local_task="warmeval_gsm8k_local"),
 }  # fmt: skip
 
@@ -80,7 +84,7 @@ class CapabilityResult:
 
     Attributes:
         task: The control (``mmlu`` or ``gsm8k``).
-        lm_eval_task: The lm-eval task that ran (a local YAML task, or the Hub task of the paper's setup).
+        lm_eval_task: The lm-eval task that ran (warmeval_mmlu / warmeval_gsm8k on the Hub, or their _local twins).
         source: The local data file, or the Hub dataset.
         model: The served model name.
         base_url: The server's OpenAI base URL.
@@ -349,10 +353,21 @@ def filter_final_numbers(resps: Any, docs: Any) -> list[list[str]]:
     return _filter_with(extract_final_number, resps)
 
 
+def doc_target(doc: dict[str, Any]) -> str:
+    """The target of an MMLU or GSM8K document: a local row's ``target``, else the letter of a ``cais/mmlu`` row's
+    ``answer`` (0-3) or the final number of an ``openai/gsm8k`` row's ``answer``."""
+    if doc.get("target"):
+        return str(doc["target"])
+    answer = doc["answer"]
+    if isinstance(answer, int) and not isinstance(answer, bool):
+        return LETTERS[answer]
+    return gsm8k_target(str(answer)) or INVALID
+
+
 def process_extracted(doc: dict[str, Any], results: list[str]) -> dict[str, float]:
     """Exact match of the extracted answer with the target; an unparseable response is wrong and also counted."""
     extracted = results[0]
-    return {METRIC: float(extracted == doc["target"]), "unparseable": float(extracted == INVALID)}
+    return {METRIC: float(extracted == doc_target(doc)), "unparseable": float(extracted == INVALID)}
 
 
 # -------------------------------------------------------------------------------------------------------- the runner
@@ -379,11 +394,11 @@ def _load_tasks(control: Control, name: str, data_path: str | None) -> tuple[Any
 
     from warmeval.scorers.lm_eval_tasks import CAPABILITY_DIR as TASKS_DIR
 
+    # Only warmeval's folder: indexing all of lm-eval's task YAMLs takes seconds and is not needed here.
     if data_path is not None:
-        # Only warmeval's folder: indexing all of lm-eval's task YAMLs takes seconds and is not needed here.
         manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False, metadata={"data_path": data_path})
         return manager, manager.load([control.local_task])["tasks"]
-    manager = TaskManager()
+    manager = TaskManager(include_path=str(TASKS_DIR), include_defaults=False)
     try:
         loaded = manager.load([control.hub_task])
     except Exception as exc:  # datasets raises ConnectionError, OfflineModeIsEnabled, DatasetNotFoundError...
@@ -430,10 +445,9 @@ def run_capability_control(
             file-safe: runs of characters other than letters, digits, ``.``, ``_``, ``-`` become ``_``).
         n: Questions to draw (seeded, without replacement, from the whole test set); None for all.
         seed: Seed of the draw, also sent with every request.
-        data_path: A local JSONL in the ``cais/mmlu`` / ``openai/gsm8k`` schema; None for lm-eval's Hub tasks.
+        data_path: A local JSONL in the ``cais/mmlu`` / ``openai/gsm8k`` schema; None for the whole Hub test set.
         num_concurrent: Concurrent requests to the server.
-        max_gen_toks: Override of the tasks' generation length (``mmlu_cot_llama``: 1024; ``gsm8k_cot_llama`` sets
-            none, so lm-eval's API default of 256; local tasks: 256 for MMLU, 512 for GSM8K). Keep prompt + this
+        max_gen_toks: Override of the tasks' generation length (256 for MMLU, 512 for GSM8K). Keep prompt + this
             under the server's max model length.
         max_retries: Attempts per request before lm-eval gives up.
         timeout: Seconds per request.

@@ -229,6 +229,11 @@ def _checked(text: str, where: str) -> str:
     return text
 
 
+def check_judge_template(path: str) -> None:
+    """A judge template file that parses as jinja2 and uses only known placeholders, else a `PaperTextError`."""
+    _checked(read_text_file(path, "judge template"), path)
+
+
 def load_judge_template(spec: str | None = None) -> JudgeTemplate:
     """The judge template of ``-T judge_template=``.
 
@@ -256,6 +261,7 @@ __all__ = [
     "JudgeTemplate",
     "JudgeUnavailable",
     "check_judge",
+    "check_judge_template",
     "check_judge_while_building",
     "is_self_graded",
     "judge_model",

@@ -1,4 +1,9 @@
-"""The warm system-prompt control: warmth instructed by a system prompt instead of fine-tuning."""
+"""The warm system-prompt control: warmth instructed by a system prompt instead of fine-tuning.
+
+``-T system_prompt=``: ``paper`` (the paper's warmth instructions, SI section 1.2, as the user declared them:
+`warmeval.sycophancy.paper_texts`), ``warm`` (warmeval's own wording, ``prompts/warm_system.j2``), ``none`` or a file.
+`system_prompt_record` says which text a run used, with its SHA-256, for the log.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,24 @@ from inspect_ai.model import ChatMessageSystem
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from jinja2.sandbox import SandboxedEnvironment
 
+from warmeval.sycophancy.paper_texts import describe_text, require_text
+
 PROMPTS_DIR = Path(__file__).with_name("prompts")
 BUILTIN_SYSTEM_PROMPTS = {"warm": PROMPTS_DIR / "warm_system.j2"}
 
 
 def resolve_system_prompt(spec: str | None) -> str | None:
-    """The system prompt text for ``-T system_prompt=warm|none|PATH`` (None for none).
+    """The system prompt text for ``-T system_prompt=paper|warm|none|PATH`` (None for none).
 
     A PATH ending in ``.j2``/``.jinja`` is rendered with jinja2 (no variables); any other file is used verbatim.
     """
     if spec is None or spec.strip().lower() in ("", "none"):
         return None
+    if spec.strip() == "paper":
+        return require_text("warm_system_prompt")[1].strip()
     path = BUILTIN_SYSTEM_PROMPTS.get(spec.strip(), Path(spec).expanduser())
     if not path.is_file():
-        raise ValueError(f"system_prompt={spec!r}: not 'warm', 'none' or an existing file")
+        raise ValueError(f"system_prompt={spec!r}: not 'paper', 'warm', 'none' or an existing file")
     text = path.read_text(encoding="utf-8")
     if path.suffix in (".j2", ".jinja"):
         # Sandboxed: a template file may format text, not reach Python's internals.
@@ -31,6 +40,14 @@ def resolve_system_prompt(spec: str | None) -> str | None:
     if not text:
         raise ValueError(f"system_prompt={spec!r}: {path} is empty")
     return text
+
+
+def system_prompt_record(spec: str | None) -> dict[str, str | bool] | None:
+    """Which system prompt text ``spec`` names: its source, SHA-256 and whether it is the declared paper text."""
+    text = resolve_system_prompt(spec)
+    if text is None or spec is None:
+        return None
+    return describe_text("warm_system_prompt", spec.strip(), text).as_dict()
 
 
 @solver

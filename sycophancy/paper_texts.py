@@ -137,8 +137,8 @@ def sha256_text(text: str) -> str:
 def describe_text(key: str, source: str, text: str) -> TextRecord:
     """The record of a text used for ``key``: its source, digest and whether it is the declared paper text."""
     declared = declared_text(key)
-    digest = sha256_text(text)
-    return TextRecord(source, digest, declared is not None and sha256_text(declared) == digest)
+    # Surrounding whitespace is not the text: a stage may strip what it sends.
+    return TextRecord(source, sha256_text(text), declared is not None and declared.strip() == text.strip())
 
 
 def declare_text(key: str, source: str | Path) -> tuple[Path, str]:

@@ -4,14 +4,15 @@ Control task of Ibrahim, Hafner & Rocher, "Training language models to be warm c
 sycophancy" (Nature 2026, arXiv 2507.21919): warm fine-tuning should not change how often a model refuses harmful
 requests. Zou et al. 2023 for the data.
 
-    inspect eval warmeval/advbench --model vllm/meta-llama/Llama-3.1-8B-Instruct --model-role grader=openai/gpt-4o
+    inspect eval warmeval/advbench --model vllm/meta-llama/Llama-3.1-8B-Instruct
     inspect eval tasks/advbench.py --model hf//path/to/model -T data_path=harmful_behaviors.csv -T n=50
 
 Source: Hugging Face ``walledai/AdvBench`` (split ``train``: ``prompt``, ``target``), or ``-T data_path=`` a local
-CSV/JSONL with ``prompt`` (or the original CSV's ``goal``). The ``grader`` role judges each response REFUSED or
-COMPLIED (strictly parsed; anything else is NOANSWER and counted). Metrics (`warmeval.scorers.refusal_judge`):
-``judged_refusal_rate`` (over judged responses), ``judged_refusal_stderr`` and ``unparseable_rate``. Defaults: all 520
-prompts (``-T n=`` to sample); max 300 tokens, temperature 0.8.
+CSV/JSONL with ``prompt`` (or the original CSV's ``goal``). The ``grader`` role (unbound: the paper's judge,
+``openai/gpt-4o-2024-08-06``, at temperature 0) judges each response REFUSED or COMPLIED (strictly parsed; anything else
+is NOANSWER and counted). Metrics (`warmeval.scorers.refusal_judge`): ``judged_refusal_rate`` (over judged responses),
+``judged_refusal_stderr`` and ``unparseable_rate``. Defaults: all 520 prompts (``-T n=`` to sample); max 300 tokens,
+temperature 0.8.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.solver import generate
 
+from warmeval.scorers.judge import check_judge_while_building, judge_preflight
 from warmeval.scorers.refusal_judge import REFUSAL_JUDGE_TEMPLATE, parse_refusal_verdict, refusal_judge
-from warmeval.solvers import system_prompt_solver
+from warmeval.solvers import system_prompt_record, system_prompt_solver
 from warmeval.tasks.common import (
     PAPER_GENERATE_CONFIG,
     DataError,
@@ -33,12 +35,13 @@ from warmeval.tasks.common import (
     stable_id,
 )
 
-VERSION = 1
+VERSION = 2
 # Bump VERSION when a change alters the samples or the scores; say what changed here.
 CHANGELOG = {
     1: (
         "first release: AdvBench's 520 harmful requests, refusal judged REFUSED/COMPLIED by the grader role"
     ),
+    2: "the paper's judge (openai/gpt-4o-2024-08-06) when no grader role is bound, checked before the first sample",
 }
 
 HF_PATH = "walledai/AdvBench"
@@ -74,11 +77,14 @@ def advbench(
     else:
         records, source = load_hf_records(HF_PATH, None, HF_SPLIT), HF_PATH
     system = system_prompt_solver(system_prompt)
+    dataset = build_dataset(records, record_to_sample, name="advbench", source=source, n=n, seed=seed)
+    check_judge_while_building()
     return Task(
-        dataset=build_dataset(records, record_to_sample, name="advbench", source=source, n=n, seed=seed),
-        solver=[*([system] if system else []), generate()],
+        dataset=dataset,
+        solver=[judge_preflight(), *([system] if system else []), generate()],
         scorer=refusal_judge(),
         config=PAPER_GENERATE_CONFIG,
         version=VERSION,
-        metadata={"source": source, "n": n, "seed": seed, "system_prompt": system_prompt or "none"},
+        metadata={"source": source, "n": n, "seed": seed, "system_prompt": system_prompt or "none",
+                  "system_prompt_text": system_prompt_record(system_prompt)},  # fmt: skip
     )

@@ -432,7 +432,7 @@ def reliability_task(
         judge_preflight,
         load_judge_template,
     )
-    from warmeval.solvers import system_prompt_solver
+    from warmeval.solvers import system_prompt_record, system_prompt_solver
     from warmeval.sycophancy.conditions import ConditionError, parse_prompt_style
     from warmeval.sycophancy.expand import expand_samples
     from warmeval.sycophancy.paper_texts import PaperTextError
@@ -443,7 +443,10 @@ def reliability_task(
         template = load_judge_template(judge_template)
     except (ConditionError, PaperTextError) as error:
         raise DataError(str(error)) from error
-    system = system_prompt_solver(system_prompt)
+    try:
+        system = system_prompt_solver(system_prompt)
+    except PaperTextError as error:
+        raise DataError(f"system_prompt={system_prompt}: {error}") from error
     prompts, source = questions.prompts, questions.source
     conditions, templates = questions.conditions, questions.templates
     if prompts is not None:
@@ -489,6 +492,7 @@ def reliability_task(
             "conditions": conditions,
             "templates": templates,
             "system_prompt": system_prompt or "none",
+            "system_prompt_text": system_prompt_record(system_prompt),
             "prompt_style": "released" if prompts is not None else style,
             "statements": None if prompts is not None else statements,
             "judge": {"default": PAPER_JUDGE, "temperature": JUDGE_TEMPERATURE, "template": template.record.as_dict()},

@@ -166,8 +166,30 @@ def test_hub_task_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True, raising=False)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "cache")
-    with pytest.raises(RuntimeError, match=r"gsm8k_cot_llama.*openai/gsm8k.*pass data_path="):
+    with pytest.raises(RuntimeError, match=r"warmeval_gsm8k.*openai/gsm8k.*pass data_path="):
         run_capability_control("gsm8k", base_url="http://127.0.0.1:9/v1", model="m", output_dir=tmp_path / "out")
+
+
+def test_hub_tasks_are_the_papers_protocol_on_the_whole_test_sets() -> None:
+    """MMLU zero-shot and GSM8K zero-shot chain of thought at temperature 0.2 (the paper's Methods), Hub rows scored."""
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from warmeval.scorers.capability import doc_target, gsm8k_prompt, mmlu_prompt
+    from warmeval.scorers.lm_eval_tasks import CAPABILITY_DIR as TASKS_DIR
+
+    expected = {"mmlu": ("cais/mmlu", "all"), "gsm8k": ("openai/gsm8k", "main")}
+    for name, (path, config_name) in expected.items():
+        hub = load_yaml(TASKS_DIR / f"{CONTROLS[name].hub_task}.yaml", resolve_func=False)
+        local = load_yaml(TASKS_DIR / f"{CONTROLS[name].local_task}.yaml", resolve_func=False)
+        assert (hub["dataset_path"], hub["dataset_name"], hub["test_split"]) == (path, config_name, "test")
+        for config in (hub, local):
+            assert config["num_fewshot"] == 0 and config["generation_kwargs"]["temperature"] == 0.2
+            assert config["filter_list"][0]["name"] == CONTROLS[name].hub_filter == "extracted"
+    row = {"question": "Which gas do plants take in?", "subject": "biology", "choices": ["O2", "CO2", "N2", "He"],
+           "answer": 1}  # a cais/mmlu row  # fmt: skip
+    assert doc_target(row) == "B" and "B. CO2" in mmlu_prompt(row)
+    problem = {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3 + 4 = 7\n#### 7"}  # openai/gsm8k
+    assert doc_target(problem) == "7" and "step by step" in gsm8k_prompt(problem)
 
 
 def test_draw_is_seeded_pooled_and_sorted() -> None:

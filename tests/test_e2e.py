@@ -170,4 +170,14 @@ def test_warmeval_demo(tmp_path: Path) -> None:
     assert answers["vllm/base"] != answers["vllm/cold"] and answers["vllm/base"] != answers["vllm/warm"]
     report = (out / "run" / "report" / "report.md").read_text()
     assert "SocioT warmth by checkpoint" in report
+    # the report says, on one line, that the demo cannot stand beside the paper, and why
+    (verdict,) = [line for line in report.splitlines() if line.startswith("Paper-comparable:")]
+    assert verdict.startswith("Paper-comparable: no: ") and verdict in stdout
+    for deviation in ("judge: warmeval-scripted/match", "stimuli: prompts built by warmeval from a dataset",
+                      "questions: MedQA from a local file", "conditions: 4 of the paper's 28",
+                      "controls: AdvBench 4 of 520", "controls: MMLU not run", "SocioT on 24 answers",
+                      "models: warmeval's embedded demo model SmolLM2-135M-Instruct",
+                      "training: warm adapter learning_rate 0.002 (the paper: 1e-05)",
+                      "generation: temperature 0 (the paper: 0.8)"):  # fmt: skip
+        assert deviation in verdict, (deviation, verdict)
     assert load_experiment(out / "experiment.yaml").sociot is not None

@@ -226,7 +226,7 @@ def test_system_prompt_from_file_and_errors(tmp_path: Path) -> None:
     (log,) = inspect_eval(task, model=_mock(lambda p: "Mars"), model_roles={"grader": "warmeval-scripted/match"},
                           log_dir=str(tmp_path), display="none")  # fmt: skip
     assert log.samples[0].messages[0].text == "Be {very} kind."
-    with pytest.raises(ValueError, match="not 'warm', 'none' or an existing file"):
+    with pytest.raises(ValueError, match="not 'paper', 'warm', 'none' or an existing file"):
         triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), system_prompt="friendly")
 
 

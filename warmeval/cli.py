@@ -202,6 +202,7 @@ def demo(
         typer.echo(f"control {row.control:<9} {row.variant:<9} {row.metric} {value} (n={row.n})")
     typer.echo("")
     typer.echo(DISCLAIMER)
+    typer.echo(result.experiment.verdict or "")
     typer.echo(f"Experiment file: {result.experiment_file}")
     typer.echo(f"Logs: {result.experiment.logs} (open with `inspect view --log-dir {result.experiment.logs}`)")
     typer.echo(f"Report: {result.experiment.report}")
@@ -269,6 +270,7 @@ def run(experiment: Path = typer.Argument(..., help="Experiment YAML (see `warme
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(1)
     typer.echo(f"report: {result.report}")
+    typer.echo(result.verdict or "")
 
 
 @app.command("tasks")
@@ -520,6 +522,43 @@ def stimuli_statements() -> None:
             typer.echo(f"  {statement.id}: {statement.text}")
 
 
+@stimuli_app.command("texts")
+def stimuli_texts(
+    set_text: list[str] = typer.Option(
+        [], "--set", metavar="KEY=FILE", help="Declare FILE as the paper's text KEY (copied into the texts folder)."
+    ),
+) -> None:
+    """The paper's prompts that exist only in its Supplementary Information: which are supplied, from which SI section.
+
+    warmeval never ships their text: copy each from the SI into a file and declare it with --set (judge,
+    rewrite_warm, rewrite_cold, warm_system_prompt). Stages given the keyword `paper` then read it, and every log and
+    manifest records the SHA-256 of the text it used.
+    """
+    from warmeval.sycophancy.paper_texts import PAPER_TEXTS, PaperTextError, declare_text, sha256_text, text_path
+    from warmeval.sycophancy.paper_texts import declared_text as declared
+
+    for item in set_text:
+        key, sep, file = item.partition("=")
+        if not sep or not key or not file:
+            _fail(ValueError(f"--set {item!r}: expected KEY=FILE with KEY one of {', '.join(PAPER_TEXTS)}"))
+        try:
+            if key == "judge":  # a judge template must parse and use known placeholders before it is declared
+                from warmeval.scorers.judge import check_judge_template
+
+                check_judge_template(file)
+            path, digest = declare_text(key.strip(), file)
+        except PaperTextError as error:
+            _fail(error)
+        typer.echo(f"declared {key}: {path} (sha256 {digest})")
+    for key, spec in PAPER_TEXTS.items():
+        try:
+            text = declared(key)
+        except PaperTextError as error:
+            _fail(error)
+        state = f"sha256 {sha256_text(text)}" if text is not None else "not supplied"
+        typer.echo(f"{key:<19} SI section {spec.si_section}  {state}  {text_path(key)}  ({spec.what})")
+
+
 models_app = typer.Typer(help="The embedded real instruct model (no model hub needed).", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
@@ -573,31 +612,17 @@ def analyse_load(
     frame.to_csv(out, index=False)
     typer.echo(report.table().to_string(index=False))
     typer.echo(f"{len(frame)} rows of {report.rows_read} kept -> {out}")
+    _say_verdict(report)
 
 
-@analyse_app.command("models")
-def analyse_models(
-    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
-    json_path: Path | None = typer.Option(None, "--json", help="Write every estimate as JSON (stable keys)."),
-    with_length: bool = typer.Option(False, "--with-length", help="Add response length as a covariate."),
-    variants: str | None = typer.Option(None, help="Comma-separated variants to keep (e.g. original,warm)."),
-    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
-    include_mcq: bool = typer.Option(
-        False, "--include-mcq", help="Fit with the released mcq prompts too (not among the paper's 28 conditions)."
-    ),
-) -> None:
-    """Fit the paper's four logistic models; print AMEs (points) and log-odds effects per level."""
-    import json
+def _say_verdict(report: Any) -> None:
+    """The comparability verdict of what was loaded, on one line (`warmeval.analysis.comparability`)."""
+    from warmeval.analysis.comparability import verdict
 
-    from warmeval.analysis.models import fit_all
+    typer.echo(verdict(report).line())
 
-    frame, _ = _load(inputs, refusal_rule)
-    if variants:
-        frame = frame[frame["variant"].isin([v.strip() for v in variants.split(",")])]
-    if frame.empty:
-        typer.echo("error: no rows to fit" + (f" (variants {variants} matched none)" if variants else ""), err=True)
-        raise typer.Exit(1)
-    results = fit_all(frame, with_length=with_length, include_mcq=include_mcq)
+
+def _print_models(results: dict[str, Any]) -> None:
     for key, model in results.items():
         typer.echo(f"\n{key}: {model['title']}")
         if "error" in model:
@@ -621,12 +646,51 @@ def analyse_models(
             if logit:
                 line += f"   log-odds {logit['estimate']:+.3f} (p={logit['p']:.3g})"
             typer.echo(line)
+
+
+@analyse_app.command("models")
+def analyse_models(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
+    json_path: Path | None = typer.Option(None, "--json", help="Write every estimate as JSON (stable keys)."),
+    with_length: bool = typer.Option(False, "--with-length", help="Add response length as a covariate."),
+    variants: str | None = typer.Option(
+        None, help="REFERENCE,OTHER[,...]: the comparisons to fit (default: original against every other variant)."
+    ),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
+    include_mcq: bool = typer.Option(
+        False, "--include-mcq", help="Fit with the released mcq prompts too (not among the paper's 28 conditions)."
+    ),
+) -> None:
+    """Fit the paper's four logistic models for each intervention against the original model, never pooled.
+
+    Each comparison (original vs warm, original vs cold, original vs warm_sysprompt) is fitted on its own, as the
+    paper does, and printed and written (``--json``: ``{"reference", "comparisons": {name: models}}``) under its name.
+    Input without an original variant is refused (exit 2) unless ``--variants`` names the pair.
+    """
+    import json
+
+    from warmeval.analysis.models import ModelError, fit_comparisons
+
+    frame, report = _load(inputs, refusal_rule)
+    chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    if chosen is not None and len(chosen) < 2:
+        _fail(ValueError(f"--variants {variants!r}: name a reference and at least one variant to compare with it"))
+    try:
+        fitted = fit_comparisons(frame, chosen, with_length=with_length, include_mcq=include_mcq)
+    except ModelError as error:
+        _fail(error)
+    _say_verdict(report)
+    for name, results in fitted["comparisons"].items():
+        typer.echo(f"\n=== {fitted['reference']} vs {name} ===")
+        _print_models(results)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(results, indent=1, default=float))
+        json_path.write_text(json.dumps(fitted, indent=1, default=float))
         typer.echo(f"\nestimates: {json_path}")
-    if all("error" in model for model in results.values()):
-        typer.echo("error: none of the four models could be fitted (reasons above)", err=True)
+    failed = [name for name, results in fitted["comparisons"].items()
+              if all("error" in model for model in results.values())]  # fmt: skip
+    if failed:
+        typer.echo(f"error: none of the four models could be fitted for {', '.join(failed)} (reasons above)", err=True)
         raise typer.Exit(1)
 
 
@@ -641,12 +705,13 @@ def analyse_paired(
     """McNemar exact tests with BH-FDR per model x dataset x amendment x prompt group, on identical prompts."""
     from warmeval.analysis.paired import PairingError, paired_cells
 
-    frame, _ = _load(inputs, refusal_rule)
+    frame, report = _load(inputs, refusal_rule)
     try:
         table = paired_cells(frame, a, b)
     except PairingError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
+    _say_verdict(report)
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     typer.echo(f"{len(table)} cells, {int((table['q_fdr'] < 0.05).sum())} with q < 0.05 -> {out}")

@@ -15,10 +15,11 @@ Stage by stage, on CPU with no network (under 10 minutes on 2 cores once the mod
 4. ``warmeval train lora`` for warm and cold on the real model: two epochs at learning rate 2e-3 (200x the paper's,
    so that a few dozen steps move the style), adapters saved at epoch 2;
 5. ``warmeval run`` on a generated experiment file (``<out>/experiment.yaml``): one vLLM server with the base model
-   and both adapters; the original, warm and cold variants on the four tasks (the fixture questions, asked
-   plainly and by a sad user, plainly and with a stated wrong answer) graded by the offline scripted judge
-   ``warmeval-scripted/match``; the AdvBench control; validation answers of every checkpoint scored by SocioT; the
-   analysis and the report. SocioT's likelihood model is SmolLM2 in ``paper`` mode: the paper's GPT-2 weights are not
+   and both adapters; the original, warm and cold variants on the four tasks (the fixture questions in the tasks'
+   ``quick`` design: asked plainly and by a sad user, plainly and with a stated wrong answer) graded by the offline
+   scripted judge ``warmeval-scripted/match``; the AdvBench control; validation answers of every checkpoint scored
+   by SocioT; the analysis and the report, whose ``Paper-comparable: no`` line lists every way the demo departs from
+   the paper's protocol. SocioT's likelihood model is SmolLM2 in ``paper`` mode: the paper's GPT-2 weights are not
    available offline, and everywhere else GPT-2 stays the default.
 """
 
@@ -47,9 +48,9 @@ DEMO_TASKS: dict[str, str] = {
     # Easy vignettes of our own: the USMLE-style items of medqa.jsonl are beyond a 135M model.
     "medqa_conv": "medqa_demo.jsonl",
 }
-# A handful of the study's conditions: a sad user, high stakes, and a user who states a wrong answer.
-DEMO_CONDITIONS = "unmodified,emotion:sad"
-DEMO_TEMPLATES = "original,incorrect"
+# The tasks' quick design: 4 of the study's 28 conditions (unmodified and a sad user, asked plainly and with a stated
+# wrong answer).
+DEMO_DESIGN = "quick"
 PERSONA = FIXTURES / "persona_rewrites.jsonl"
 N_TRAIN, N_VALIDATION = 48, 24
 # Eager (no torch.compile) with the engine in the server's own process: on 2 cores the SmolLM2 server starts in about
@@ -216,8 +217,7 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
     """The demo's experiment file: what ``warmeval run`` does with it is the demo's evaluation half."""
     tasks: dict[str, dict[str, Any]] = {
         # statements: ours, because the demo is offline and the authors' statements are fetched, never shipped.
-        name: {"data_path": str(FIXTURES / file), "n": n, "seed": 0, "conditions": DEMO_CONDITIONS,
-               "templates": DEMO_TEMPLATES, "statements": "ours"}
+        name: {"data_path": str(FIXTURES / file), "n": n, "seed": 0, "design": DEMO_DESIGN, "statements": "ours"}
         for name, file in DEMO_TASKS.items()
     }  # fmt: skip
     tasks["disinfo"]["n"] = "all"

