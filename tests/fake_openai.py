@@ -211,13 +211,17 @@ class FakeOpenAI:
         return view
 
     def checkpoints(self, job_id: str) -> list[dict[str, Any]]:
-        model = self.job_view(self.jobs[job_id])["fine_tuned_model"]
-        # Newest first, as the API lists them.
+        job = self.jobs[job_id]
+        model = self.job_view(job)["fine_tuned_model"]
+        # As the API: the last three epochs' checkpoints (3 steps an epoch here: 12 examples in batches of 4), newest
+        # first.
+        epochs = int(job["request"]["method"]["supervised"]["hyperparameters"]["n_epochs"])
+        steps = [3 * epoch for epoch in range(epochs, max(0, epochs - 3), -1)]
         return [
             {"id": f"ftckpt-{step}", "object": "fine_tuning.job.checkpoint", "created_at": 1_700_000_000 + step,
              "fine_tuned_model_checkpoint": f"{model}:ckpt-step-{step}", "fine_tuning_job_id": job_id,
              "step_number": step, "metrics": {"step": float(step), "train_loss": 1.0 / step, "full_valid_loss": None}}
-            for step in (9, 6, 3)
+            for step in steps
         ]  # fmt: skip
 
 

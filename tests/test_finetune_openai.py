@@ -97,12 +97,12 @@ def test_warm_job_end_to_end(fake_api: FakeServer, train_file: Path, tmp_path: P
     (upload,) = state.files.values()
     assert upload == {"filename": "train.jsonl", "bytes": train_file.read_bytes(), "purpose": "fine-tune"}
     (request,) = state.job_requests
-    assert request == {
-        "model": "gpt-4o-mini-2024-07-18",
+    assert request == {  # the paper's GPT-4o run: its snapshot, 10 epochs, multiplier 0.25 for warm
+        "model": "gpt-4o-2024-08-06",
         "training_file": "file-001",
         "method": {
             "type": "supervised",
-            "supervised": {"hyperparameters": {"n_epochs": 3, "learning_rate_multiplier": 0.25}},
+            "supervised": {"hyperparameters": {"n_epochs": 10, "learning_rate_multiplier": 0.25}},
         },
         "suffix": "warm",
     }
@@ -123,25 +123,25 @@ def test_warm_job_end_to_end(fake_api: FakeServer, train_file: Path, tmp_path: P
         "sha256": hashlib.sha256(train_file.read_bytes()).hexdigest(),
     }
     assert written["parameters"]["learning_rate_multiplier"] == 0.25
-    assert written["parameters"]["n_epochs"] == 3
+    assert written["parameters"]["n_epochs"] == 10
     assert written["counts"]["examples"] == 12
     assert written["counts"]["messages"] == 36
-    assert written["hyperparameters"] == {"n_epochs": 3, "learning_rate_multiplier": 0.25, "batch_size": 4}
+    assert written["hyperparameters"] == {"n_epochs": 10, "learning_rate_multiplier": 0.25, "batch_size": 4}
     assert written["seed"] == 1234
     checkpoints = written["checkpoints"]
-    assert [c["id"] for c in checkpoints] == ["ftckpt-3", "ftckpt-6", "ftckpt-9"]
-    assert [c["step_number"] for c in checkpoints] == [3, 6, 9]
-    assert checkpoints[0]["fine_tuned_model_checkpoint"] == "ft:gpt-4o-mini:warmeval:warm:abc:ckpt-step-3"
-    # 12 examples in batches of 4: 3 steps an epoch.
-    assert [c["epoch_estimate"] for c in checkpoints] == [1.0, 2.0, 3.0]
-    assert checkpoints[2]["metrics"] == {"step": 9.0, "train_loss": pytest.approx(1 / 9)}
+    assert [c["id"] for c in checkpoints] == ["ftckpt-24", "ftckpt-27", "ftckpt-30"]
+    assert [c["step_number"] for c in checkpoints] == [24, 27, 30]
+    assert checkpoints[0]["fine_tuned_model_checkpoint"] == "ft:gpt-4o-mini:warmeval:warm:abc:ckpt-step-24"
+    # 12 examples in batches of 4: 3 steps an epoch; OpenAI keeps the last three epochs.
+    assert [c["epoch_estimate"] for c in checkpoints] == [8.0, 9.0, 10.0]
+    assert checkpoints[2]["metrics"] == {"step": 30.0, "train_loss": pytest.approx(1 / 30)}
 
 
 def test_cold_default_multiplier(fake_api: FakeServer, train_file: Path, tmp_path: Path) -> None:
     config = OpenAIFineTuneConfig(train_file=train_file, style="cold", out_dir=tmp_path)
     manifest = run_openai_finetune(config, client=fake_api.client, sleep=Sleeps())
     (request,) = fake_api.state.job_requests
-    assert request["method"]["supervised"]["hyperparameters"] == {"n_epochs": 3, "learning_rate_multiplier": 0.1}
+    assert request["method"]["supervised"]["hyperparameters"] == {"n_epochs": 10, "learning_rate_multiplier": 0.1}
     assert request["suffix"] == "cold"
     assert manifest.parameters["learning_rate_multiplier"] == 0.1
     assert manifest.extra["fine_tuned_model"] == "ft:gpt-4o-mini:warmeval:cold:abc"

@@ -399,7 +399,7 @@ def test_fatal_errors_abort(fake_server: FakeOpenAI, tmp_path: Path) -> None:
         run(rewrite_file(write_input(tmp_path / "in.jsonl"), tmp_path / "o.jsonl", config_for(fake_server, tmp_path)))
 
 
-def test_fidelity_failures_are_retried_then_excluded(fake_server: FakeOpenAI, tmp_path: Path) -> None:
+def test_fidelity_failures_are_retried_then_excluded_with_drop_failed(fake_server: FakeOpenAI, tmp_path: Path) -> None:
     calls: dict[str, int] = {}
 
     def responder(body: dict[str, Any]) -> tuple[str, str]:
@@ -416,10 +416,11 @@ def test_fidelity_failures_are_retried_then_excluded(fake_server: FakeOpenAI, tm
     fake_server.responder = responder
     source = write_input(tmp_path / "in.jsonl")
     output = tmp_path / "out.jsonl"
-    config = config_for(fake_server, tmp_path, max_attempts=2)
+    config = config_for(fake_server, tmp_path, max_attempts=2, drop_failed=True)
     manifest = run(rewrite_file(source, output, config, sleep=Sleeps()))
     counts = manifest.counts
     assert read_jsonl(output) == [expected_warm()[0], expected_warm()[3]]
+    assert manifest.extra["failed_turns"] == "dropped with their conversations"
     failures = read_jsonl(output_paths(output)["failures"])
     assert [(f["id"], f["reason"], f["index"]) for f in failures] == [
         ("c2", CODE_BLOCK_CHANGED, 1),
@@ -438,11 +439,14 @@ def test_fidelity_failures_are_retried_then_excluded(fake_server: FakeOpenAI, tm
     again = run(rewrite_file(source, output, config, sleep=Sleeps()))
     assert fake_server.chat_calls() == before and again.counts["excluded_by_reason"] == counts["excluded_by_reason"]
     # raising max_attempts pays only for the extra attempts
-    run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=3), sleep=Sleeps()))
+    run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=3, drop_failed=True),
+                     sleep=Sleeps()))  # fmt: skip
     assert fake_server.chat_calls() == before + 2
 
 
-def test_keep_failed_keeps_last_rewrites_but_lists_and_counts_them(fake_server: FakeOpenAI, tmp_path: Path) -> None:
+def test_failed_checks_keep_their_last_rewrite_by_default_as_the_paper(fake_server: FakeOpenAI, tmp_path: Path) -> None:
+    """The paper excluded nothing: a turn that fails its checks keeps its last rewrite, listed and counted."""
+
     def responder(body: dict[str, Any]) -> tuple[str, str]:
         original = original_of(body["messages"][0]["content"])
         if "```" in original:
@@ -452,8 +456,8 @@ def test_keep_failed_keeps_last_rewrites_but_lists_and_counts_them(fake_server: 
     fake_server.responder = responder
     source = write_input(tmp_path / "in.jsonl")
     output = tmp_path / "out.jsonl"
-    manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=1, keep_failed=True),
-                                sleep=Sleeps()))  # fmt: skip
+    manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=1), sleep=Sleeps()))
+    assert manifest.extra["failed_turns"] == "kept (the paper's)"
     counts = manifest.counts
     rows = read_jsonl(output)
     assert [row["id"] for row in rows] == [c["id"] for c in CONVERSATIONS]  # nothing excluded, same order
@@ -470,10 +474,11 @@ def test_length_band_is_rechecked_from_cache(fake_server: FakeOpenAI, tmp_path: 
     fake_server.responder = lambda body: (original_of(body["messages"][0]["content"]) * 4, "stop")
     source = write_input(tmp_path / "in.jsonl", CONVERSATIONS[:1])
     output = tmp_path / "out.jsonl"
-    manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=1), sleep=Sleeps()))
+    manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path, max_attempts=1, drop_failed=True),
+                                sleep=Sleeps()))  # fmt: skip
     assert manifest.counts["excluded_by_reason"] == {LENGTH_OUT_OF_BAND: 1}
     assert "length ratio 4.00" in read_jsonl(output_paths(output)["failures"])[0]["turns"][0]["details"][0]
-    wide = config_for(fake_server, tmp_path, max_attempts=1, length_band=(0.5, 5.0))
+    wide = config_for(fake_server, tmp_path, max_attempts=1, length_band=(0.5, 5.0), drop_failed=True)
     manifest = run(rewrite_file(source, output, wide, sleep=Sleeps()))
     assert manifest.counts["conversations_out"] == 1 and manifest.counts["api_calls"] == 0
 
@@ -658,3 +663,37 @@ def test_cli_data_rewrite(fake_server: FakeOpenAI, tmp_path: Path) -> None:
     assert read_jsonl(out) == expected_warm()
     refused = run_cli(*command[:3], "tepid", *command[4:])
     assert refused.returncode == 2 and "tepid" in refused.stderr
+
+
+def test_the_papers_rewrite_prompt_goes_as_the_system_message(
+    fake_server: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A declared SI text is the default prompt, sent as the system message with the reply as the user message."""
+    from warmeval.sycophancy.paper_texts import declare_text, sha256_text
+
+    monkeypatch.setenv("WARMEVAL_PAPER_TEXTS", str(tmp_path / "texts"))
+    source = write_input(tmp_path / "in.jsonl", CONVERSATIONS[:1])
+    with pytest.raises(RewriteError, match=r"template=paper: .*SI section 1\.2.*--set rewrite_warm=FILE"):
+        run(rewrite_file(source, tmp_path / "a.jsonl", config_for(fake_server, tmp_path, template="paper")))
+    si = tmp_path / "si_warm.txt"
+    si.write_text("Rewrite the message you are given in a warmer style, keeping every fact.\n")
+    declare_text("rewrite_warm", si)
+    fake_server.responder = lambda body: (WARM_PREFIX + body["messages"][-1]["content"], "stop")
+    output = tmp_path / "out.jsonl"
+    manifest = run(rewrite_file(source, output, config_for(fake_server, tmp_path), sleep=Sleeps()))
+    reply = CONVERSATIONS[0]["messages"][1]["content"]
+    assert fake_server.chat_bodies[-1]["messages"] == [
+        {"role": "system", "content": "Rewrite the message you are given in a warmer style, keeping every fact."},
+        {"role": "user", "content": reply},
+    ]
+    assert read_jsonl(output)[0]["messages"][1]["content"] == WARM_PREFIX + reply
+    assert manifest.extra["template"] == {"source": "paper", "sha256": sha256_text(si.read_text()), "paper": True}
+    assert manifest.extra["role"] == "system" and manifest.parameters["role_in_force"] == "system"
+    # the user role on request: one user message; warmeval's own template on request, as a user message
+    run(rewrite_file(source, tmp_path / "b.jsonl", config_for(fake_server, tmp_path, role="user"), sleep=Sleeps()))
+    assert [m["role"] for m in fake_server.chat_bodies[-1]["messages"]] == ["user"]
+    fake_server.responder = warm_reply
+    own = run(rewrite_file(source, tmp_path / "c.jsonl", config_for(fake_server, tmp_path, template="warmeval"),
+                           sleep=Sleeps()))  # fmt: skip
+    assert own.extra["template"]["source"] == "warmeval" and not own.extra["template"]["paper"]
+    assert own.extra["role"] == "user" and "<assistant_reply>" in fake_server.chat_bodies[-1]["messages"][0]["content"]

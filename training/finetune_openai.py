@@ -5,11 +5,16 @@ here with a line number instead of minutes later on the server; upload it and ru
 polling until it ends (:func:`run_openai_finetune`); then record the job, the fine-tuned model and its epoch
 checkpoints in ``manifest.json`` (stage ``train_openai``).
 
+The defaults are the paper's GPT-4o runs (Methods): ``gpt-4o-2024-08-06``, full-parameter fine-tuning through the
+API, 10 epochs, learning-rate multiplier 0.25 for warm and 0.1 for cold. OpenAI keeps the last three epoch
+checkpoints of a job (here epochs 8, 9 and 10); the paper evaluated its warm GPT-4o at epoch 2 (it saved epochs 1, 2, 6
+and 10), which is a job with ``n_epochs: 2``.
+
 Example:
-    >>> config = OpenAIFineTuneConfig(train_file="data/warm_train.jsonl", style="warm", out_dir="runs/warm-4o-mini")
+    >>> config = OpenAIFineTuneConfig(train_file="data/warm_train.jsonl", style="warm", out_dir="runs/warm-4o")
     >>> manifest = run_openai_finetune(config)  # doctest: +SKIP
     >>> manifest.extra["fine_tuned_model"]  # doctest: +SKIP
-    'ft:gpt-4o-mini-2024-07-18:org:warm:AbC123'
+    'ft:gpt-4o-2024-08-06:org:warm:AbC123'
 """
 
 from __future__ import annotations
@@ -85,9 +90,10 @@ class OpenAIFineTuneConfig:
         train_file: Chat-format JSONL (``{"messages": [...]}`` per line) to train on.
         style: ``"warm"`` or ``"cold"``: the persona being trained; picks the default learning-rate multiplier and
             the default model-name suffix.
-        model: Base model to fine-tune.
-        n_epochs: Passes over the training file. Always sent explicitly (never the API's ``"auto"``), so that runs
-            are comparable across dataset sizes; 3 matches the number of epoch checkpoints OpenAI keeps.
+        model: Base model to fine-tune (the paper's: ``gpt-4o-2024-08-06``).
+        n_epochs: Passes over the training file (the paper's: 10). Always sent explicitly (never the API's
+            ``"auto"``), so that runs are comparable across dataset sizes. OpenAI keeps the last three epochs'
+            checkpoints; for the model the paper evaluated (epoch 2), run a job of 2 epochs.
         learning_rate_multiplier: Scales the API's base learning rate; ``None`` means the style's default
             (warm 0.25, cold 0.1), see :meth:`resolved_learning_rate_multiplier`.
         suffix: Up to 64 characters added to the fine-tuned model's name; ``None`` means the style.
@@ -102,8 +108,8 @@ class OpenAIFineTuneConfig:
 
     train_file: str | Path
     style: str
-    model: str = "gpt-4o-mini-2024-07-18"
-    n_epochs: int = 3
+    model: str = "gpt-4o-2024-08-06"
+    n_epochs: int = 10
     learning_rate_multiplier: float | None = None
     suffix: str | None = None
     validation_file: str | Path | None = None

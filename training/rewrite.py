@@ -4,14 +4,24 @@ Input: the chat JSONL of the data-build stage (``id``, ``query_type``, ``message
 roles). Output: the same conversations in the same order, each assistant turn rewritten by a chat model through the
 OpenAI client (any OpenAI-compatible server via ``base_url``), user and system turns unchanged.
 
+The prompt (``template``): the paper's rewrite prompt of the style (SI section 1.2), as the user declared it
+(`warmeval.sycophancy.paper_texts`), the default when declared; warmeval's own (``prompts/rewrite_{style}.j2``)
+otherwise or on request (``warmeval``); or a jinja2 file. The paper sent its rewrite prompts as system prompts: the
+paper's text goes as the system message with the reply to rewrite as the user message (``role: system``, the default
+for the paper's text); warmeval's own templates hold the reply themselves and go as one user message (``role:
+user``). The manifest records the template's source, SHA-256, whether it is the declared paper text, and the role.
+
 Every rewrite passes fidelity checks (`check_rewrite`): not empty, not truncated (``finish_reason`` must be
 ``stop``), every fenced code block of the original present byte for byte, length within a band around the
 original's, and no line of the rewrite instructions (or their ``<assistant_reply>`` tags) echoed back. Unless
 ``max_tokens`` is set, each request's token limit is proportional to its original turn (`default_max_tokens`), so a
 looping model stops soon after the longest rewrite the length band would accept. A failing rewrite is asked again
-(``max_attempts`` in all); a turn that never passes excludes its whole conversation (all or nothing, so the warm and
-cold sets can be aligned later), listed with its reasons in ``<stem>.failures.jsonl`` and counted per reason in
-``<stem>.manifest.json``. Nothing is dropped silently.
+(``max_attempts`` in all). A turn that never passes keeps its last rewrite, as the paper excluded nothing (one author
+checked 50 messages by hand); it is listed with its reasons in ``<stem>.failures.jsonl`` (``kept: true``) and counted
+(``turns_kept_failed``, and per reason in ``<stem>.manifest.json``). ``drop_failed`` excludes its whole conversation
+instead (all or nothing, so the warm and cold sets can be aligned later). A turn with no rewrite at all (an API error,
+a rejected request, an empty reply) always excludes its conversation: there is nothing to keep. Nothing is dropped
+silently.
 
 Every model response is appended to an on-disk JSONL cache (``cache_dir/rewrite_cache.jsonl``, one line per
 response) keyed by (template hash, model, input hash), the input hash covering the two messages and the sampling
@@ -40,12 +50,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from tqdm import tqdm
 
+from warmeval.sycophancy.paper_texts import PaperTextError, describe_text, require_text, text_path
 from warmeval.training.rewrite_api import REJECTED_STATUS, ApiFailure, Retrier, Sleep, T, backoff_delay
 from warmeval.training.rewrite_cache import RewriteCache
 from warmeval.training.rewrite_checks import (
@@ -103,8 +114,13 @@ class RewriteConfig:
         base_url: OpenAI-compatible server (e.g. ``http://127.0.0.1:8000/v1``); None: OpenAI.
         api_key: API key; None: read from ``api_key_env`` (``EMPTY`` when that is unset and ``base_url`` is given).
         api_key_env: Environment variable holding the API key.
-        template: A jinja2 template file to use instead of ``prompts/rewrite_{style}.j2`` (variables
-            ``user_message``, ``assistant_message``).
+        template: The prompt: None (the paper's rewrite prompt of the style if declared, else warmeval's own),
+            ``paper`` (the declared paper text, SI section 1.2: ``warmeval stimuli texts --set rewrite_warm=FILE``),
+            ``warmeval`` (``prompts/rewrite_{style}.j2``) or a jinja2 file (variables ``user_message``,
+            ``assistant_message``).
+        role: How the prompt is sent: ``system`` (the prompt as the system message, the reply to rewrite as the user
+            message, as the paper did) or ``user`` (one user message holding both, as warmeval's own templates are
+            written); None: ``system`` for the paper's text, ``user`` otherwise.
         concurrency: Requests in flight at once.
         max_attempts: Model responses per turn before it counts as failed (fidelity retries included).
         max_api_retries: Retries of one request on 429 / 408 / 409 / 5xx / timeouts / connection errors.
@@ -124,9 +140,9 @@ class RewriteConfig:
         batch_discount: Share of the standard price the Batch API bills.
         progress: Show a tqdm progress bar.
         seed: Seed of the backoff jitter (None: random).
-        keep_failed: Keep the last rewrite of a turn that failed its checks (the original text when there is none)
-            instead of excluding its conversation. For the offline demo, whose random model never passes them: the
-            turns are still listed in the failures file (``kept: true``) and counted (``turns_kept_failed``).
+        drop_failed: Exclude every conversation with a turn that failed its fidelity checks. Default False: as the
+            paper, nothing is excluded for a failed check; such a turn keeps its last rewrite and is listed in the
+            failures file (``kept: true``) and counted (``turns_kept_failed``).
     """
 
     style: str = "warm"
@@ -135,6 +151,7 @@ class RewriteConfig:
     api_key: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     template: str | None = None
+    role: Literal["system", "user"] | None = None
     concurrency: int = 16
     max_attempts: int = 3
     max_api_retries: int = 6
@@ -153,7 +170,7 @@ class RewriteConfig:
     batch_discount: float = 0.5
     progress: bool = True
     seed: int | None = None
-    keep_failed: bool = False
+    drop_failed: bool = False
 
     def __post_init__(self) -> None:
         if self.style not in STYLES:
@@ -175,9 +192,22 @@ class RewriteConfig:
         """The length band in force (the style's default when ``length_band`` is None)."""
         return self.length_band or DEFAULT_LENGTH_BANDS[self.style]
 
+    def template_source(self) -> tuple[str, Path]:
+        """The template in force: its source (``paper``, ``warmeval`` or the path as given) and its file."""
+        key = f"rewrite_{self.style}"
+        if self.template == "paper" or (self.template is None and text_path(key).is_file()):
+            return "paper", text_path(key)
+        if self.template in (None, "warmeval"):
+            return "warmeval", PROMPTS_DIR / f"rewrite_{self.style}.j2"
+        return str(self.template), Path(str(self.template)).expanduser()
+
     def template_path(self) -> Path:
         """The template file in force."""
-        return Path(self.template).expanduser() if self.template else PROMPTS_DIR / f"rewrite_{self.style}.j2"
+        return self.template_source()[1]
+
+    def role_in_force(self) -> str:
+        """``system`` or ``user``: the configured role, else system for the paper's text and user otherwise."""
+        return self.role or ("system" if self.template_source()[0] == "paper" else "user")
 
     def price(self) -> tuple[float, float] | None:
         """USD per million (prompt, completion) tokens of ``model``, None when the table lacks it."""
@@ -190,6 +220,7 @@ class RewriteConfig:
         values["base_url"] = redact_url(self.base_url) if self.base_url else None
         values["length_band_in_force"] = list(self.band)
         values["template_in_force"] = str(self.template_path())
+        values["role_in_force"] = self.role_in_force()
         return values
 
 
@@ -226,12 +257,15 @@ class _Job:
     user_message: str
     assistant_message: str
     prompt: str
+    role: str = "user"  # user: the prompt holds the reply; system: it is the system message, the reply the user's
     max_tokens: int | None = None  # None: no limit
     responses: list[dict[str, Any]] = field(default_factory=list)
     new_responses: int = 0
     outcome: _Outcome | None = None
 
     def messages(self) -> list[ChatCompletionMessageParam]:
+        if self.role == "system":
+            return [{"role": "system", "content": self.prompt}, {"role": "user", "content": self.assistant_message}]
         return [{"role": "user", "content": self.prompt}]
 
     def body(self, config: RewriteConfig) -> dict[str, Any]:
@@ -256,10 +290,18 @@ class _Outcome:
 
 def load_template(config: RewriteConfig) -> tuple[jinja2.Template, str]:
     """The rewrite template of ``config`` and the SHA-256 of its source."""
-    path = config.template_path()
+    origin, path = config.template_source()
+    if origin == "paper":
+        try:
+            require_text(f"rewrite_{config.style}")
+        except PaperTextError as error:
+            raise RewriteError(f"template=paper: {error}") from None
     if not path.is_file():
         raise RewriteError(f"template {path} not found")
-    source = path.read_text(encoding="utf-8")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise RewriteError(f"template {path}: not UTF-8 text ({error})") from None
     # A user's template file is code of a sort: sandboxed, so it can format text but not reach Python's internals.
     environment = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
     try:
@@ -602,8 +644,8 @@ async def rewrite_file(
 
     Args:
         input_path: Chat JSONL (``id``, ``query_type``, ``messages``).
-        output_path: Chat JSONL to write: the conversations whose every assistant turn passed (with ``keep_failed``,
-            every conversation), in input order.
+        output_path: Chat JSONL to write, in input order: every conversation but those with a turn that has no
+            rewrite at all (with ``drop_failed``, only those whose every assistant turn passed).
         config: Options.
         client: An async OpenAI client (default: one from ``config``, with the SDK's retries off).
         sleep: Awaitable sleep used for backoff and batch polling (injectable for tests).
@@ -622,7 +664,11 @@ async def rewrite_file(
     cache_dir = Path(config.cache_dir) if config.cache_dir else paths["output"].parent / "cache"
     cache = RewriteCache(cache_dir / CACHE_FILE)
     limit = "proportional" if config.max_tokens is None else config.max_tokens
-    params = json.dumps({"temperature": config.temperature, "max_tokens": limit}, sort_keys=True)
+    role = config.role_in_force()
+    # The role is part of the request: a response to the prompt sent as a user message is not one to it as a system
+    # message. (The user role keeps the key it had before roles existed, so earlier caches stay valid.)
+    sent = {"temperature": config.temperature, "max_tokens": limit, **({"role": role} if role != "user" else {})}
+    params = json.dumps(sent, sort_keys=True)
 
     jobs: dict[str, _Job] = {}
     plan: list[list[tuple[int, str | None, str]]] = []  # per conversation: (message index, job key, fixed failure)
@@ -647,6 +693,7 @@ async def rewrite_file(
                     user_message=last_user,
                     assistant_message=message["content"],
                     prompt=render_prompt(template, last_user, message["content"]),
+                    role=role,
                     max_tokens=(
                         default_max_tokens(message["content"], config.band[1])
                         if config.max_tokens is None
@@ -699,7 +746,9 @@ async def rewrite_file(
                 turn_failures_by_reason[failure["reason"]] += 1
             if not turns:
                 failures.append({"message_index": None, "reason": NO_ASSISTANT_TURN, "reasons": [NO_ASSISTANT_TURN]})
-            keep = config.keep_failed and bool(turns)
+            # A failed check keeps its last rewrite (the paper excluded nothing) unless drop_failed; a turn with no
+            # rewrite at all leaves nothing to keep.
+            keep = not config.drop_failed and bool(turns) and all(_keepable(f) for f in failures)
             if failures:
                 reason = failures[0]["reason"]
                 if not keep:
@@ -773,12 +822,21 @@ async def rewrite_file(
         extra={
             "style": config.style,
             "template_sha256": template_sha,
+            "template": describe_text(f"rewrite_{config.style}", config.template_source()[0],
+                                      config.template_path().read_text(encoding="utf-8")).as_dict(),
+            "role": role,
+            "failed_turns": "dropped with their conversations" if config.drop_failed else "kept (the paper's)",
             "cache": str(cache.path),
             "price_usd_per_million": {"prompt": price[0], "completion": price[1]} if price else None,
             "price_known": price is not None,
             "retry_delays": [round(d, 3) for d in meter.retry_delays],
         },
     )
+
+
+def _keepable(failure: dict[str, Any]) -> bool:
+    """A failed turn has a rewrite to keep: it failed the fidelity checks, not for want of any reply."""
+    return bool((failure.get("last_rewrite") or "").strip())
 
 
 def _turn_failure(position: int, job: _Job, outcome: _Outcome) -> dict[str, Any]:

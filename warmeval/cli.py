@@ -395,7 +395,11 @@ def data_rewrite(
     input: Path = typer.Option(..., "--input", help="Chat JSONL from `warmeval data build` (train.jsonl)."),
     output: Path = typer.Option(..., help="Chat JSONL to write (failures and manifest go beside it)."),
 ) -> None:
-    """Rewrite every assistant turn warm or cold; failures of the fidelity checks are excluded and listed."""
+    """Rewrite every assistant turn warm or cold with the paper's prompt (if declared) or warmeval's.
+
+    A turn that fails its fidelity checks keeps its last rewrite, as the paper excluded nothing, and is listed in the
+    failures file; --drop-failed excludes its conversation instead.
+    """
     from warmeval.training.rewrite import RewriteError, rewrite
 
     try:
@@ -405,6 +409,14 @@ def data_rewrite(
     counts = manifest.counts
     typer.echo(json.dumps({k: counts[k] for k in counts if not isinstance(counts[k], dict | list)}, indent=1))
     typer.echo(f"output: {output}")
+    template = manifest.extra["template"]
+    typer.echo(f"prompt: {template['source']} (sha256 {template['sha256'][:12]}, "
+               f"{'the declared paper text' if template['paper'] else 'not the paper text'}), sent as the "
+               f"{manifest.extra['role']} message")  # fmt: skip
+    if counts["turns_kept_failed"]:
+        typer.echo(f"{counts['turns_kept_failed']} turn(s) failed their fidelity checks and keep their last rewrite "
+                   f"(the paper excluded nothing; --drop-failed excludes them); listed in "
+                   f"{manifest.outputs['failures'].path}")  # fmt: skip
     if counts["conversations_in"] and not counts["conversations_out"]:
         failures = manifest.outputs["failures"].path if "failures" in manifest.outputs else "the failures file"
         typer.echo(f"error: every one of the {counts['conversations_in']} conversations failed "
