@@ -100,11 +100,33 @@ def test_init_writes_the_papers_design(tmp_path: Path) -> None:
     assert set(data["tasks"]) == {"triviaqa", "truthfulqa", "disinfo", "medqa_conv"}
     assert set(data["controls"]) == {"advbench", "mmlu", "gsm8k"}
     assert set(data["sociot"]["checkpoints"]) == {"warm", "cold"}
+    # the paper's protocol: the tasks' own defaults, controls and SocioT at the paper's sizes, the pinned judge
+    assert all(args == {} for args in data["tasks"].values()) and all(a == {} for a in data["controls"].values())
+    assert data["sociot"]["n"] == 1500 and data["variants"]["warm_sysprompt"] == {"system_prompt": "paper"}
+    assert data["roles"] == {"grader": "openai/gpt-4o-2024-08-06", "distractor": "openai/gpt-4o-2024-08-06"}
+    assert (data["generation"]["temperature"], data["generation"]["max_tokens"]) == (0.8, 300)
     with pytest.raises(ExperimentError, match=r"variants.warm.adapter: adapters/warm/epoch-2 does not exist"):
         load_experiment(tmp_path / "experiment.yaml")
     again = subprocess.run([bin_path("warmeval"), "init", str(tmp_path / "experiment.yaml")], capture_output=True,
                            text=True, timeout=120)  # fmt: skip
     assert again.returncode == 2 and "not overwriting" in again.stderr
+
+
+def test_judge_and_system_prompts_are_checked_before_a_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from warmeval.experiment import check_tasks
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("WARMEVAL_PAPER_TEXTS", str(tmp_path / "texts"))
+    data = {"base_model": "some/model", "variants": {"original": {}},
+            "tasks": {"disinfo": {"data_path": str(FIXTURES / "disinformation.csv"), "design": "quick",
+                                  "statements": "ours"}}}  # fmt: skip
+    with pytest.raises(ExperimentError, match=r"roles.grader: no 'grader' role is bound.*gpt-4o-2024-08-06"):
+        check_tasks(load_experiment(_write(tmp_path / "a.yaml", data)))
+    data["roles"] = {"grader": "warmeval-scripted/match"}
+    check_tasks(load_experiment(_write(tmp_path / "b.yaml", data)))
+    data["variants"]["warm_sysprompt"] = {"system_prompt": "paper"}
+    with pytest.raises(ExperimentError, match=r"variants.warm_sysprompt.system_prompt: .*SI section 1\.2"):
+        check_tasks(load_experiment(_write(tmp_path / "c.yaml", data)))
 
 
 def test_build_tasks_labels_variants(tmp_path: Path) -> None:
