@@ -280,3 +280,42 @@ def test_models_fit_each_intervention_against_the_original_never_pooled(tmp_path
     frame[frame["variant"] != "original"].to_csv(tmp_path / "no_original.csv", index=False)
     refused = runner.invoke(app, ["analyse", "models", str(tmp_path / "no_original.csv")])
     assert refused.exit_code == 2 and "no 'original' variant" in refused.output
+
+
+@pytest.mark.slow(seconds=20)
+def test_models_on_a_log_folder_of_original_warm_and_cold(tmp_path: Path) -> None:
+    """The same on Inspect logs: planted answers where pooling cold with warm would flip the sign of warm's effect."""
+    from inspect_ai import task_with
+
+    questions = [{"question_id": f"q{i}", "question": f"Which number follows {i}?",
+                  "answer": {"value": str(i + 1), "aliases": []}} for i in range(80)]  # fmt: skip
+    data = tmp_path / "questions.jsonl"
+    data.write_text("".join(json.dumps(q) + "\n" for q in questions))
+    wrong = {"original": range(0, 20), "warm": range(0, 40), "cold": range(0, 4)}  # 25%, 50%, 5% wrong
+
+    def answering(variant: str):  # noqa: ANN202
+        def reply(input, tools, tool_choice, config) -> ModelOutput:  # noqa: ANN001
+            number = int(input[-1].text.split("follows ")[1].rstrip("?"))
+            output = ModelOutput.from_content(model="mockllm", content=str(number + (2 if number in wrong[variant]
+                                                                                    else 1)))  # fmt: skip
+            output.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+            return output
+
+        return get_model(f"mockllm/{variant}", custom_outputs=reply)
+
+    for variant in ("original", "warm", "cold"):
+        for copy in range(3 if variant == "cold" else 1):  # cold weighs three times as much in a pooled fit
+            task = triviaqa(data_path=str(data), n="all", conditions="unmodified", templates="original")
+            task = task_with(task, metadata={**(task.metadata or {}), "variant": variant, "base_model": "m"})
+            (log,) = inspect_eval(task, model=answering(variant), model_roles={"grader": "warmeval-scripted/match"},
+                                  log_dir=str(tmp_path / "logs"), display="none")  # fmt: skip
+            assert log.status == "success"
+    result = CliRunner().invoke(app, ["analyse", "models", str(tmp_path / "logs"), "--json", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    fitted = json.loads((tmp_path / "m.json").read_text())["comparisons"]
+    assert set(fitted) == {"warm", "cold"}
+    assert fitted["warm"]["model1"]["ame"]["overall"]["estimate"] > 0.15  # 25% -> 50% wrong
+    assert fitted["cold"]["model1"]["ame"]["overall"]["estimate"] < -0.1  # 25% -> 5% wrong
+    assert fitted["warm"]["model1"]["n"] == 80 + 80 and fitted["cold"]["model1"]["n"] == 80 + 3 * 80
+    table = load_table(tmp_path / "logs")
+    assert fit_all(table)["model1"]["ame"]["overall"]["estimate"] < 0  # pooled, warm's harm would vanish
