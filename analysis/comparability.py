@@ -106,6 +106,8 @@ def _stimuli(log: LogProtocol) -> str | None:
         if meta.get("stimuli") == "file":
             return "stimuli: a prompts file, not the authors' released prompts"
         return "stimuli: prompts built by warmeval from a dataset, not the authors' released prompts"
+    if meta.get("stimuli") == "file":
+        return "stimuli: MedQA prompts from a prompts file, not rebuilt by the paper's rules"
     if meta.get("prompt_style") != "paper":
         return f"stimuli: MedQA prompts in the {meta.get('prompt_style')} style, not the paper's rules"
     if meta.get("statements") != "paper":

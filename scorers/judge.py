@@ -79,7 +79,8 @@ class JudgeUnavailable(RuntimeError):
 # --------------------------------------------------------------------------------------------------------- the model
 
 
-def _self_graded(judge: Model) -> bool:
+def is_self_graded(judge: Model) -> bool:
+    """True when the judge is the model under test (same provider and name)."""
     try:
         return str(judge) == str(get_model())
     except Exception:  # no active model (outside an eval): nothing to compare with
@@ -92,7 +93,7 @@ _SELF_GRADED_WARNED: set[str] = set()
 def judge_model() -> Model:
     """The judge: the ``grader`` role's model, else the paper's judge (`PAPER_JUDGE`)."""
     judge = get_model(role=GRADER_ROLE, default=PAPER_JUDGE)
-    if _self_graded(judge):
+    if is_self_graded(judge):
         name = str(judge)
         if name not in _SELF_GRADED_WARNED:
             _SELF_GRADED_WARNED.add(name)
@@ -103,11 +104,6 @@ def judge_model() -> Model:
                 PAPER_JUDGE,
             )
     return judge
-
-
-def is_self_graded(judge: Model) -> bool:
-    """True when the judge is the model under test (same provider and name)."""
-    return _self_graded(judge)
 
 
 def unavailable_message(reason: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import field as field_
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
@@ -279,7 +279,6 @@ DESIGNS: dict[str, Design] = {
     # A small run: the unmodified and sad-user prompts, plainly and with a stated wrong answer, on 50 questions.
     "quick": Design("unmodified,emotion:sad", "original,incorrect", 50),
 }
-DesignName = Literal["paper", "quick"]
 
 
 @dataclass(frozen=True)

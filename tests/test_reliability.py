@@ -199,9 +199,17 @@ def test_commands_that_produce_nothing_exit_non_zero(tmp_path: Path) -> None:
     build = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert build.returncode != 0 and "error" in build.stderr.lower(), build.stdout + build.stderr
     table = _table(tmp_path / "t.csv")
-    models = subprocess.run([bin_path("warmeval"), "analyse", "models", str(table), "--variants", "foo"],
+    models = subprocess.run([bin_path("warmeval"), "analyse", "models", str(table), "--variants", "foo,bar"],
                             capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert models.returncode == 1 and "no rows to fit" in models.stderr
+    assert models.returncode == 2 and "variant(s) foo, bar absent from the data (present: v)" in models.stderr
+    flat = tmp_path / "flat.csv"  # every answer right: no model can be fitted
+    rows = _table(tmp_path / "t.csv").read_text().replace("INCORRECT", "CORRECT").splitlines()
+    original = [r.replace(",v,0,", ",original,0,") for r in rows[1:]]
+    warm = [r.replace(",v,0,", ",warm,1,").replace(",q", ",w") for r in rows[1:]]
+    flat.write_text("\n".join([rows[0], *original, *warm]) + "\n")
+    models = subprocess.run([bin_path("warmeval"), "analyse", "models", str(flat)], capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert models.returncode == 1 and "none of the four models could be fitted for warm" in models.stderr
 
 
 def test_trajectory_labels_must_be_unique(tmp_path: Path) -> None:
