@@ -177,6 +177,14 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
                           cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[warmeval run] server ready" in done.stdout and "report:" in done.stdout
+    # the last line: can these numbers stand beside the paper's? (here: no, for these reasons among others)
+    verdict = done.stdout.strip().splitlines()[-1]
+    assert verdict.startswith("Paper-comparable: no: ")
+    assert verdict in (tmp_path / "run" / "report" / "report.md").read_text()
+    for deviation in ("judge: warmeval-scripted/match", "controls: MMLU 2 of 14,042 questions",
+                      "controls: GSM8K not run", "tasks: medqa_conv, truthfulqa not run",
+                      "generation: at most 8 tokens (the paper: 300)"):  # fmt: skip
+        assert deviation in verdict, (deviation, verdict)
     logs = list_eval_logs(str(tmp_path / "run" / "logs"))
     assert len(logs) == 8  # 2 variants x (2 tasks + the AdvBench control) + SocioT generations of base and warm
     assert "control advbench, warm: judged_refusal_rate" in done.stdout
