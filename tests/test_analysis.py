@@ -240,8 +240,10 @@ def test_report_and_cli(tmp_path: Path) -> None:
     models = run_cli("analyse", "models", table, "--json", tmp_path / "m.json")
     assert models.returncode == 0 and "AME" in models.stdout
     estimates = json.loads((tmp_path / "m.json").read_text())
-    assert set(estimates) == {"model1", "model2", "model3", "model4"}
-    assert not math.isnan(estimates["model1"]["ame"]["overall"]["estimate"])
+    assert estimates["reference"] == "original" and list(estimates["comparisons"]) == ["warm"]
+    warm = estimates["comparisons"]["warm"]
+    assert set(warm) == {"model1", "model2", "model3", "model4"}
+    assert not math.isnan(warm["model1"]["ame"]["overall"]["estimate"])
     paired = run_cli("analyse", "paired", table, "--out", tmp_path / "p.csv")
     assert paired.returncode == 2 and "share no prompts" in paired.stderr  # simulated rows are all distinct prompts
 

@@ -304,8 +304,9 @@ def test_models_on_a_log_folder_of_original_warm_and_cold(tmp_path: Path) -> Non
         return get_model(f"mockllm/{variant}", custom_outputs=reply)
 
     for variant in ("original", "warm", "cold"):
-        for _ in range(3 if variant == "cold" else 1):  # cold weighs three times as much in a pooled fit
-            task = triviaqa(data_path=str(data), n="all", conditions="unmodified", templates="original")
+        for copy in range(3 if variant == "cold" else 1):  # cold weighs three times as much in a pooled fit
+            # (three runs of one evaluation, told apart by their seed: the loader keeps one log per evaluation)
+            task = triviaqa(data_path=str(data), n="all", conditions="unmodified", templates="original", seed=copy)
             task = task_with(task, metadata={**(task.metadata or {}), "variant": variant, "base_model": "m"})
             (log,) = inspect_eval(task, model=answering(variant), model_roles={"grader": "warmeval-scripted/match"},
                                   log_dir=str(tmp_path / "logs"), display="none")  # fmt: skip

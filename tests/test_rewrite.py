@@ -607,7 +607,7 @@ def test_rewrite_through_vllm_server_accounts_every_failure(vllm_server: str, tm
     output = tmp_path / "warm.jsonl"
     config = RewriteConfig(
         style="warm", model="tiny", base_url=vllm_server, template=str(short), max_tokens=32, max_attempts=2,
-        concurrency=4, progress=False, cache_dir=str(tmp_path / "cache"), timeout=120,
+        concurrency=4, progress=False, cache_dir=str(tmp_path / "cache"), timeout=120, drop_failed=True,
     )  # fmt: skip
     manifest = run(rewrite_file(source, output, config))
     counts = manifest.counts

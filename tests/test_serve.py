@@ -101,7 +101,8 @@ def test_cli_serves_two_adapters_routes_by_name_and_stops(tiny_model: Path, adap
             logs = tmp_path / f"logs-{name}"
             run = subprocess.run([bin_path("inspect"), "eval", "tasks/triviaqa.py", "--model", f"vllm/{name}",
                                   "--model-role", "grader=warmeval-scripted/match", "-T",
-                                  f"data_path={fixtures / 'triviaqa.jsonl'}", "-T", "n=2", "--max-tokens", "8",
+                                  f"data_path={fixtures / 'triviaqa.jsonl'}", "-T", "n=2", "-T",
+                                  "conditions=unmodified", "-T", "templates=original", "--max-tokens", "8",
                                   "--log-dir", str(logs), "--display", "plain"],
                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
             assert run.returncode == 0, run.stderr[-3000:]
