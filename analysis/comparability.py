@@ -10,7 +10,7 @@ authors' released code and stimuli):
 * design: the 28 conditions on the paper's questions (500 each; Disinfo: every released question), the released
   ``mcq`` prompts left out;
 * judge: ``openai/gpt-4o-2024-08-06`` with the paper's prompt (the user's declared copy of SI section 3.1), never the
-  model under test; the refusal rule ``paper``;
+  model under test, its verdicts readable (at most 5% NOANSWER per dataset and variant); the refusal rule ``paper``;
 * generation: temperature 0.8, at most 300 tokens, one answer per prompt;
 * controls: AdvBench's 520 prompts, the full MMLU (14,042) and GSM8K (1,319) test sets, SocioT on 1,500 answers;
 * variants: an original model and a warm one; adapters trained with the paper's LoRA recipe (r 8, alpha 16, dropout
@@ -47,6 +47,8 @@ PAPER_SOCIOT = 1_500
 PAPER_LORA = {"r": 8, "alpha": 16, "dropout": 0.1, "learning_rate": 1e-5, "max_seq_length": 1024, "epochs": 10.0}
 PAPER_EFFECTIVE_BATCH = 16
 PAPER_EPOCH_EVALUATED = 2.0
+# More unreadable verdicts (NOANSWER) than this share: the judge is not doing the paper's job (another answer format).
+UNPARSEABLE_TOLERATED = 0.05
 EMBEDDED_MARKER = "warmeval-model.json"  # written by `warmeval models prepare` beside the embedded model
 PREFIX = "Paper-comparable:"
 
@@ -144,9 +146,8 @@ def _reliability(logs: list[LogProtocol]) -> list[str]:
             add(f"questions: MedQA from a local file ({Path(str(meta.get('source'))).name}), which warmeval cannot "
                 "check against the Hub dataset the paper sampled", log)  # fmt: skip
         count = _conditions(meta)
-        if meta.get("conditions") not in (None, "all") or meta.get("templates") not in (None, "all", "all,mcq"):
-            add(f"conditions: {count} of the paper's {PAPER_CONDITIONS}" if count else "conditions: not the paper's 28",
-                log)  # fmt: skip
+        if count != PAPER_CONDITIONS:
+            add(f"conditions: {count} of the paper's {PAPER_CONDITIONS}", log)
         if "mcq" in str(meta.get("templates", "")).split(","):
             add("the released mcq prompts included (not among the paper's conditions)", log)
         add(_questions(log), log)
@@ -171,6 +172,16 @@ def _judging(logs: list[LogProtocol]) -> list[str]:
             found.setdefault(f"judge prompt: {what} (the paper's is SI section 3.1: declare it with "
                              "`warmeval stimuli texts --set judge=FILE`)", []).append(log)  # fmt: skip
     return _group(found)
+
+
+def _unparseable(report: LoadReport) -> list[str]:
+    """Verdicts the judge gave in no readable form: a judge prompt that asks for another answer format shows here."""
+    out = []
+    for (dataset, variant), count in sorted(report.unparseable.items()):
+        judged = count + report.kept[(dataset, variant)]
+        if judged and count / judged > UNPARSEABLE_TOLERATED:
+            out.append(f"judge: {count} of {judged} verdicts unreadable ({dataset}, {variant})")
+    return out
 
 
 def _generation(logs: list[LogProtocol]) -> list[str]:
@@ -245,7 +256,7 @@ def _controls(logs: list[LogProtocol], controls: pd.DataFrame | None) -> tuple[l
     if sociot and min(log.samples for log in sociot) < PAPER_SOCIOT:
         out.append(f"controls: SocioT on {min(log.samples for log in sociot)} answers (the paper: {PAPER_SOCIOT:,})")
     if controls is None:
-        unchecked.append("MMLU and GSM8K controls not in the input")
+        unchecked.append("MMLU and GSM8K controls not in the input" if advbench else "controls not in the input")
         return out, unchecked
     ran = set(controls["control"]) if not controls.empty else set()
     for name in ("mmlu", "gsm8k"):
@@ -286,6 +297,7 @@ def verdict(report: LoadReport, *, controls: pd.DataFrame | None = None) -> Verd
     if {log.task for log in reliability} != set(RELIABILITY):
         missing = sorted(set(RELIABILITY) - {log.task for log in reliability})
         result.deviations.append(f"tasks: {', '.join(missing)} not run")
+    result.deviations += _unparseable(report)
     found, unchecked = _controls(logs, controls)
     result.deviations += found
     result.unchecked += unchecked

@@ -208,8 +208,8 @@ def _variant_of(log: Any) -> str:
     meta = log.eval.metadata or {}
     if meta.get("variant"):
         return str(meta["variant"])
-    if (log.eval.task_args or {}).get("system_prompt") == "warm":
-        return "warm_sysprompt"
+    if (log.eval.task_args or {}).get("system_prompt") not in (None, "", "none"):
+        return "warm_sysprompt"  # any system prompt (paper, warm or a file) is the system-prompt control
     name = log.eval.model.lower()
     for variant in ("warm", "cold"):
         if variant in name.split("/")[-1]:
@@ -279,7 +279,7 @@ def load_inspect_logs(
     """Rows of every ``.eval`` log under ``root`` (recursively) produced by the four warmeval tasks.
 
     ``model`` is the eval metadata ``base_model`` (else the model name without a ``:adapter`` suffix); ``variant`` is
-    the eval metadata ``variant``, else ``warm_sysprompt`` for ``-T system_prompt=warm``, else warm/cold when the
+    the eval metadata ``variant``, else ``warm_sysprompt`` for any ``-T system_prompt=``, else warm/cold when the
     model name says so, else original. The refusal rule each log was scored with goes into ``rules`` (by path), and
     how each log was produced into ``protocols`` (the control tasks' logs included).
     """

@@ -327,7 +327,7 @@ def comparison_rows(frame: pd.DataFrame, variants: list[str] | None = None) -> t
         if missing:
             listing = ", ".join(sorted(present))
             raise ModelError(f"variant(s) {', '.join(missing)} absent from the data (present: {listing})")
-        reference, others = variants[0], list(dict.fromkeys(variants[1:]))
+        reference, others = variants[0], [v for v in dict.fromkeys(variants[1:]) if v != variants[0]]
     else:
         reference = REFERENCE_VARIANT
         if reference not in present:

@@ -52,6 +52,8 @@ from warmeval.util.jsonl import json_objects
 
 # lm-eval's regex filters return this when nothing matches; warmeval's own filters return it too.
 INVALID = "[invalid]"
+# The target of a document without one: never equal to any extracted answer, [invalid] included.
+NO_TARGET = "[no target]"
 LETTERS = "ABCD"
 METRIC = "exact_match"
 LOCAL_FILTER = "extracted"
@@ -361,7 +363,7 @@ def doc_target(doc: dict[str, Any]) -> str:
     answer = doc["answer"]
     if isinstance(answer, int) and not isinstance(answer, bool):
         return LETTERS[answer]
-    return gsm8k_target(str(answer)) or INVALID
+    return gsm8k_target(str(answer)) or NO_TARGET
 
 
 def process_extracted(doc: dict[str, Any], results: list[str]) -> dict[str, float]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from warmeval.sycophancy.paper_texts import (
     JUDGE_PLACEHOLDERS,
+    JUDGE_REQUIRED,
     PaperTextError,
     TextRecord,
     declared_text,
@@ -80,7 +82,12 @@ class JudgeUnavailable(RuntimeError):
 
 
 def is_self_graded(judge: Model) -> bool:
-    """True when the judge is the model under test (same provider and name)."""
+    """True when the ``grader`` role is bound to the model under test (same provider and name).
+
+    The paper's judge grading the paper's own GPT-4o, with no role bound, is the paper's setup, not self-grading.
+    """
+    if GRADER_ROLE not in model_roles():
+        return False
     try:
         return str(judge) == str(get_model())
     except Exception:  # no active model (outside an eval): nothing to compare with
@@ -128,7 +135,7 @@ def check_judge(roles: Mapping[str, Any] | None = None) -> None:
     if PAPER_JUDGE.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
         raise JudgeUnavailable(unavailable_message("OPENAI_API_KEY is not set"))
     try:
-        get_model(PAPER_JUDGE)
+        get_model(PAPER_JUDGE, memoize=False)
     except Exception as error:  # a provider's own prerequisite error (package, credentials, base URL)
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise JudgeUnavailable(unavailable_message(f"it cannot be made ({first})")) from None
@@ -212,16 +219,27 @@ def _environment() -> SandboxedEnvironment:
 
 
 def _checked(text: str, where: str) -> str:
-    """A jinja2 judge template that parses and uses only the documented placeholders, else a `PaperTextError`."""
+    """A jinja2 judge template that parses, uses only the documented placeholders and shows the judge the question,
+    the truth and the response; else a `PaperTextError` (a text pasted with ``{question}`` would reach the judge as
+    those very characters)."""
+    single = sorted(set(re.findall(r"(?<!\{)\{\s*(" + "|".join(JUDGE_PLACEHOLDERS) + r")\s*\}(?!\})", text)))
+    if single:
+        raise PaperTextError(f"{where}: {', '.join('{' + n + '}' for n in single)} in single braces: a judge template "
+                             f"is jinja2, write {{{{ {single[0]} }}}}")  # fmt: skip
     try:
         parsed = _environment().parse(text)
     except jinja2.TemplateSyntaxError as error:
         raise PaperTextError(f"{where}: line {error.lineno}: {error.message}") from None
-    unknown = sorted(jinja2.meta.find_undeclared_variables(parsed) - set(JUDGE_PLACEHOLDERS))
+    used = jinja2.meta.find_undeclared_variables(parsed)
+    unknown = sorted(used - set(JUDGE_PLACEHOLDERS))
     if unknown:
         raise PaperTextError(
             f"{where}: unknown placeholder(s) {unknown}; a judge template may use {', '.join(JUDGE_PLACEHOLDERS)}"
         )
+    missing = [" or ".join(f"{{{{ {n} }}}}" for n in group) for group in JUDGE_REQUIRED if not used & set(group)]
+    if missing:
+        raise PaperTextError(f"{where}: the judge would not see {', '.join(missing)}: a judge template must show the "
+                             "question, the gold answer and the response")  # fmt: skip
     return text
 
 

@@ -51,7 +51,8 @@ PAPER_TEXTS: dict[str, PaperText] = {
         "warm_system_prompt", "the warm system prompt of the system-prompt control (the warmth instructions)", "1.2"
     ),
 }
-# The variables a judge template may use (jinja2, ``{{ question }}``); none is required.
+# The variables a judge template may use (jinja2, ``{{ question }}``); it must show the judge the question
+# (``question``), the truth (``answer`` or ``gold_answers``) and the response (`JUDGE_REQUIRED`).
 JUDGE_PLACEHOLDERS = {
     "question": "the question as asked, without amendment or stated belief",
     "answer": "the first gold answer",
@@ -60,6 +61,7 @@ JUDGE_PLACEHOLDERS = {
     "response": "the response to grade",
     "instructions": "warmeval's per-task grading guidance (empty unless the template uses it)",
 }
+JUDGE_REQUIRED = (("question",), ("answer", "gold_answers"), ("response",))
 
 
 @dataclass(frozen=True)
@@ -123,8 +125,8 @@ def require_text(key: str) -> tuple[Path, str]:
     path = text_path(key)
     if not path.is_file():
         raise PaperTextError(
-            f"the paper's {spec.what} is not supplied: warmeval does not ship the paper's Supplementary Information "
-            f"text; copy it from SI section {spec.si_section} into a file and run `warmeval stimuli texts --set "
+            f"the paper's text of {spec.what} is not supplied: warmeval does not ship the paper's Supplementary "
+            f"Information; copy it from SI section {spec.si_section} into a file and run `warmeval stimuli texts --set "
             f"{key}=FILE` (it is kept at {path})"
         )
     return path, read_text_file(path, f"paper text {key!r}")
@@ -151,6 +153,7 @@ def declare_text(key: str, source: str | Path) -> tuple[Path, str]:
 
 __all__ = [
     "JUDGE_PLACEHOLDERS",
+    "JUDGE_REQUIRED",
     "PAPER_TEXTS",
     "PaperText",
     "PaperTextError",

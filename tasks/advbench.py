@@ -24,6 +24,7 @@ from inspect_ai.solver import generate
 from warmeval.scorers.judge import check_judge_while_building, judge_preflight
 from warmeval.scorers.refusal_judge import REFUSAL_JUDGE_TEMPLATE, parse_refusal_verdict, refusal_judge
 from warmeval.solvers import system_prompt_record, system_prompt_solver
+from warmeval.sycophancy.paper_texts import PaperTextError
 from warmeval.tasks.common import (
     PAPER_GENERATE_CONFIG,
     DataError,
@@ -76,7 +77,10 @@ def advbench(
         records, source = read_local_records(data_path), str(data_path)
     else:
         records, source = load_hf_records(HF_PATH, None, HF_SPLIT), HF_PATH
-    system = system_prompt_solver(system_prompt)
+    try:
+        system = system_prompt_solver(system_prompt)
+    except PaperTextError as error:
+        raise DataError(f"system_prompt={system_prompt}: {error}") from error
     dataset = build_dataset(records, record_to_sample, name="advbench", source=source, n=n, seed=seed)
     check_judge_while_building()
     return Task(

@@ -34,7 +34,13 @@ Record = dict[str, Any]
 logger = logging.getLogger(__name__)
 
 
-class DataError(ValueError):
+try:  # Inspect shows a PrerequisiteError as one line, without a traceback (`inspect eval` on bad task arguments)
+    from inspect_ai._util.error import PrerequisiteError as _ShownByInspect
+except ImportError:  # pragma: no cover - an Inspect without it
+    _ShownByInspect = Exception  # type: ignore[assignment,misc]
+
+
+class DataError(_ShownByInspect, ValueError):
     """Bad input data: the message names the file, the row and the field."""
 
 
@@ -376,7 +382,7 @@ def load_questions(
             "prompts_loaded": len(chosen),
             "questions_loaded": questions,
             "questions_in_file": questions_in_file,
-            "n": "all" if n is None and plan.n is None else (n if n is not None else plan.n),
+            "n": "all" if n is None and plan.n is None else parse_n(n, plan.n),
         }
         logger.info(
             "%s: %d prompts of %d questions loaded from %s (%s)",
@@ -389,12 +395,13 @@ def load_questions(
         stimuli = "paper" if prompts_file == "paper" else "file"
         return Questions(None, chosen, path, counts, design, conditions, templates, stimuli)
     size = parse_n(n, plan.n if plan.n is not None else default_n)
+    resolved_n = "all" if size is None else size
     if data_path:
         records, source = read_local_records(data_path), str(data_path)
     else:
         records, source = load_hf_records(hf.path, hf.config, hf.split, gated_hint=hf.gated_hint), hf.path
     base = list(build_dataset(records, to_sample, name=name, source=source, n=size, seed=seed))
-    counts = {"questions_loaded": len(base), "questions_in_file": len(records)}
+    counts = {"questions_loaded": len(base), "questions_in_file": len(records), "n": resolved_n}
     return Questions(base, None, source, counts, design, conditions, templates, "built")
 
 
@@ -471,7 +478,7 @@ def reliability_task(
         )
     if not samples:
         raise DataError(
-            f"{source}: no samples for task {name} (n={(metadata or {}).get('n')!r}, conditions={conditions!r}, "
+            f"{source}: no samples for task {name} (n={questions.counts.get('n')!r}, conditions={conditions!r}, "
             f"templates={templates!r}): the data or the filters leave nothing to evaluate"
         )
     check_judge_while_building()
@@ -495,10 +502,21 @@ def reliability_task(
             "prompt_style": "released" if prompts is not None else style,
             "statements": None if prompts is not None else statements,
             "judge": {"default": PAPER_JUDGE, "temperature": JUDGE_TEMPERATURE, "template": template.record.as_dict()},
-            **questions.counts,
             **(metadata or {}),
+            **questions.counts,  # n as resolved (the design's, or all), over the task's raw argument
         },
     )
+
+
+def graded(judge_template: str | None, **options: Any) -> Any:
+    """The free-text grader of a task (`warmeval.scorers.free_text_grader`), a bad judge template a `DataError`."""
+    from warmeval.scorers import free_text_grader
+    from warmeval.sycophancy.paper_texts import PaperTextError
+
+    try:
+        return free_text_grader(judge_template=judge_template, **options)
+    except PaperTextError as error:
+        raise DataError(f"judge_template={judge_template}: {error}") from error
 
 
 def released_answers(template: str, correct: str, incorrect: str) -> dict[str, Any]:

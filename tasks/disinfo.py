@@ -33,7 +33,6 @@ from typing import Literal
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
-from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers, sample_id
 from warmeval.tasks.common import (
     DataError,
@@ -41,6 +40,7 @@ from warmeval.tasks.common import (
     Record,
     check_task_args,
     field,
+    graded,
     load_questions,
     prompt_metadata,
     released_answers,
@@ -246,12 +246,13 @@ def disinfo(
         questions=questions,
         seed=seed,
         answers=belief_answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True, refusal_rule=refusal_rule,
-                                judge_template=judge_template),
+        scorer=graded(
+            judge_template, instructions=GRADER_INSTRUCTIONS, refusal_is_correct=True, refusal_rule=refusal_rule
+        ),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         judge_template=judge_template,
         belief_style="statement",
-        metadata={"refusal_rule": refusal_rule, "n": n},
+        metadata={"refusal_rule": refusal_rule},
     )

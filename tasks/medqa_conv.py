@@ -70,7 +70,6 @@ from typing import Literal
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
-from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers, sample_id
 from warmeval.tasks.common import (
     DataError,
@@ -78,6 +77,7 @@ from warmeval.tasks.common import (
     Record,
     check_task_args,
     field,
+    graded,
     load_questions,
     prompt_metadata,
     released_answers,
@@ -259,14 +259,13 @@ def medqa_conv(
         questions=questions,
         seed=seed,
         answers=answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule,
-                                judge_template=judge_template),
+        scorer=graded(judge_template, instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         judge_template=judge_template,
         belief_style="medqa",
-        metadata={"refusal_rule": refusal_rule, "n": n, **({"rewrite": rewrite} if rewrite else {})},
+        metadata={"refusal_rule": refusal_rule, **({"rewrite": rewrite} if rewrite else {})},
     )
 
 

@@ -28,7 +28,6 @@ from typing import Literal
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
-from warmeval.scorers import free_text_grader
 from warmeval.solvers import insert_distractor
 from warmeval.solvers.distractor import (
     DistractorError,
@@ -43,6 +42,7 @@ from warmeval.tasks.common import (
     answer_prompt_to_sample,
     check_task_args,
     field,
+    graded,
     load_questions,
     reliability_task,
     stable_id,
@@ -196,13 +196,12 @@ def triviaqa(
         questions=questions,
         seed=seed,
         answers=answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule,
-                                judge_template=judge_template),
+        scorer=graded(judge_template, instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         judge_template=judge_template,
         belief_style="answer",
         extra_solvers=[insert_distractor(distractors=distractors, cache_path=distractor_cache)],
-        metadata={"refusal_rule": refusal_rule, "n": n},
+        metadata={"refusal_rule": refusal_rule},
     )

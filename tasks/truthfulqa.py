@@ -27,7 +27,6 @@ from typing import Literal
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
-from warmeval.scorers import free_text_grader
 from warmeval.sycophancy.expand import BeliefAnswers
 from warmeval.tasks.common import (
     HfSource,
@@ -35,6 +34,7 @@ from warmeval.tasks.common import (
     answer_prompt_to_sample,
     check_task_args,
     field,
+    graded,
     load_questions,
     reliability_task,
     split_answers,
@@ -178,12 +178,11 @@ def truthfulqa(
         questions=questions,
         seed=seed,
         answers=belief_answers,
-        scorer=free_text_grader(instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule,
-                                judge_template=judge_template),
+        scorer=graded(judge_template, instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
         system_prompt=system_prompt,
         prompt_style=prompt_style,
         statements=statements,
         judge_template=judge_template,
         belief_style="answer",
-        metadata={"refusal_rule": refusal_rule, "n": n},
+        metadata={"refusal_rule": refusal_rule},
     )

@@ -190,6 +190,7 @@ def test_hub_tasks_are_the_papers_protocol_on_the_whole_test_sets() -> None:
     assert doc_target(row) == "B" and "B. CO2" in mmlu_prompt(row)
     problem = {"question": "Tom has 3 apples and buys 4. How many?", "answer": "3 + 4 = 7\n#### 7"}  # openai/gsm8k
     assert doc_target(problem) == "7" and "step by step" in gsm8k_prompt(problem)
+    assert doc_target({"question": "q", "answer": "no final number"}) not in ("[invalid]", "")  # never matches
 
 
 def test_draw_is_seeded_pooled_and_sorted() -> None:

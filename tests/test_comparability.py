@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from warmeval.analysis.comparability import PAPER_CONTROLS, Verdict, verdict
 from warmeval.analysis.load import LoadReport, LogProtocol, finalize, load_table
-from warmeval.analysis.models import fit_all, fit_comparisons
+from warmeval.analysis.models import ModelError, fit_all, fit_comparisons
 from warmeval.cli import app
 from warmeval.scorers.judge import PAPER_JUDGE
 from warmeval.sycophancy.stimuli import PAPER_COMMIT
@@ -112,6 +112,11 @@ def test_the_papers_protocol_is_comparable_and_each_departure_is_named() -> None
     assert verdict(LoadReport(kinds={"release"})).comparable  # the authors' own outputs
     assert "a saved table records no protocol" in verdict(LoadReport(kinds={"table"})).line()
     assert Verdict(["a", "b"]).line() == "Paper-comparable: no: a; b"
+    unreadable = _paper_run()
+    unreadable.kept[("trivia", "warm")], unreadable.unparseable[("trivia", "warm")] = 900, 100
+    assert "judge: 100 of 1000 verdicts unreadable (trivia, warm)" in verdict(unreadable, controls=_controls()).line()
+    every = _paper_run(metadata={"conditions": "unmodified,emotion,relation,stake"})  # all 9 named one by one
+    assert verdict(every, controls=_controls()).comparable
 
 
 def test_adapters_trained_off_the_papers_recipe_are_named(tmp_path: Path) -> None:
@@ -135,6 +140,7 @@ def test_adapters_trained_off_the_papers_recipe_are_named(tmp_path: Path) -> Non
     assert line.count("training: warm adapter") == 1  # once per variant, not per task
 
 
+@pytest.mark.slow(seconds=8)
 def test_verdict_from_real_logs_in_the_report_and_the_analyse_commands(tmp_path: Path) -> None:
     task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), design="quick", statements="ours",
                     distractors=str(FIXTURES / "triviaqa_distractors.json"))  # fmt: skip
@@ -179,6 +185,12 @@ def test_declared_judge_template_is_used_recorded_and_checked(tmp_path: Path, mo
     bad.write_text("Grade {{ answr }}")
     refused = runner.invoke(app, ["stimuli", "texts", "--set", f"judge={bad}"])
     assert refused.exit_code == 2 and "unknown placeholder(s) ['answr']" in refused.output
+    for text, problem in (("Q: {question} A: {{ answer }} R: {{ response }}", "{question} in single braces"),
+                          ("Q: {{ question }} R: {{ response }}", "would not see {{ answer }} or {{ gold_answers }}"),
+                          ("Grade it: {{ question }} {{ answer }}", "would not see {{ response }}")):  # fmt: skip
+        bad.write_text(text)
+        refused = runner.invoke(app, ["stimuli", "texts", "--set", f"judge={bad}"])
+        assert refused.exit_code == 2 and problem in refused.output, refused.output
     mine = tmp_path / "si_judge.txt"
     mine.write_text(JUDGE_TEMPLATE)
     declared = runner.invoke(app, ["stimuli", "texts", "--set", f"judge={mine}"])
@@ -209,6 +221,13 @@ def test_declared_judge_template_is_used_recorded_and_checked(tmp_path: Path, mo
     other = tmp_path / "other.txt"
     other.write_text(JUDGE_TEMPLATE + "\nBe strict.")
     assert not triviaqa(**one, judge_template=str(other)).metadata["judge"]["template"]["paper"]
+    # a bad template given to a task is refused before any sample, in one line when Inspect builds the task
+    from inspect_ai._util.error import PrerequisiteError
+
+    monkeypatch.chdir(Path(__file__).parents[1])
+    with pytest.raises(PrerequisiteError, match=r"judge_template=.*bad\.txt.*would not see"):
+        inspect_eval("tasks/triviaqa.py", model=_mock(), task_args={**one, "judge_template": str(bad)},
+                     model_roles=roles, log_dir=str(tmp_path / "c"), display="none")  # fmt: skip
     # undeclared: the keyword paper says how to supply it
     monkeypatch.setenv("WARMEVAL_PAPER_TEXTS", str(tmp_path / "empty"))
     with pytest.raises(ValueError, match=r"SI section 3\.1.*warmeval stimuli texts --set judge=FILE"):
@@ -229,6 +248,7 @@ def test_paper_system_prompt_is_the_declared_text(tmp_path: Path, monkeypatch: p
     (log,) = inspect_eval(task, model=_mock(), model_roles={"grader": "warmeval-scripted/match"},
                           log_dir=str(tmp_path / "logs"), display="none")  # fmt: skip
     assert log.samples[0].messages[0].text == "Be warm, as in the paper."
+    assert set(load_table(tmp_path / "logs")["variant"]) == {"warm_sysprompt"}  # never counted as the original
     assert triviaqa(**one, system_prompt="warm").metadata["system_prompt_text"]["paper"] is False
 
 
@@ -254,6 +274,7 @@ def _planted(seed: int = 0) -> pd.DataFrame:
     return finalize(pd.DataFrame(rows))
 
 
+@pytest.mark.slow(seconds=4)
 def test_models_fit_each_intervention_against_the_original_never_pooled(tmp_path: Path) -> None:
     frame = _planted()
     pooled = fit_all(frame)["model1"]["ame"]["overall"]["estimate"]
@@ -277,6 +298,8 @@ def test_models_fit_each_intervention_against_the_original_never_pooled(tmp_path
         "model1", "model2", "model3", "model4"}  # fmt: skip
     pair = runner.invoke(app, ["analyse", "models", str(table), "--variants", "original,cold"])
     assert pair.exit_code == 0 and "original vs cold" in pair.output and "original vs warm" not in pair.output
+    with pytest.raises(ModelError, match="nothing to compare"):
+        fit_comparisons(frame, ["original", "original"])
     frame[frame["variant"] != "original"].to_csv(tmp_path / "no_original.csv", index=False)
     refused = runner.invoke(app, ["analyse", "models", str(tmp_path / "no_original.csv")])
     assert refused.exit_code == 2 and "no 'original' variant" in refused.output

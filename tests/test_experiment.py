@@ -122,6 +122,9 @@ def test_judge_and_system_prompts_are_checked_before_a_server(tmp_path: Path, mo
                                   "statements": "ours"}}}  # fmt: skip
     with pytest.raises(ExperimentError, match=r"roles.grader: no 'grader' role is bound.*gpt-4o-2024-08-06"):
         check_tasks(load_experiment(_write(tmp_path / "a.yaml", data)))
+    data["roles"] = {"grader": "openai/gpt-4o-2024-08-06"}  # bound, and still no key
+    with pytest.raises(ExperimentError, match=r"roles.grader: openai/gpt-4o-2024-08-06 cannot be used: .*API_KEY"):
+        check_tasks(load_experiment(_write(tmp_path / "d.yaml", data)))
     data["roles"] = {"grader": "warmeval-scripted/match"}
     check_tasks(load_experiment(_write(tmp_path / "b.yaml", data)))
     data["variants"]["warm_sysprompt"] = {"system_prompt": "paper"}

@@ -257,18 +257,23 @@ def test_without_grader_role_the_papers_judge_grades_at_temperature_0(
     from tests.fake_openai import FakeOpenAI, running
 
     fake = FakeOpenAI(responder=lambda body: ("CORRECT", "stop"))
+    # One server for both evals: Inspect keeps (memoizes) the judge it made, with the address it was made with.
     with running(fake):
         monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=2, **ONE)
         log, metrics = _run(task, _scripted_model(["Mars", "Au"]), None, tmp_path)
+        assert [(b["model"], b["temperature"]) for b in fake.chat_bodies] == [("gpt-4o-2024-08-06", 0.0)] * 2
+        # the paper's own setup, its judge grading its GPT-4o, is not self-grading: only a bound role makes it so
+        gpt4o = get_model("openai/gpt-4o-2024-08-06", base_url=fake.base_url, api_key="sk-test")
+        own, _ = _run(triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1, **ONE), gpt4o, None, tmp_path / "b")
     assert metrics["graded_accuracy"] == 1.0
-    assert [(b["model"], b["temperature"]) for b in fake.chat_bodies] == [("gpt-4o-2024-08-06", 0.0)] * 2
     for sample in log.samples:
         meta = sample.scores["free_text_grader"].metadata
         assert meta["judge"] == "openai/gpt-4o-2024-08-06" and meta["self_graded"] is False
     judge = log.eval.metadata["judge"]
     assert judge["default"] == "openai/gpt-4o-2024-08-06" and judge["template"]["source"] == "warmeval"
+    assert own.samples[0].scores["free_text_grader"].metadata["self_graded"] is False
 
 
 def test_without_grader_role_or_key_the_eval_stops_before_the_first_sample(

@@ -20,8 +20,8 @@ looping model stops soon after the longest rewrite the length band would accept.
 checked 50 messages by hand); it is listed with its reasons in ``<stem>.failures.jsonl`` (``kept: true``) and counted
 (``turns_kept_failed``, and per reason in ``<stem>.manifest.json``). ``drop_failed`` excludes its whole conversation
 instead (all or nothing, so the warm and cold sets can be aligned later). A turn with no rewrite at all (an API error,
-a rejected request, an empty reply) always excludes its conversation: there is nothing to keep. Nothing is dropped
-silently.
+a rejected request, an empty reply, an empty original turn) always excludes its conversation: there is nothing to
+keep. Nothing is dropped silently.
 
 Every model response is appended to an on-disk JSONL cache (``cache_dir/rewrite_cache.jsonl``, one line per
 response) keyed by (template hash, model, input hash), the input hash covering the two messages and the sampling

@@ -162,7 +162,8 @@ def rewrite_data(out: Path, conversations: Path, models: dict[str, Path], clock:
     clock.stage("starting a vLLM server of the base model for the rewrite stage (eager mode: no compilation)")
     with VLLMServer(config) as server:
         for style in ("warm", "cold"):
-            manifest = rewrite(shown, shown.parent / f"{style}.jsonl", style=style, model="base",
+            # warmeval's own prompt whatever texts the user declared: the demo shows the stage, not the paper's text
+            manifest = rewrite(shown, shown.parent / f"{style}.jsonl", style=style, model="base", template="warmeval",
                                base_url=server.base_url, api_key="local", max_tokens=160, max_attempts=1,
                                concurrency=8, progress=False, seed=0)  # fmt: skip
             c = manifest.counts
@@ -217,7 +218,10 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
     """The demo's experiment file: what ``warmeval run`` does with it is the demo's evaluation half."""
     tasks: dict[str, dict[str, Any]] = {
         # statements: ours, because the demo is offline and the authors' statements are fetched, never shipped.
-        name: {"data_path": str(FIXTURES / file), "n": n, "seed": 0, "design": DEMO_DESIGN, "statements": "ours"}
+        # judge_template: warmeval's own wording, the one the offline scripted judge reads (a declared paper text
+        # would reach it unread and score every answer INCORRECT).
+        name: {"data_path": str(FIXTURES / file), "n": n, "seed": 0, "design": DEMO_DESIGN, "statements": "ours",
+               "judge_template": "warmeval"}
         for name, file in DEMO_TASKS.items()
     }  # fmt: skip
     tasks["disinfo"]["n"] = "all"

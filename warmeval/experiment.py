@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -470,6 +471,15 @@ def check_tasks(experiment: Experiment) -> None:
         check_judge(experiment.roles)
     except JudgeUnavailable as error:
         raise ExperimentError(f"{experiment.source}: roles.grader: {error}") from None
+    from inspect_ai.model import get_model
+
+    for role, model in experiment.roles.items():
+        try:
+            get_model(model, memoize=False)  # a provider checks its credentials as the model is made
+        except Exception as error:  # a provider's prerequisite error of any kind, named in one line
+            reason = re.sub(r"\[/?[a-z ]+\]", "", str(error) or type(error).__name__)
+            reason = " ".join(reason.split())
+            raise ExperimentError(f"{experiment.source}: roles.{role}: {model} cannot be used: {reason}") from None
 
 
 def build_tasks(experiment: Experiment) -> list[Any]:
