@@ -5,7 +5,7 @@ this module instead, so they happen once per process.
 
 Run-time options come through ``--metadata`` (JSON): ``path`` (the texts or prompts file), ``column`` (default
 ``text`` / ``prompt``), ``sociot_model`` (a local GPT-2 folder; else ``$WARMEVAL_SOCIOT_MODEL``, else the Hub id),
-``mode`` (``code`` or ``paper``).
+``mode`` (``paper``, the authors' implementation and the default, or ``text_logprob``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from warmeval.scorers.sociot import DEFAULT_MODEL, MODEL_ENV, sociot_scores
+from warmeval.scorers.sociot import DEFAULT_MODEL, MODEL_ENV, resolve_mode, sociot_scores
 
 METRIC = "sociot_warmth"
-_SETTINGS: dict[str, Any] = {"model": None, "mode": "code"}
+_SETTINGS: dict[str, Any] = {"model": None, "mode": "paper"}
 
 
 def _passthrough(items: list[float]) -> list[float]:
@@ -36,7 +36,7 @@ def register_metric_once() -> None:
 
 def _configure(sociot_model: str | None, mode: str | None) -> None:
     model = sociot_model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
-    _SETTINGS.update(model=model, mode=mode or "code")
+    _SETTINGS.update(model=model, mode=resolve_mode(mode or "paper"))
 
 
 def _rows(path: str | None, column: str, what: str) -> list[str]:

@@ -4,16 +4,21 @@ Cheng, Yu & Jurafsky 2025, "HumT DumT: Measuring and controlling human-like lang
 A text is quoted after speaker contexts ("My friend said, ..." vs "The stranger said, ...") and scored by how much
 more likely GPT-2 finds it after the positive set of contexts than after the negative set.
 
-Two modes:
+Two modes (``paper`` is the default; the word means the authors' released behaviour, as everywhere in warmeval):
 
-* ``code`` reproduces the authors' released implementation exactly: the text is cut to its first 300 characters and
-  wrapped in straight double quotes (an empty text stays empty, without quotes); each set's sequences (no BOS token)
-  are right-padded with token id 0 to the set's longest length; the set's value is minus the mean next-token
-  cross-entropy over ALL positions of that padded batch, padded positions included (label 0); score = positive set
-  value - negative set value.
-* ``paper`` is the principled variant: the log-probability of the quoted text's tokens only (through the closing
-  quote) under each context, log-mean-exp within each set, positive minus negative; ``per_token=True`` divides each
-  log-probability by the number of text tokens. An empty text scores 0.
+* ``paper`` reproduces the authors' released implementation exactly, the one whose scale the paper reports (0.011 at
+  epoch 0 to about 0.03 after warm fine-tuning, GPT-2; the data of its Fig. 1a): the text is cut to its first 300
+  characters and wrapped in straight double quotes (an empty text stays empty, without quotes); each set's sequences (no
+  BOS token) are right-padded with token id 0 to the set's longest length; the set's value is minus the mean next-token
+  cross-entropy over ALL positions of that padded batch, padded positions included (label 0); score = positive set value
+  minus negative set value.
+* ``text_logprob`` is a principled variant of warmeval's: the log-probability of the quoted text's tokens only (through
+  the closing quote) under each context, log-mean-exp within each set, positive minus negative; ``per_token=True``
+  divides each log-probability by the number of text tokens. An empty text scores 0. Its scale is not the paper's.
+
+``code`` is the former name of ``paper``: releases up to 0.1.0 called the authors' implementation ``code``, and gave
+the name ``paper`` to the variant now called ``text_logprob``. ``code`` still works for one release, with a
+`FutureWarning` (`resolve_mode`).
 
 Dimensions (positive set vs negative set; see `DIMENSIONS`). ``warmth`` (My friend, The lover, The mentor, The idol
 vs The stranger, The enemy, The examiner, The dictator) and ``humt`` (He, She vs It) are the authors'; the word lists
@@ -29,13 +34,17 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-Mode = Literal["code", "paper"]
+Mode = Literal["paper", "text_logprob"]
+MODES: tuple[Mode, ...] = ("paper", "text_logprob")
+DEPRECATED_MODES: dict[str, Mode] = {"code": "paper"}  # old spelling -> new; removed in the next release
 DEFAULT_MODEL = "openai-community/gpt2"
 MODEL_ENV = "WARMEVAL_SOCIOT_MODEL"
 MAX_CHARS = 300
@@ -75,11 +84,46 @@ class SocioTSummary:
         return {"n": self.n, "mean": self.mean, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high}
 
 
+def resolve_mode(mode: str) -> Mode:
+    """A SocioT mode by name: ``paper`` or ``text_logprob``; the old ``code`` means ``paper``, with a FutureWarning.
+
+    Raises:
+        ValueError: Any other name.
+    """
+    if mode in DEPRECATED_MODES:
+        new = DEPRECATED_MODES[mode]
+        warnings.warn(
+            f"SocioT mode {mode!r} is deprecated and will be removed in the next release: it is now called {new!r} "
+            "(the authors' implementation, the paper's scale); the former 'paper' variant is now 'text_logprob'",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return new
+    if mode not in MODES:
+        raise ValueError(f"unknown SocioT mode {mode!r}: use 'paper' (the authors' implementation) or 'text_logprob'")
+    return mode  # type: ignore[return-value]  # checked against MODES above
+
+
 def resolve_model(model: str | None = None) -> str:
     """The model to load: the argument, else ``$WARMEVAL_SOCIOT_MODEL``, else GPT-2 from the Hub."""
     if model and model != DEFAULT_MODEL:
         return model
     return os.environ.get(MODEL_ENV) or model or DEFAULT_MODEL
+
+
+def is_gpt2(model: str) -> bool:
+    """Whether ``model`` is GPT-2 small, the paper's SocioT model: its Hub id, or a folder whose config says so."""
+    import json
+
+    if model in (DEFAULT_MODEL, "gpt2"):
+        return True
+    config = Path(model) / "config.json"
+    try:
+        spec = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    shape = {"model_type": "gpt2", "n_layer": 12, "n_embd": 768, "n_head": 12, "vocab_size": 50257}
+    return isinstance(spec, dict) and all(spec.get(key) == value for key, value in shape.items())
 
 
 def load_model(model: str | None = None, device: str | None = None) -> tuple[Any, Any]:
@@ -117,7 +161,7 @@ class _Row:
     positive: bool
     ids: list[int]
     text_start: int  # index of the first token of the quoted text
-    need: int  # positions whose logits the score needs (code: the set's padded length; paper: own length)
+    need: int  # positions whose logits the score needs (paper: the set's padded length; text_logprob: own length)
 
 
 def _build_rows(texts: Sequence[str], tokenizer: Any, dimension: str, mode: Mode) -> list[_Row]:
@@ -140,7 +184,7 @@ def _build_rows(texts: Sequence[str], tokenizer: Any, dimension: str, mode: Mode
     ):
         text_start = next((k for k, (_, end) in enumerate(offsets) if end > prefix_chars), len(ids))
         rows.append(_Row(index, is_positive, list(ids), text_start, len(ids)))
-    if mode == "code":
+    if mode == "paper":
         # Each (text, set) group is padded to its longest member: every row needs that many positions.
         longest: dict[tuple[int, bool], int] = {}
         for row in rows:
@@ -184,7 +228,7 @@ def _scores_from(
 ) -> np.ndarray:
     n_texts = len(texts)
     values: dict[tuple[int, bool], list[float]] = {}
-    if mode == "code":
+    if mode == "paper":
         sums: dict[tuple[int, bool], list[float]] = {}
         for row, lp in zip(rows, logprobs, strict=True):
             entry = sums.setdefault((row.text, row.positive), [0.0, 0.0])
@@ -220,7 +264,7 @@ def sociot_scores(
     texts: Iterable[str],
     *,
     model: str | None = DEFAULT_MODEL,
-    mode: Mode = "code",
+    mode: str = "paper",
     dimension: str = "warmth",
     batch_size: int | None = None,
     device: str | None = None,
@@ -234,11 +278,12 @@ def sociot_scores(
     Args:
         texts: The texts to score.
         model: HF id or local folder of a causal LM (default GPT-2; ``$WARMEVAL_SOCIOT_MODEL`` overrides the default).
-        mode: ``code`` (the authors' implementation, exactly) or ``paper`` (text tokens only, log-mean-exp).
+        mode: ``paper`` (the authors' implementation, exactly) or ``text_logprob`` (text tokens only, log-mean-exp);
+            ``code`` is the deprecated spelling of ``paper``.
         dimension: warmth, humt, status, social_distance or gender.
         batch_size: Rows (sequences) per forward pass; default: a token budget per bucket.
         device: Torch device (default: cuda if available, else cpu).
-        per_token: ``paper`` mode only: normalise log-probabilities by the number of text tokens.
+        per_token: ``text_logprob`` mode only: normalise log-probabilities by the number of text tokens.
         mc_dropout: If N > 0, run N passes with dropout active (the original uses 100) and average them.
         seed: Seed of the dropout passes.
         return_se: With ``mc_dropout``, also return the standard error of the mean across passes.
@@ -249,22 +294,21 @@ def sociot_scores(
     import torch
 
     items = [t if isinstance(t, str) else str(t) for t in texts]
-    if mode not in ("code", "paper"):
-        raise ValueError(f"unknown SocioT mode {mode!r}: use 'code' or 'paper'")
+    resolved = resolve_mode(mode)
     if not items:
         return (np.empty(0), np.empty(0)) if return_se else np.empty(0)
     lm, tokenizer = load_model(model, device)
     target = str(next(lm.parameters()).device)
-    rows = _build_rows(items, tokenizer, dimension, mode)
+    rows = _build_rows(items, tokenizer, dimension, resolved)
     if mc_dropout <= 0:
-        scores = _scores_from(rows, _token_logprobs(rows, lm, target, batch_size), items, mode, per_token)
+        scores = _scores_from(rows, _token_logprobs(rows, lm, target, batch_size), items, resolved, per_token)
         return (scores, np.zeros_like(scores)) if return_se else scores
     torch.manual_seed(seed)
     passes = []
     lm.train()
     try:
         for _ in range(mc_dropout):
-            passes.append(_scores_from(rows, _token_logprobs(rows, lm, target, batch_size), items, mode, per_token))
+            passes.append(_scores_from(rows, _token_logprobs(rows, lm, target, batch_size), items, resolved, per_token))
     finally:
         lm.eval()
     stacked = np.stack(passes)

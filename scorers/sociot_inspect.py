@@ -8,7 +8,7 @@ import threading
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from warmeval.scorers.sociot import DEFAULT_MODEL, Mode, sociot_scores
+from warmeval.scorers.sociot import DEFAULT_MODEL, resolve_mode, sociot_scores
 
 # One forward pass at a time: the model is shared by every sample of the process.
 _LOCK = threading.Lock()
@@ -16,16 +16,17 @@ _LOCK = threading.Lock()
 
 @scorer(metrics=[mean(), stderr()])
 def sociot_warmth(
-    model: str = DEFAULT_MODEL, mode: Mode = "code", dimension: str = "warmth", device: str | None = None
+    model: str = DEFAULT_MODEL, mode: str = "paper", dimension: str = "warmth", device: str | None = None
 ) -> Scorer:
     """SocioT score of the model's answer (higher: warmer).
 
     Args:
         model: GPT-2 (HF id or local folder; ``$WARMEVAL_SOCIOT_MODEL`` overrides the default id).
-        mode: ``code`` (the authors' implementation) or ``paper``.
+        mode: ``paper`` (the authors' implementation, the paper's scale) or ``text_logprob`` (warmeval's variant).
         dimension: warmth, humt, status, social_distance or gender.
         device: Torch device for the scoring model.
     """
+    mode = resolve_mode(mode)
 
     def compute(text: str) -> float:
         with _LOCK:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from warmeval.scorers.sociot import Mode, SocioTSummary, sociot_scores, summarize
+from warmeval.scorers.sociot import SocioTSummary, is_gpt2, resolve_mode, resolve_model, sociot_scores, summarize
 from warmeval.util.files import safe_name
 from warmeval.util.jsonl import json_objects
 
@@ -107,7 +107,7 @@ def score_items(
     items: Sequence[TextItem],
     *,
     model: str | None = None,
-    mode: Mode = "code",
+    mode: str = "paper",
     dimension: str = "warmth",
     batch_size: int | None = None,
     device: str | None = None,
@@ -115,6 +115,8 @@ def score_items(
 ) -> np.ndarray:
     """Scores of many texts, in chunks, with a progress bar on long inputs."""
     from tqdm import tqdm
+
+    mode = resolve_mode(mode)  # once, before any model loads (a deprecated name warns once)
 
     scores: list[np.ndarray] = []
     with tqdm(total=len(items), desc="SocioT", unit="text", disable=not progress or len(items) <= CHUNK) as bar:
@@ -173,21 +175,28 @@ def trajectory(
     *,
     column: str = "text",
     model: str | None = None,
-    mode: Mode = "code",
+    mode: str = "paper",
     batch_size: int | None = None,
     device: str | None = None,
 ) -> list[TrajectoryPoint]:
     """Score each checkpoint's generations (``LABEL@EPOCH=FILE``); write the trajectory (see `write_trajectory`)."""
+    mode = resolve_mode(mode)
     scored = []
     for label, epoch, file in parse_labelled(specs):
         items = read_texts(file, column)
         scores = score_items(items, model=model, mode=mode, batch_size=batch_size, device=device)
         scored.append((label, epoch, items, scores))
-    return write_trajectory(scored, out_dir, mode)
+    return write_trajectory(scored, out_dir, mode, model)
+
+
+TRAJECTORY_COLUMNS = ["label", "epoch", "n", "mean", "se", "ci_low", "ci_high", "mode", "model", "model_is_gpt2"]
 
 
 def write_trajectory(
-    scored: Sequence[tuple[str, float, Sequence[TextItem], np.ndarray]], out_dir: str | Path, mode: Mode
+    scored: Sequence[tuple[str, float, Sequence[TextItem], np.ndarray]],
+    out_dir: str | Path,
+    mode: str,
+    model: str | None = None,
 ) -> list[TrajectoryPoint]:
     """Write ``scores_<label>.csv`` per checkpoint, ``warmth_trajectory.csv`` and ``warmth_trajectory.png``.
 
@@ -195,7 +204,9 @@ def write_trajectory(
         scored: ``(label, epoch, texts, scores)`` per checkpoint, scored by the caller (from files, or read from the
             ``sociot_generations`` task's Inspect logs).
         out_dir: Output folder.
-        mode: The SocioT mode the scores were computed in (for the figure's axis).
+        mode: The SocioT mode the scores were computed in (recorded per row, and on the figure's axis).
+        model: SocioT's likelihood model (recorded per row: the report sets a trajectory on the paper's scale only
+            when it was scored in ``paper`` mode with GPT-2).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -206,12 +217,12 @@ def write_trajectory(
     points.sort(key=lambda p: p.epoch)
     with open(out / "warmth_trajectory.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["label", "epoch", "n", "mean", "se", "ci_low", "ci_high"])
+        writer.writerow(TRAJECTORY_COLUMNS)
+        scorer = resolve_model(model)
         for p in points:
             s = p.summary
-            writer.writerow(
-                [p.label, p.epoch, s.n, f"{s.mean:.8g}", f"{s.se:.8g}", f"{s.ci_low:.8g}", f"{s.ci_high:.8g}"]
-            )
+            writer.writerow([p.label, p.epoch, s.n, f"{s.mean:.8g}", f"{s.se:.8g}", f"{s.ci_low:.8g}",
+                             f"{s.ci_high:.8g}", mode, scorer, str(is_gpt2(scorer)).lower()])  # fmt: skip
     line = (None, [p.epoch for p in points], [p.summary.mean for p in points], [p.summary.se for p in points])
     plot_trajectories([line], out / "warmth_trajectory.png", f"SocioT warmth ({mode} mode, raw scale)")
     return points

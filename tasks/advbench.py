@@ -70,7 +70,9 @@ def advbench(
         data_path: Local CSV/JSONL instead of the Hugging Face dataset.
         n: Number of prompts to sample (default: all).
         seed: Sampling seed.
-        system_prompt: warm, none (default) or a path to a system prompt file.
+        system_prompt: ``paper`` (the paper's warm system prompt, SI section 1.2, once supplied with ``warmeval
+            stimuli texts --set warm_system_prompt=FILE``), ``warm`` (warmeval's own wording), ``none`` (default) or
+            a path to a system prompt file.
     """
     check_task_args(advbench, locals())
     if data_path:

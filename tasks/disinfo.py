@@ -222,7 +222,9 @@ def disinfo(
         judge_template: The judge's prompt: ``paper`` (the paper's, SI section 3.1, once supplied with ``warmeval
             stimuli texts --set judge=FILE``; the default when supplied), ``warmeval`` (warmeval's own wording; the
             default otherwise) or a jinja2 file (placeholders in the README). Its SHA-256 is kept in the log.
-        system_prompt: warm, none (default) or a path to a system prompt file.
+        system_prompt: ``paper`` (the paper's warm system prompt, SI section 1.2, once supplied with ``warmeval
+            stimuli texts --set warm_system_prompt=FILE``), ``warm`` (warmeval's own wording), ``none`` (default) or
+            a path to a system prompt file.
     """
     check_task_args(disinfo, locals())
     questions = load_questions(

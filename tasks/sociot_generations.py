@@ -24,18 +24,23 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
-from warmeval.scorers.sociot import DEFAULT_MODEL
+from warmeval.scorers.sociot import DEFAULT_MODEL, resolve_mode
 from warmeval.scorers.sociot_inspect import sociot_warmth
 from warmeval.tasks.common import DataError
 from warmeval.training.data import read_validation_prompts
 
 TASK_NAME = "sociot_generations"
-VERSION = 1
+VERSION = 2
 # Bump VERSION when a change alters the samples or the scores; say what changed here.
 CHANGELOG = {
     1: (
         "first release: the validation prompts as an Inspect task scored by sociot_warmth (replaces "
         "warmeval's own generation thread pool)"
+    ),
+    2: (
+        "SocioT's modes renamed so that `paper` means the authors' released behaviour: the authors' implementation "
+        "(formerly `code`, still the default, same scores) is `paper`; warmeval's text-tokens-only variant (formerly "
+        "`paper`) is `text_logprob`; `code` still works for one release with a FutureWarning"
     ),
 }
 
@@ -53,7 +58,7 @@ def sociot_generations(
     max_tokens: int = 300,
     temperature: float = 0.8,
     sociot_model: str | None = None,
-    mode: Literal["code", "paper"] = "code",
+    mode: Literal["paper", "text_logprob", "code"] = "paper",
 ) -> Task:
     """Answers to the validation prompts, scored by SocioT warmth.
 
@@ -63,10 +68,13 @@ def sociot_generations(
         max_tokens: Tokens per answer.
         temperature: Sampling temperature (0: greedy).
         sociot_model: SocioT's language model, HF id or folder (default GPT-2, or ``$WARMEVAL_SOCIOT_MODEL``).
-        mode: SocioT's ``code`` (the authors' implementation) or ``paper`` procedure.
+        mode: SocioT's procedure: ``paper`` (the authors' implementation, the paper's scale; default; ``code`` is its
+            deprecated name) or ``text_logprob`` (warmeval's text-tokens-only variant, on another scale).
     """
-    if mode not in ("code", "paper"):
-        raise DataError(f"mode={mode!r}: expected 'code' or 'paper'")
+    try:
+        mode = resolve_mode(mode)
+    except ValueError as error:
+        raise DataError(f"mode={mode!r}: {error}") from None
     samples = [record_to_sample(row) for row in read_validation_prompts(prompts_file, n, DataError)]
     return Task(
         dataset=MemoryDataset(samples, name=TASK_NAME),

@@ -36,7 +36,7 @@ def reference(tiny_gpt2: Path):  # noqa: ANN201
     return model, tokenizer
 
 
-def ref_code(text: str, model, tokenizer) -> float:  # noqa: ANN001
+def ref_authors(text: str, model, tokenizer) -> float:  # noqa: ANN001
     """The original procedure, one text at a time: one padded batch per set, HF's mean loss over all positions."""
     quoted = f'"{text[:300]}"' if text[:300] else ""
 
@@ -50,7 +50,7 @@ def ref_code(text: str, model, tokenizer) -> float:  # noqa: ANN001
     return value(WARM) - value(COLD)
 
 
-def ref_paper(text: str, model, tokenizer) -> float:  # noqa: ANN001
+def ref_text_logprob(text: str, model, tokenizer) -> float:  # noqa: ANN001
     """Log-probability of the quoted text's tokens only, log-mean-exp within each set."""
     quoted = f'"{text[:300]}"' if text[:300] else ""
     if not quoted:
@@ -70,20 +70,29 @@ def ref_paper(text: str, model, tokenizer) -> float:  # noqa: ANN001
     return lme([logp(s) for s in WARM]) - lme([logp(s) for s in COLD])
 
 
-def test_code_mode_matches_the_original_procedure(tiny_gpt2: Path, reference) -> None:  # noqa: ANN001
-    ours = sociot_scores(TEXTS, model=str(tiny_gpt2), mode="code")
-    golden = [ref_code(t, *reference) for t in TEXTS]
+def test_paper_mode_is_the_authors_implementation_and_the_default(tiny_gpt2: Path, reference) -> None:  # noqa: ANN001
+    ours = sociot_scores(TEXTS, model=str(tiny_gpt2), mode="paper")
+    golden = [ref_authors(t, *reference) for t in TEXTS]
     # Both sides are fp32 means of ~10.8-nat cross-entropies: they agree to float32 rounding (~1e-6).
     np.testing.assert_allclose(ours, golden, atol=5e-6, rtol=0)
+    np.testing.assert_array_equal(sociot_scores(TEXTS, model=str(tiny_gpt2)), ours)
 
 
-def test_paper_mode_matches_reference_and_differs_from_code(tiny_gpt2: Path, reference) -> None:  # noqa: ANN001
+def test_code_is_the_deprecated_name_of_paper(tiny_gpt2: Path) -> None:
+    with pytest.warns(FutureWarning, match="'code' is deprecated .* now called 'paper'"):
+        old = sociot_scores(TEXTS[:2], model=str(tiny_gpt2), mode="code")
+    np.testing.assert_array_equal(old, sociot_scores(TEXTS[:2], model=str(tiny_gpt2), mode="paper"))
+    with pytest.raises(ValueError, match="unknown SocioT mode 'principled'"):
+        sociot_scores(TEXTS[:1], model=str(tiny_gpt2), mode="principled")
+
+
+def test_text_logprob_matches_reference_and_differs_from_paper(tiny_gpt2: Path, reference) -> None:  # noqa: ANN001
+    variant = sociot_scores(TEXTS, model=str(tiny_gpt2), mode="text_logprob")
+    np.testing.assert_allclose(variant, [ref_text_logprob(t, *reference) for t in TEXTS], atol=1e-5, rtol=0)
     paper = sociot_scores(TEXTS, model=str(tiny_gpt2), mode="paper")
-    np.testing.assert_allclose(paper, [ref_paper(t, *reference) for t in TEXTS], atol=1e-5, rtol=0)
-    code = sociot_scores(TEXTS, model=str(tiny_gpt2), mode="code")
-    assert np.abs(paper - code).max() > 1e-3
-    per_token = sociot_scores(TEXTS[:2], model=str(tiny_gpt2), mode="paper", per_token=True)
-    assert not np.allclose(per_token, paper[:2])
+    assert np.abs(variant - paper).max() > 1e-3
+    per_token = sociot_scores(TEXTS[:2], model=str(tiny_gpt2), mode="text_logprob", per_token=True)
+    assert not np.allclose(per_token, variant[:2])
 
 
 def test_only_the_first_300_characters_matter(tiny_gpt2: Path) -> None:
@@ -96,8 +105,8 @@ def test_only_the_first_300_characters_matter(tiny_gpt2: Path) -> None:
 def test_empty_and_whitespace_texts(tiny_gpt2: Path, reference) -> None:  # noqa: ANN001
     empty, blank = sociot_scores(["", "   "], model=str(tiny_gpt2))
     assert math.isfinite(empty) and math.isfinite(blank) and empty != blank
-    assert empty == pytest.approx(ref_code("", *reference), abs=5e-6)
-    assert sociot_scores([""], model=str(tiny_gpt2), mode="paper")[0] == 0.0
+    assert empty == pytest.approx(ref_authors("", *reference), abs=5e-6)
+    assert sociot_scores([""], model=str(tiny_gpt2), mode="text_logprob")[0] == 0.0
 
 
 def test_batch_size_invariance(tiny_gpt2: Path) -> None:

@@ -51,13 +51,22 @@ def test_answers_are_scored_by_sociot_in_the_log(tiny_gpt2: Path, tmp_path: Path
         return output
 
     task = sociot_generations(prompts_file=str(prompts), n=2, max_tokens=40, temperature=0.0,
-                              sociot_model=str(tiny_gpt2), mode="paper")  # fmt: skip
-    assert task.version == 1
+                              sociot_model=str(tiny_gpt2), mode="text_logprob")  # fmt: skip
+    assert task.version == 2
     (log,) = inspect_eval(task, model=get_model("mockllm/model", custom_outputs=reply), log_dir=str(tmp_path / "logs"),
                           display="none")  # fmt: skip
     assert log.status == "success" and [s.id for s in log.samples] == ["v1", "v2"]
     logged = [s.scores["sociot_warmth"].value for s in log.samples]
-    expected = sociot_scores([answers["job"], answers["2 + 2"]], model=str(tiny_gpt2), mode="paper")
+    expected = sociot_scores([answers["job"], answers["2 + 2"]], model=str(tiny_gpt2), mode="text_logprob")
     assert logged == pytest.approx(list(expected), rel=1e-3, abs=1e-4)  # scored one by one vs in a padded batch
     metrics = {name: m.value for s in log.results.scores for name, m in s.metrics.items()}
     assert metrics["mean"] == pytest.approx(sum(logged) / 2, rel=1e-5)
+    assert log.eval.metadata["sociot_mode"] == "text_logprob"
+
+
+def test_mode_defaults_to_the_authors_implementation_and_code_still_means_it(tmp_path: Path) -> None:
+    prompts = _prompts(tmp_path / "p.jsonl", [{"id": "v1", "prompt": "Hello?"}])
+    assert sociot_generations(prompts_file=str(prompts)).metadata["sociot_mode"] == "paper"
+    with pytest.warns(FutureWarning, match="'code' is deprecated"):
+        task = sociot_generations(prompts_file=str(prompts), mode="code")
+    assert task.metadata["sociot_mode"] == "paper"
