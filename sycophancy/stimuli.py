@@ -19,7 +19,6 @@ import hashlib
 import os
 import tempfile
 import urllib.error
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +33,13 @@ from warmeval.sycophancy.conditions import (
     Statement,
     statement_pool_from_mapping,
 )
+from warmeval.util.fetch import download, record_sum, recorded_sums
 from warmeval.util.files import cache_root
 from warmeval.util.jsonl import json_objects, read_json_objects
 
 PAPER_REPO = "lujainibrahim/warm_ai_2025"
 PAPER_COMMIT = "e2d97733eef6c03d05fe34352a22c20f5526367e"
 DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/{PAPER_REPO}/{PAPER_COMMIT}/eval_data/"
-SUMS_FILE = "SHA256SUMS"
 
 
 class StimuliError(RuntimeError):
@@ -88,24 +87,6 @@ def _by_hand(spec: PaperFile, target: Path) -> str:
     )
 
 
-def _recorded_sums(folder: Path) -> dict[str, str]:
-    sums: dict[str, str] = {}
-    path = folder / SUMS_FILE
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            digest, _, name = line.strip().partition("  ")
-            if digest and name:
-                sums[name] = digest
-    return sums
-
-
-def _record_sum(folder: Path, name: str, digest: str) -> None:
-    sums = _recorded_sums(folder)
-    sums[name] = digest
-    text = "".join(f"{value}  {key}\n" for key, value in sorted(sums.items()))
-    _atomic_write(folder / SUMS_FILE, text.encode("utf-8"))
-
-
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
@@ -141,20 +122,13 @@ def check_content(spec: PaperFile, data: bytes, origin: str) -> str:
 
 def _verify_cached(spec: PaperFile, path: Path) -> str:
     digest = check_content(spec, path.read_bytes(), str(path))
-    recorded = _recorded_sums(path.parent).get(spec.name)
+    recorded = recorded_sums(path.parent).get(spec.name)
     if spec.sha256 is None and recorded is not None and recorded != digest:
         raise StimuliError(
             f"{path}: SHA-256 {digest} differs from the one recorded when it was fetched ({recorded}); "
             f"delete it and run `warmeval stimuli fetch` again"
         )
     return digest
-
-
-def _download(url: str, timeout: float) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": "warmeval"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (fixed https URL or a mirror)
-        data: bytes = response.read()
-        return data
 
 
 def fetch_paper_stimuli(
@@ -189,7 +163,7 @@ def fetch_paper_stimuli(
                 pass  # a torn or stale copy: download it again below
         url = url_of(spec)
         try:
-            data = _download(url, timeout)
+            data = download(url, timeout)
         except (urllib.error.URLError, OSError, TimeoutError) as error:
             reason = getattr(error, "reason", error)
             raise StimuliError(f"cannot download {url} ({reason}); offline? {_by_hand(spec, target)}") from error
@@ -199,7 +173,7 @@ def fetch_paper_stimuli(
             raise StimuliError(f"{error}. Nothing was cached; {_by_hand(spec, target)}") from error
         _atomic_write(target, data)
         if spec.sha256 is None:
-            _record_sum(folder, spec.name, digest)
+            record_sum(folder, spec.name, digest)
         paths[key] = target
     return paths
 
