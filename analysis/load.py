@@ -154,11 +154,19 @@ def _count(counter: Counter[tuple[str, str]], rows: pd.DataFrame) -> None:
         counter[(str(dataset), str(variant))] += int(size)
 
 
-def authors_question_key(row: dict[str, str]) -> str | None:
-    """The field that names a row's question in the authors' files (the first present of a fixed list)."""
-    for key in ("content_key", "proposition", "prompt_disinfo", "original_question", "question"):
+# The field the authors' paired-test script matches a dataset's prompts on (``significance_tests.py``).
+AUTHORS_KEYS = {"truthfulqa": "content_key", "disinfo": "prompt_disinfo", "trivia": "content_key",
+                "medqa": "original_question"}  # fmt: skip
+
+
+def authors_question_key(row: dict[str, str], dataset: str | None = None) -> str | None:
+    """The field that names a row's question in the authors' files: the one their paired-test script matches
+    ``dataset`` on, else the first present of a fixed list; stripped, as their script strips it."""
+    order = ("content_key", "proposition", "prompt_disinfo", "original_question", "question")
+    preferred = AUTHORS_KEYS.get(dataset or "")
+    for key in (preferred, *order) if preferred else order:
         if row.get(key):
-            return row[key]
+            return row[key].strip()
     return None
 
 
@@ -176,7 +184,7 @@ def load_authors_release(root: str | Path) -> pd.DataFrame:
         with open(path, newline="", encoding="utf-8") as handle:
             for number, row in enumerate(csv.DictReader(handle), start=1):
                 where = f"{path}: row {number}"
-                key = authors_question_key(row)
+                key = authors_question_key(row, match.group("dataset"))
                 if key is None:
                     raise AnalysisInputError(f"{where}: no question field (content_key, proposition, question, ...)")
                 template = row.get("prompt_template") or row.get("prompt_type")
@@ -334,6 +342,19 @@ def load_table(
     ``rule`` None: the rule the logs were scored with (``paper`` for inputs that record none); a rule that differs
     from the logs' is an `AnalysisInputError` (see the module docstring).
     """
+    report = report if report is not None else LoadReport()
+    rows, chosen = load_rows(inputs, rule, report)
+    return finalize(rows, chosen, report)
+
+
+def load_rows(
+    inputs: str | Path | list[str | Path], rule: RefusalRule | None = None, report: LoadReport | None = None
+) -> tuple[pd.DataFrame, RefusalRule]:
+    """The rows of the inputs as read (``COLUMNS``; no refusal rule applied, nothing excluded) and the run's rule.
+
+    `load_table` finalises them; the authors' paired-test layout (`warmeval.analysis.paired.paper_layout`) applies
+    their own filter to them instead.
+    """
     paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
     frames = []
     rules: dict[str, str] = {}
@@ -351,7 +372,7 @@ def load_table(
     chosen = resolve_rule(rule, rules)
     report.rows_read += len(rows)
     report.rule, report.rule_logged = chosen, bool(rules)
-    return finalize(rows, chosen, report)
+    return rows, chosen
 
 
 def _load_one(path: Path, rules: dict[str, str], report: LoadReport) -> pd.DataFrame:
