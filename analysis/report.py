@@ -4,6 +4,11 @@ Figures: error rate by task and variant (unmodified, original prompts) with 95% 
 marginal effect, percentage points) by amendment group and by sub-type; the effect with and without a stated user
 belief; and, when SocioT trajectory tables are given, warmth by epoch. Every table carries its sample sizes; the
 exclusions table gives refusal and unparseable counts per dataset and variant.
+
+"Beside the paper" (`warmeval.analysis.beside`): when the paper's released result tables are at hand (a folder given
+as ``paper_results``, else the fetched copy), the run's results next to the paper's five models, computed by the
+authors' procedure on both sides, with a Fig. 2-style figure, the SocioT trajectories and the controls; otherwise one
+line saying how to get the tables. ``beside_paper.json`` holds the per-dataset differences and the paper's ranges.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from warmeval.analysis.comparability import verdict
-from warmeval.analysis.load import LoadReport, load_table
+from warmeval.analysis.load import LoadReport, finalize, load_rows
 from warmeval.analysis.models import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.scorers.refusal import RefusalRule
 from warmeval.scorers.sociot_io import plot_trajectories as sociot_plot
@@ -164,6 +169,7 @@ def build_report(
     rule: RefusalRule | None = None,
     variants: tuple[str, str] = ("original", "warm"),
     include_mcq: bool = False,
+    paper_results: str | Path | None = None,
 ) -> Path:
     """Load, analyse and write ``report.html``, ``report.md``, the figures, ``models.json`` and ``comparability.json``.
 
@@ -179,11 +185,20 @@ def build_report(
         rule: Refusal rule (default: the one the logs were scored with; see `warmeval.analysis.load`).
         variants: The two variants the models compare (when both are present).
         include_mcq: Fit the models with the released ``mcq`` prompts too (left out by default, as in the paper).
+        paper_results: A folder holding the paper's released result tables (None: the fetched copy, if any).
+
+    Raises:
+        AnalysisInputError: Inputs that cannot be analysed.
+        PaperResultsError: ``paper_results`` names a folder whose tables are missing or not the released ones.
     """
+    from warmeval.analysis.paper_results import load_paper_results, locate
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     load_report = LoadReport()
-    frame = load_table(list(inputs), rule, load_report)
+    rows, chosen = load_rows(list(inputs), rule, load_report)
+    frame = finalize(rows, chosen, load_report)
+    folder = locate(paper_results)  # before any figure: a bad folder is the caller's error
     missing = [v for v in variants if v not in set(frame["variant"])]
     if missing:
         present = ", ".join(sorted(set(frame["variant"])))
@@ -226,6 +241,8 @@ def build_report(
     if controls is not None and not controls.empty:
         sections.append(("Capability and safety controls", None, controls))
     sections.append(("Sample sizes and exclusions (refusals, unparseable verdicts)", None, load_report.table()))
+    beside_sections, beside_json = _beside(rows, chosen, folder, out, trajectories, controls, load_paper_results)
+    write_atomic(out / "beside_paper.json", json.dumps(beside_json, indent=1))
 
     absent = [d for d in KNOWN_DATASETS if d not in set(frame["dataset"])]
     reference = next((m["reference_dataset"] for m in results.values() if m.get("reference_dataset")), None)
@@ -237,17 +254,25 @@ def build_report(
              f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless marked "
              "as log-odds.")  # fmt: skip
     md = ["# warmeval report\n", judged.line() + "\n", intro + "\n"]
-    body = [f"<h1>warmeval report</h1><p class='verdict'><strong>{html.escape(judged.line())}</strong></p>"
-            f"<p>{html.escape(intro)}</p>"]
-    for title, figure, table in sections:
-        md.append(f"\n## {title}\n")
-        body.append(f"<h2>{html.escape(title)}</h2>")
+    body = [
+        f"<h1>warmeval report</h1><p class='verdict'><strong>{html.escape(judged.line())}</strong></p>"
+        f"<p>{html.escape(intro)}</p>"
+    ]
+    for title, figure, table in [*sections, *beside_sections]:
+        level = 3 if title.startswith("### ") else 2
+        title = title.removeprefix("### ")
+        md.append(f"\n{'#' * level} {title}\n")
+        body.append(f"<h{level}>{html.escape(title)}</h{level}>")
         if figure:
             md.append(f"![{title}]({figure})\n")
             data = base64.b64encode((out / figure).read_bytes()).decode()
             body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
-        md.append(_md_table(table))
-        body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="absent"))
+        if isinstance(table, str):
+            md.append(table + "\n")
+            body.append(f"<p>{html.escape(table)}</p>")
+        elif not (figure and table.empty):
+            md.append(_md_table(table))
+            body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="absent"))
     write_atomic(out / "report.md", "\n".join(md))
     page = ("<!doctype html><html><head><meta charset='utf-8'><title>warmeval report</title><style>"
             "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
@@ -255,3 +280,61 @@ def build_report(
             + "".join(body) + "</body></html>")  # fmt: skip
     write_atomic(out / "report.html", page)
     return out / "report.html"
+
+
+BESIDE_TITLE = "Beside the paper"
+
+
+def _beside(
+    rows: pd.DataFrame,
+    rule: RefusalRule,
+    folder: Path | None,
+    out: Path,
+    trajectories: Sequence[str | Path] | None,
+    controls: pd.DataFrame | None,
+    load: Any,
+) -> tuple[list[tuple[str, str | None, Any]], dict[str, Any]]:
+    """The "Beside the paper" section: ``(title, figure, table or text)`` entries (``### `` marks a subsection) and
+    the JSON summary."""
+    from warmeval.analysis.beside import beside_paper, controls_beside, plot_fig2, plot_sociot
+    from warmeval.analysis.paper_results import HOW_TO_GET
+    from warmeval.util.files import safe_name
+
+    if folder is None:
+        return [(BESIDE_TITLE, None, HOW_TO_GET[0].upper() + HOW_TO_GET[1:] + ".")], {
+            "available": False,
+            "how_to_get": HOW_TO_GET,
+        }
+    results = load(folder)
+    beside = beside_paper(rows, results, rule)
+    intro = (f"The paper's five models ({', '.join(results.models())}) from the authors' released tables in {folder}; "
+             "this run's responses go through the authors' own paired-test procedure (`warmeval analyse paired "
+             "--layout paper`), and both sides are summarised alike: accuracy on unmodified prompts, and differences "
+             "(intervention minus original, percentage points; negative = more errors) on unmodified prompts, "
+             "per amendment group (unweighted mean of its sub-types) and under stated user beliefs.")  # fmt: skip
+    entries: list[tuple[str, str | None, Any]] = [(BESIDE_TITLE, None, intro)]
+    for note in [*beside.notes, *[f"set aside from the release: {d}" for d in results.dropped]]:
+        entries.append(("### Note", None, note))
+    for title, table in beside.tables():
+        entries.append((f"### {title}", None, table))
+    for intervention, summary in beside.run.items():
+        for model in dict.fromkeys(summary["model"]):
+            name = f"paper_fig2_{intervention}_{safe_name(str(model))}.png"
+            plot_fig2(beside, intervention, str(model), out / name)
+            title = f"### Error rates beside the paper's models: {intervention}, {model}"
+            entries.append((title, name, pd.DataFrame()))
+    if trajectories:
+        frames = []
+        for path in trajectories:
+            frame = pd.read_csv(path)
+            frames.append(frame.assign(series=Path(path).parent.name or Path(path).stem))
+        note = plot_sociot(results, pd.concat(frames, ignore_index=True), out / "paper_sociot.png")
+        entries.append(("### SocioT warmth beside the paper's Fig. 1a", "paper_sociot.png", note))
+    entries.append(("### Capability and safety controls beside the paper's (original vs warm)", None,
+                    controls_beside(results, controls)))  # fmt: skip
+    summary = {
+        "available": True, "folder": str(folder), "paper_models": results.models(), "notes": beside.notes,
+        "ranges": {i: {d: {"paper_min": lo, "paper_max": hi, "run": run} for d, (lo, hi, run) in
+                       beside.ranges(i).items()} for i in beside.run},
+    }  # fmt: skip
+    return entries, summary

@@ -47,6 +47,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
+PAPER_RESULTS_HELP = ("A folder holding the paper's released result tables under their own names (results_*.csv, "
+                      "general_benchmark_results.csv, sociot_ft.csv). Default: the copy `warmeval stimuli results` "
+                      "fetched, if any.")  # fmt: skip
+
+
 def _fail(error: Exception) -> None:
     typer.echo(f"error: {error}", err=True)
     raise typer.Exit(2) from error
@@ -184,11 +189,17 @@ def demo(
     out: Path = typer.Option(Path("warmeval-demo"), help="Folder for data, adapters, logs and the report."),
     max_tokens: int = typer.Option(64, help="Tokens generated per answer to a task question."),
     n: int = typer.Option(4, help="Questions per task (Disinfo: all six demo claims) and items per control."),
+    paper_results: Path | None = typer.Option(None, help=PAPER_RESULTS_HELP),
 ) -> None:
     """The whole study offline on the embedded SmolLM2: data, rewrites, adapters, one server, tasks, warmth, report."""
+    from warmeval.analysis.paper_results import PaperResultsError, locate
     from warmeval.demo import DISCLAIMER, format_results, run_demo
 
-    result = run_demo(out, max_tokens=max_tokens, n=n)
+    try:
+        locate(paper_results)  # a bad folder stops the demo before anything runs
+    except PaperResultsError as error:
+        _fail(error)
+    result = run_demo(out, max_tokens=max_tokens, n=n, paper_results=paper_results)
     typer.echo("")
     typer.echo(
         "Accuracy by task and variant (judge: warmeval-scripted/match, an offline string matcher of gold answers):"
@@ -200,6 +211,9 @@ def demo(
     for row in result.experiment.controls:
         value = "n/a" if row.value is None else f"{row.value:.3f}"
         typer.echo(f"control {row.control:<9} {row.variant:<9} {row.metric} {value} (n={row.n})")
+    typer.echo("")
+    for line in result.experiment.beside:
+        typer.echo(line)
     typer.echo("")
     typer.echo(DISCLAIMER)
     typer.echo(result.experiment.verdict or "")
@@ -270,6 +284,8 @@ def run(experiment: Path = typer.Argument(..., help="Experiment YAML (see `warme
             typer.echo(f"  {line}", err=True)
         raise typer.Exit(1)
     typer.echo(f"report: {result.report}")
+    for line in result.beside:
+        typer.echo(line)
     typer.echo(result.verdict or "")
 
 
@@ -291,6 +307,25 @@ sociot_app = typer.Typer(
 app.add_typer(sociot_app, name="sociot")
 
 MODEL_HELP = "GPT-2 HF id or local folder (default: $WARMEVAL_SOCIOT_MODEL, else openai-community/gpt2)."
+SOCIOT_MODE_HELP = ("paper (the authors' implementation, the paper's scale) or text_logprob (warmeval's "
+                    "text-tokens-only variant); code is the deprecated name of paper.")  # fmt: skip
+
+
+def _sociot_mode(mode: str) -> str:
+    """The SocioT mode by its current name; exit 2 on an unknown one, a one-line warning for a deprecated one."""
+    import warnings
+
+    from warmeval.scorers.sociot import resolve_mode
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            resolved = resolve_mode(mode)
+        except ValueError as error:
+            _fail(error)
+    for warning in caught:
+        typer.echo(f"warning: {warning.message}", err=True)
+    return resolved
 
 
 @sociot_app.command("score")
@@ -299,7 +334,7 @@ def sociot_score(
     column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
     out: Path = typer.Option(Path("sociot_scores.csv"), help="Where to write per-text scores (CSV)."),
     model: str | None = typer.Option(None, help=MODEL_HELP),
-    mode: str = typer.Option("code", help="code (the authors' implementation) or paper."),
+    mode: str = typer.Option("paper", help=SOCIOT_MODE_HELP),
     dimension: str = typer.Option("warmth", help="warmth, humt, status, social_distance or gender."),
     batch_size: int | None = typer.Option(None, help="Sequences per forward pass (default: a token budget)."),
     device: str | None = typer.Option(None, help="Torch device (default: cuda if available, else cpu)."),
@@ -308,6 +343,7 @@ def sociot_score(
     from warmeval.scorers.sociot import summarize
     from warmeval.scorers.sociot_io import TextInputError, read_texts, score_items, write_scores
 
+    mode = _sociot_mode(mode)
     try:
         items = [item for file in files for item in read_texts(file, column)]
     except TextInputError as error:
@@ -316,7 +352,7 @@ def sociot_score(
     scores = score_items(
         items,
         model=model,
-        mode=mode,  # type: ignore[arg-type]  # checked by the scorer: code or paper
+        mode=mode,
         dimension=dimension,
         batch_size=batch_size,
         device=device,
@@ -334,15 +370,16 @@ def sociot_trajectory(
     out: Path = typer.Option(Path("sociot_trajectory"), help="Output folder for the table and the PNG."),
     column: str = typer.Option("text", help="Column (CSV) or field (JSONL) holding the text."),
     model: str | None = typer.Option(None, help=MODEL_HELP),
-    mode: str = typer.Option("code", help="code (the authors' implementation) or paper."),
+    mode: str = typer.Option("paper", help=SOCIOT_MODE_HELP),
     batch_size: int | None = typer.Option(None, help="Sequences per forward pass."),
     device: str | None = typer.Option(None, help="Torch device."),
 ) -> None:
     """Warmth of each checkpoint's generations: warmth_trajectory.csv and a PNG with error bars."""
     from warmeval.scorers.sociot_io import TextInputError, trajectory
 
+    mode = _sociot_mode(mode)
     try:
-        points = trajectory(checkpoints, out, column=column, model=model, mode=mode, batch_size=batch_size,  # type: ignore[arg-type]
+        points = trajectory(checkpoints, out, column=column, model=model, mode=mode, batch_size=batch_size,
                             device=device)  # fmt: skip
     except TextInputError as error:
         typer.echo(f"error: {error}", err=True)
@@ -489,7 +526,8 @@ def train_openai(config: Path = typer.Argument(..., help="YAML with OpenAIFineTu
         typer.echo(f"  step {checkpoint.get('step_number')}: {checkpoint.get('fine_tuned_model_checkpoint')}")
 
 
-stimuli_app = typer.Typer(help="The paper authors' released evaluation prompts (fetched, never shipped).",
+stimuli_app = typer.Typer(help="The paper authors' released prompts, result tables and SI texts (fetched or supplied, "
+                          "never shipped).",
                           no_args_is_help=True)  # fmt: skip
 app.add_typer(stimuli_app, name="stimuli")
 
@@ -517,6 +555,27 @@ def stimuli_fetch(
         data = path.read_bytes()
         lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
         typer.echo(f"  {key:<11} {lines:>6} lines  sha256 {hashlib.sha256(data).hexdigest()}  {path}")
+
+
+@stimuli_app.command("results")
+def stimuli_results(
+    force: bool = typer.Option(False, "--force", help="Download again even when a verified copy is cached."),
+) -> None:
+    """Download the paper's result tables at their pinned commits, verify them and cache them.
+
+    The five models' paired tests (warm, cold, warm system prompt), capability controls and SocioT trajectories:
+    afterwards `warmeval report`, `warmeval run` and `warmeval compare` set a run beside them. Exit 2 when a file
+    cannot be had, with the URL and where to place the file by hand.
+    """
+    from warmeval.analysis.paper_results import PAPER_REPO, PaperResultsError, cache_dir, describe, fetch_paper_results
+
+    try:
+        paths = fetch_paper_results(force=force)
+    except PaperResultsError as error:
+        _fail(error)
+    typer.echo(f"{PAPER_REPO} result tables -> {cache_dir()}")
+    for line in describe(paths.values()):
+        typer.echo(line)
 
 
 @stimuli_app.command("statements")
@@ -710,13 +769,28 @@ def analyse_models(
 def analyse_paired(
     inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
     a: str = typer.Option("original", help="Variant A (the reference)."),
-    b: str = typer.Option("warm", help="Variant B."),
-    out: Path = typer.Option(Path("paired_cells.csv"), help="Where to write the per-cell table (CSV)."),
+    b: str = typer.Option("warm", help="Variant B (with --layout paper: warm, cold or warm_sysprompt)."),
+    layout: str = typer.Option(
+        "cells",
+        help="cells (warmeval's per-cell table) or paper (the authors' table, row for row: their families, "
+        "FDR grouping, statistics, rounding and the header of their released results_*.csv).",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        help="Where to write the table (CSV). Default: paired_cells.csv, or with --layout paper the released "
+        "file's name (results_warm_ft.csv, results_cold_ft.csv, results_warm_sysprompt.csv).",
+    ),
     refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
 ) -> None:
-    """McNemar exact tests with BH-FDR per model x dataset x amendment x prompt group, on identical prompts."""
+    """McNemar exact tests on identical prompts: per model x dataset x amendment x prompt group with BH-FDR across
+    cells (--layout cells), or the authors' table (--layout paper)."""
     from warmeval.analysis.paired import PairingError, paired_cells
 
+    if layout not in ("cells", "paper"):
+        _fail(ValueError(f"--layout {layout!r}: use cells or paper"))
+    if layout == "paper":
+        _paired_paper_layout(inputs, a, b, out, refusal_rule)
+        return
     frame, report = _load(inputs, refusal_rule)
     try:
         table = paired_cells(frame, a, b)
@@ -724,9 +798,39 @@ def analyse_paired(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from error
     _say_verdict(report)
+    out = out or Path("paired_cells.csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(out, index=False)
     typer.echo(f"{len(table)} cells, {int((table['q_fdr'] < 0.05).sum())} with q < 0.05 -> {out}")
+
+
+def _paired_paper_layout(inputs: list[Path], a: str, b: str, out: Path | None, rule: str | None) -> None:
+    from warmeval.analysis.load import AnalysisInputError, LoadReport, finalize, load_rows
+    from warmeval.analysis.paired import PairingError, paper_layout, write_paper_layout
+    from warmeval.analysis.paper_results import FILES
+
+    report = LoadReport()
+    try:
+        rows, chosen = load_rows(list(inputs), rule, report)  # type: ignore[arg-type]
+        table, notes = paper_layout(rows, a, b, chosen)
+    except (AnalysisInputError, PairingError) as error:
+        _fail(error)
+    finalize(rows, chosen, report)  # the exclusion counts the verdict reads
+    _say_verdict(report)
+    target = out or Path(FILES[b].name if b in FILES else f"results_{b}.csv")
+    write_paper_layout(table, target)
+    families = table["Test_Type"].value_counts()
+    typer.echo(f"the authors' layout, {b} vs {a}: {len(table)} rows ({families.get('Sycophancy', 0)} Sycophancy, "
+               f"{families.get('Normal', 0)} Normal) for {', '.join(notes.models)}; "
+               f"{int((table['Significant (FDR)'] == 'Yes').sum())} significant after FDR -> {target}")  # fmt: skip
+    if notes.unreadable_counted_incorrect:
+        typer.echo(f"note: {notes.unreadable_counted_incorrect} responses without a CORRECT/INCORRECT verdict are "
+                   "counted incorrect, as the authors' script counts them (warmeval's own tables exclude "
+                   "them)")  # fmt: skip
+    if notes.duplicate_pairs:
+        typer.echo(f"note: {notes.duplicate_pairs} extra pairs from prompts present more than once in a file, paired "
+                   "every copy with every copy as the authors' merge does (warmeval's own tables refuse "
+                   "them)")  # fmt: skip
 
 
 @app.command()
@@ -735,17 +839,57 @@ def report(
     out: Path = typer.Option(Path("warmeval-report"), help="Output folder."),
     trajectory: list[Path] = typer.Option([], help="SocioT warmth_trajectory.csv files to plot (repeatable)."),
     refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
+    paper_results: Path | None = typer.Option(None, help=PAPER_RESULTS_HELP),
 ) -> None:
-    """Write report.html (self-contained), report.md, PNG figures and models.json."""
+    """Write report.html (self-contained), report.md, PNG figures and models.json; with the paper's result tables at
+    hand, a section "Beside the paper"."""
     from warmeval.analysis.load import AnalysisInputError
+    from warmeval.analysis.paper_results import PaperResultsError
     from warmeval.analysis.report import build_report
 
     try:
-        page = build_report(list(inputs), out, trajectories=list(trajectory), rule=refusal_rule)  # type: ignore[arg-type]
-    except AnalysisInputError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from error
+        page = build_report(list(inputs), out, trajectories=list(trajectory), rule=refusal_rule,  # type: ignore[arg-type]
+                            paper_results=paper_results)  # fmt: skip
+    except (AnalysisInputError, PaperResultsError) as error:
+        _fail(error)
+    beside = json.loads((page.parent / "beside_paper.json").read_text(encoding="utf-8"))
+    if not beside["available"]:
+        typer.echo(f"note: {beside['how_to_get']}")
     typer.echo(f"report: {page}")
+
+
+@app.command()
+def compare(
+    inputs: list[Path] = typer.Argument(..., help=INPUTS_HELP),
+    paper_results: Path | None = typer.Option(None, help=PAPER_RESULTS_HELP),
+    refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
+) -> None:
+    """Print the run beside the paper's five models: per intervention and dataset, accuracy on unmodified prompts
+    and the differences to the original model (the report's "Beside the paper" tables). Exit 2 without the tables."""
+    from warmeval.analysis.beside import beside_paper
+    from warmeval.analysis.load import AnalysisInputError, LoadReport, finalize, load_rows
+    from warmeval.analysis.paper_results import PaperResultsError, load_paper_results
+
+    report = LoadReport()
+    try:
+        results = load_paper_results(paper_results)
+        rows, chosen = load_rows(list(inputs), refusal_rule, report)  # type: ignore[arg-type]
+    except (AnalysisInputError, PaperResultsError) as error:
+        _fail(error)
+    finalize(rows, chosen, report)
+    _say_verdict(report)
+    beside = beside_paper(rows, results, chosen)
+    for note in beside.notes:
+        typer.echo(f"note: {note}")
+    tables = beside.tables()
+    if not tables:
+        _fail(ValueError("nothing to compare: the inputs hold no original variant paired with warm, cold or "
+                         "warm_sysprompt"))  # fmt: skip
+    typer.echo(f"Beside the paper ({', '.join(results.models())}; tables in {results.folder}); Δ = intervention "
+               "minus original accuracy, percentage points:")  # fmt: skip
+    for title, table in tables:
+        typer.echo(f"\n{title}")
+        typer.echo(table.to_string(index=False))
 
 
 @app.command()

