@@ -126,6 +126,11 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def short_name(model: str) -> str:
+    """A run's model as the comparison labels it: a local folder by its name, a Hub id or served name as it is."""
+    return Path(model).name if Path(model).is_absolute() else model
+
+
 def beside_paper(rows: pd.DataFrame, results: PaperResults, rule: RefusalRule = "paper") -> Beside:
     """The run's rows (`warmeval.analysis.load.load_rows`) beside the paper, for each intervention present."""
     beside = Beside()
@@ -141,7 +146,7 @@ def beside_paper(rows: pd.DataFrame, results: PaperResults, rule: RefusalRule = 
         except PairingError as error:
             beside.notes.append(f"{intervention}: {error}")
             continue
-        mine = normalise_paired(table, intervention, f"{intervention} (this run)", name=str)
+        mine = normalise_paired(table, intervention, f"{intervention} (this run)", name=short_name)
         theirs = results.paired[results.paired["intervention"] == intervention]
         beside.run[intervention] = summarise(mine)
         beside.paper[intervention] = summarise(theirs)

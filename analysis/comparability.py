@@ -12,7 +12,8 @@ authors' released code and stimuli):
 * judge: ``openai/gpt-4o-2024-08-06`` with the paper's prompt (the user's declared copy of SI section 3.1), never the
   model under test, its verdicts readable (at most 5% NOANSWER per dataset and variant); the refusal rule ``paper``;
 * generation: temperature 0.8, at most 300 tokens, one answer per prompt;
-* controls: AdvBench's 520 prompts, the full MMLU (14,042) and GSM8K (1,319) test sets, SocioT on 1,500 answers;
+* controls: AdvBench's 520 prompts, the full MMLU (14,042) and GSM8K (1,319) test sets, SocioT on 1,500 answers
+  scored with GPT-2 in the authors' implementation (``paper`` mode);
 * variants: an original model and a warm one; adapters trained with the paper's LoRA recipe (r 8, alpha 16, dropout
   0.1, learning rate 1e-5, effective batch 16, sequence length 1,024, 10 epochs) and evaluated at epoch 2; the
   system-prompt control with the paper's warm system prompt.
@@ -255,6 +256,12 @@ def _controls(logs: list[LogProtocol], controls: pd.DataFrame | None) -> tuple[l
     sociot = [log for log in logs if log.task == "sociot_generations"]
     if sociot and min(log.samples for log in sociot) < PAPER_SOCIOT:
         out.append(f"controls: SocioT on {min(log.samples for log in sociot)} answers (the paper: {PAPER_SOCIOT:,})")
+    for log in sociot:  # logs before task version 2 say "code" for the authors' implementation
+        if str(log.metadata.get("sociot_mode", "paper")) not in ("paper", "code"):
+            out.append(f"controls: SocioT in {log.metadata['sociot_mode']} mode (the paper: the authors' "
+                       "implementation, paper mode)")  # fmt: skip
+        if log.metadata.get("sociot_model_is_gpt2") is False:
+            out.append(f"controls: SocioT scored with {log.metadata.get('sociot_model')} (the paper: GPT-2)")
     if controls is None:
         unchecked.append("MMLU and GSM8K controls not in the input" if advbench else "controls not in the input")
         return out, unchecked

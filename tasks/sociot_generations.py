@@ -24,7 +24,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
-from warmeval.scorers.sociot import DEFAULT_MODEL, resolve_mode
+from warmeval.scorers.sociot import DEFAULT_MODEL, is_gpt2, resolve_mode, resolve_model
 from warmeval.scorers.sociot_inspect import sociot_warmth
 from warmeval.tasks.common import DataError
 from warmeval.training.data import read_validation_prompts
@@ -40,7 +40,8 @@ CHANGELOG = {
     2: (
         "SocioT's modes renamed so that `paper` means the authors' released behaviour: the authors' implementation "
         "(formerly `code`, still the default, same scores) is `paper`; warmeval's text-tokens-only variant (formerly "
-        "`paper`) is `text_logprob`; `code` still works for one release with a FutureWarning"
+        "`paper`) is `text_logprob`; `code` still works for one release with a FutureWarning; the metadata records "
+        "SocioT's model and whether it is GPT-2"
     ),
 }
 
@@ -83,5 +84,11 @@ def sociot_generations(
         config=GenerateConfig(max_tokens=max_tokens, temperature=temperature),
         name=TASK_NAME,
         version=VERSION,
-        metadata={"task": TASK_NAME, "prompts_file": str(prompts_file), "sociot_mode": mode},
+        metadata={
+            "task": TASK_NAME,
+            "prompts_file": str(prompts_file),
+            "sociot_mode": mode,
+            "sociot_model": resolve_model(sociot_model),
+            "sociot_model_is_gpt2": is_gpt2(resolve_model(sociot_model)),
+        },  # fmt: skip
     )

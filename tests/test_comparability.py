@@ -117,6 +117,16 @@ def test_the_papers_protocol_is_comparable_and_each_departure_is_named() -> None
     assert "judge: 100 of 1000 verdicts unreadable (trivia, warm)" in verdict(unreadable, controls=_controls()).line()
     every = _paper_run(metadata={"conditions": "unmodified,emotion,relation,stake"})  # all 9 named one by one
     assert verdict(every, controls=_controls()).comparable
+    sociot = _paper_run()
+    for log in sociot.protocols:
+        if log.task == "sociot_generations":
+            log.metadata = {"sociot_mode": "text_logprob", "sociot_model": "/m/SmolLM2", "sociot_model_is_gpt2": False}
+    line = verdict(sociot, controls=_controls()).line()
+    assert "controls: SocioT in text_logprob mode (the paper: the authors' implementation, paper mode)" in line
+    assert "controls: SocioT scored with /m/SmolLM2 (the paper: GPT-2)" in line
+    for log in sociot.protocols:  # logs of task version 1 call the authors' implementation "code"
+        log.metadata = {"sociot_mode": "code"} if log.task == "sociot_generations" else log.metadata
+    assert verdict(sociot, controls=_controls()).comparable
 
 
 def test_adapters_trained_off_the_papers_recipe_are_named(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from tests.conftest import REPO, bin_path, run_cli, shared_file
+from tests.conftest import REPO, SHARED_DATA, bin_path, run_cli, shared_file
 from warmeval.experiment import load_experiment
 
 REAL_DATA = {
@@ -114,11 +114,13 @@ def test_cli_help_on_every_subcommand() -> None:
 def test_warmeval_demo(tmp_path: Path) -> None:
     """The README's main command: every stage of the study offline, on the embedded real model."""
     out = tmp_path / "demo"
-    result = subprocess.run([bin_path("warmeval"), "demo", "--out", str(out)], capture_output=True, text=True,
-                            timeout=1800)  # fmt: skip
+    results = SHARED_DATA / "warm_ai_2025_results"
+    beside = ["--paper-results", str(results)] if (results / "results_warm_ft.csv").is_file() else []
+    result = subprocess.run([bin_path("warmeval"), "demo", "--out", str(out), *beside], capture_output=True,
+                            text=True, timeout=1800)  # fmt: skip
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     stdout = result.stdout
-    assert "SmolLM2-135M-Instruct" in stdout and "the paper uses GPT-2" in stdout
+    assert "SocioT here: SmolLM2-135M-Instruct in text_logprob mode" in stdout and "0.011 at epoch 0" in stdout
     # data build: the three malformed fixture records are counted, 48 training conversations, 24 validation prompts
     build = json.loads((out / "data" / "conversations" / "manifest.json").read_text())["counts"]
     assert build["bad_records"] == {"missing_fields": 1, "wrong_role": 1, "empty_turn": 1}
@@ -178,6 +180,16 @@ def test_warmeval_demo(tmp_path: Path) -> None:
                       "controls: AdvBench 4 of 520", "controls: MMLU not run", "SocioT on 24 answers",
                       "models: warmeval's embedded demo model SmolLM2-135M-Instruct",
                       "training: warm adapter learning_rate 0.002 (the paper: 1e-05)",
-                      "generation: temperature 0 (the paper: 0.8)"):  # fmt: skip
+                      "generation: temperature 0 (the paper: 0.8)", "SocioT in text_logprob mode",
+                      "SocioT scored with "):  # fmt: skip
         assert deviation in verdict, (deviation, verdict)
     assert load_experiment(out / "experiment.yaml").sociot is not None
+    # beside the paper: the console names the paper's range next to the demo's own difference, per task
+    if beside:
+        assert "## Beside the paper" in report and all(m in report for m in ("Llama-8B", "Mistral-Small", "GPT-4o"))
+        for dataset in ("disinfo", "medqa", "trivia", "truthfulqa"):
+            assert re.search(rf"\n  {dataset} +this run: \S+ [+-]\d+\.\d; the paper: [+-]\d+\.\d to [+-]\d+\.\d\n",
+                             stdout), (dataset, stdout[-3000:])  # fmt: skip
+        assert (out / "run" / "report" / "paper_fig2_warm_SmolLM2-135M-Instruct.png").is_file()
+    else:
+        assert "Beside the paper: the paper's result tables are not at hand" in stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 from inspect_ai.log import list_eval_logs, read_eval_log
 
-from tests.conftest import FAST_SERVER, REPO, bin_path, free_port, run_cli
+from tests.conftest import FAST_SERVER, REPO, SHARED_DATA, bin_path, free_port, run_cli
 from warmeval.experiment import EXAMPLE, SET_BY_EXPERIMENT, ExperimentError, build_tasks, load_experiment
 from warmeval.tiny import build_tiny_gpt2
 from warmeval.training.lora import LoraTrainConfig, train_lora
@@ -54,6 +55,11 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
         ({**base, "sociot": {"prompts": "p.jsonl", "checkpoints": {"warm": "."}}}, r"sociot.prompts: p.jsonl does"),
         ({**base, "sociot": {"prompts": "ok.yaml", "checkpoints": {"warm": "."}}},
          r"sociot.checkpoints.warm: . holds no epoch-<e>/ adapter folder"),
+        ({**base, "paper_results": "nowhere"}, r"paper_results: nowhere does not exist"),
+        ({**base, "paper_results": "."},
+         r"paper_results: .*results_warm_ft.csv: missing; run `warmeval stimuli results`"),
+        ({**base, "sociot": {"prompts": "ok.yaml", "checkpoints": {"warm": "."}, "mode": "principled"}},
+         r"sociot.mode: "),
     ]  # fmt: skip
     for data, message in cases:
         with pytest.raises(ExperimentError, match=message):
@@ -175,6 +181,9 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
         "max_connections": 4,
         "output_dir": str(tmp_path / "run"),
     }  # fmt: skip
+    results = SHARED_DATA / "warm_ai_2025_results"
+    if (results / "results_warm_ft.csv").is_file():  # the paper's tables, when at hand: the run sets itself beside them
+        experiment["paper_results"] = str(results)
     path = _write(tmp_path / "experiment.yaml", experiment)
     done = subprocess.run([bin_path("warmeval"), "run", str(path)], capture_output=True, text=True, timeout=1200,
                           cwd=tmp_path)  # fmt: skip
@@ -184,6 +193,12 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
     verdict = done.stdout.strip().splitlines()[-1]
     assert verdict.startswith("Paper-comparable: no: ")
     assert verdict in (tmp_path / "run" / "report" / "report.md").read_text()
+    if "paper_results" in experiment:
+        assert "Beside the paper (warm fine-tune minus original accuracy, unmodified prompts" in done.stdout
+        assert re.search(r"\n  trivia +this run: \S+ [+-]\d+\.\d; the paper: -\d+\.\d to -\d+\.\d\n", done.stdout)
+        assert "## Beside the paper" in (tmp_path / "run" / "report" / "report.md").read_text()
+    else:
+        assert "Beside the paper: the paper's result tables are not at hand" in done.stdout
     for deviation in ("judge: warmeval-scripted/match", "controls: MMLU 2 of 14,042 questions",
                       "controls: GSM8K not run", "tasks: medqa_conv, truthfulqa not run",
                       "generation: at most 8 tokens (the paper: 300)"):  # fmt: skip

@@ -14,12 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import SHARED_DATA
 from warmeval.analysis.load import COLUMNS, finalize, load_rows
 from warmeval.analysis.paired import PairingError, paired_cells, paper_layout
 from warmeval.analysis.paper_results import FILES, paired_header
 from warmeval.cli import app
-
-from .conftest import SHARED_DATA
 
 SAMPLE = SHARED_DATA / "warm_ai_2025_sample"
 HEADER = paired_header("warm")
@@ -152,7 +151,8 @@ def test_cli_header_per_intervention_and_notes(tmp_path: Path) -> None:
         writer.writerows(records)
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)
-        result = CliRunner().invoke(app, ["analyse", "paired", str(table), "--layout", "paper", "--b", "warm_sysprompt"])
+        arguments = ["analyse", "paired", str(table), "--layout", "paper", "--b", "warm_sysprompt"]
+        result = CliRunner().invoke(app, arguments)
     assert result.exit_code == 0, result.output
     written = tmp_path / FILES["warm_sysprompt"].name
     assert _rows(written)[0][2] == "System Prompt Accuracy (%)"

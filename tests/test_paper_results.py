@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import SHARED_DATA
 from warmeval.analysis import paper_results
 from warmeval.analysis.beside import beside_lines, summarise
 from warmeval.analysis.paper_results import (
@@ -28,8 +29,6 @@ from warmeval.analysis.paper_results import (
 )
 from warmeval.analysis.report import build_report
 from warmeval.cli import app
-
-from .conftest import SHARED_DATA
 
 RESULTS = SHARED_DATA / "warm_ai_2025_results"
 SAMPLE = SHARED_DATA / "warm_ai_2025_sample"
@@ -157,7 +156,8 @@ def _trajectory(path: Path, mode: str, model: str, is_gpt2: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"label": ["base", "epoch-2"], "epoch": [0.0, 2.0], "n": [10, 10], "mean": [0.011, 0.02],
                   "se": [0.001, 0.001], "ci_low": [0.009, 0.018], "ci_high": [0.013, 0.022], "mode": [mode] * 2,
-                  "model": [model] * 2, "model_is_gpt2": [str(is_gpt2).lower()] * 2}).to_csv(path, index=False)  # fmt: skip
+                  "model": [model] * 2, "model_is_gpt2": [str(is_gpt2).lower()] * 2,
+                  }).to_csv(path, index=False)  # fmt: skip
     return path
 
 
