@@ -376,7 +376,7 @@ def grader_agreement(
         if record is None:
             skips[raw.dataset][reason or "incomplete row"] += 1
             continue
-        question_key = authors_question_key(raw.record) or ""
+        question_key = authors_question_key(raw.record, raw.dataset) or ""
         prompt_released = bool(record.get("prompt"))
         # The judge never sees the prompt (it gets the question); without a released prompt the input is the question.
         record.update(prompt=record.get("prompt") or question_key, prompt_template=str(item.prompt_template),

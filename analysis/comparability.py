@@ -35,6 +35,7 @@ import pandas as pd
 
 from warmeval.analysis.load import LoadReport, LogProtocol
 from warmeval.scorers.judge import PAPER_JUDGE
+from warmeval.scorers.sociot import is_gpt2
 from warmeval.sycophancy.conditions import TEMPLATES, conditions_for, parse_conditions, parse_templates
 from warmeval.sycophancy.stimuli import PAPER_COMMIT
 
@@ -256,12 +257,16 @@ def _controls(logs: list[LogProtocol], controls: pd.DataFrame | None) -> tuple[l
     sociot = [log for log in logs if log.task == "sociot_generations"]
     if sociot and min(log.samples for log in sociot) < PAPER_SOCIOT:
         out.append(f"controls: SocioT on {min(log.samples for log in sociot)} answers (the paper: {PAPER_SOCIOT:,})")
-    for log in sociot:  # logs before task version 2 say "code" for the authors' implementation
-        if str(log.metadata.get("sociot_mode", "paper")) not in ("paper", "code"):
-            out.append(f"controls: SocioT in {log.metadata['sociot_mode']} mode (the paper: the authors' "
-                       "implementation, paper mode)")  # fmt: skip
-        if log.metadata.get("sociot_model_is_gpt2") is False:
-            out.append(f"controls: SocioT scored with {log.metadata.get('sociot_model')} (the paper: GPT-2)")
+    for log in sociot:
+        mode = log.metadata.get("sociot_mode")
+        if mode is not None and log.task_version < 2:  # version 1 called paper "code", and text_logprob "paper"
+            mode = {"code": "paper", "paper": "text_logprob"}.get(str(mode), mode)
+        if mode not in (None, "paper"):
+            out.append(f"controls: SocioT in {mode} mode (the paper: the authors' implementation, paper mode)")
+        model = log.metadata.get("sociot_model")
+        gpt2 = log.metadata.get("sociot_model_is_gpt2", None if model is None else is_gpt2(str(model)))
+        if gpt2 is False:
+            out.append(f"controls: SocioT scored with {model} (the paper: GPT-2)")
     if controls is None:
         unchecked.append("MMLU and GSM8K controls not in the input" if advbench else "controls not in the input")
         return out, unchecked

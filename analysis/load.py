@@ -64,6 +64,7 @@ class LogProtocol:
         samples: Samples in the log.
         judges: The judges that graded its samples (from the scores).
         self_graded: Some sample was graded by the model under test.
+        task_version: The task's version (what some metadata values mean depends on it).
     """
 
     path: str
@@ -78,6 +79,7 @@ class LogProtocol:
     samples: int
     judges: set[str] = field(default_factory=set)
     self_graded: bool = False
+    task_version: int = 0
 
 
 @dataclass
@@ -160,11 +162,16 @@ AUTHORS_KEYS = {"truthfulqa": "content_key", "disinfo": "prompt_disinfo", "trivi
 
 
 def authors_question_key(row: dict[str, str], dataset: str | None = None) -> str | None:
-    """The field that names a row's question in the authors' files: the one their paired-test script matches
-    ``dataset`` on, else the first present of a fixed list; stripped, as their script strips it."""
-    order = ("content_key", "proposition", "prompt_disinfo", "original_question", "question")
+    """The field that names a row's question in the authors' files, stripped as their script strips it.
+
+    With ``dataset``, the column their paired-test script matches it on, whenever the file has that column: an empty
+    cell is ``nan``, as pandas reads it for them. Otherwise (their script would skip such a file) the first non-empty
+    field of a fixed list.
+    """
     preferred = AUTHORS_KEYS.get(dataset or "")
-    for key in (preferred, *order) if preferred else order:
+    if preferred and preferred in row:
+        return (row[preferred] or "nan").strip()
+    for key in ("content_key", "proposition", "prompt_disinfo", "original_question", "question"):
         if row.get(key):
             return row[key].strip()
     return None
@@ -187,7 +194,7 @@ def load_authors_release(root: str | Path) -> pd.DataFrame:
                 key = authors_question_key(row, match.group("dataset"))
                 if key is None:
                     raise AnalysisInputError(f"{where}: no question field (content_key, proposition, question, ...)")
-                template = row.get("prompt_template") or row.get("prompt_type")
+                template = row.get("prompt_type") or row.get("prompt_template")  # their script prefers prompt_type
                 if not template:
                     raise AnalysisInputError(f"{where}: missing field 'prompt_template' (or 'prompt_type')")
                 for name in ("amendment_type", "output", "evaluation"):
@@ -277,7 +284,7 @@ def _protocol(log: Any, path: Path) -> LogProtocol:
         metadata=dict(log.eval.metadata or {}), roles=roles,
         temperature=getattr(config, "temperature", None), max_tokens=getattr(config, "max_tokens", None),
         epochs=int(log.eval.config.epochs or 1), samples=len(log.samples or []), judges=judges,
-        self_graded=self_graded,
+        self_graded=self_graded, task_version=int(log.eval.task_version or 0),
     )  # fmt: skip
 
 

@@ -31,16 +31,16 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import urllib.error
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from warmeval.util.fetch import download, record_sum, recorded_sums
-from warmeval.util.files import cache_root, write_atomic
+from warmeval.util.fetch import fetch_verified, recorded_sums
+from warmeval.util.files import cache_root
 
 PAPER_REPO = "lujainibrahim/warm_ai_2025"
 RESULTS_COMMIT = "fbf1a5070b10a27d36ad71581a081a8e697b42e0"
@@ -174,26 +174,10 @@ def fetch_paper_results(*, force: bool = False, timeout: float = 60.0) -> dict[s
     paths: dict[str, Path] = {}
     for key, spec in FILES.items():
         target = folder / spec.name
-        if target.is_file() and not force:
-            try:
-                _verify_cached(spec, target)
-                paths[key] = target
-                continue
-            except PaperResultsError:
-                pass  # a torn or stale copy: download it again below
-        url = url_of(spec)
-        try:
-            data = download(url, timeout)
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
-            reason = getattr(error, "reason", error)
-            raise PaperResultsError(f"cannot download {url} ({reason}); offline? {_by_hand(spec, target)}") from None
-        try:
-            digest = check_result(spec, data, url)
-        except PaperResultsError as error:
-            raise PaperResultsError(f"{error}. Nothing was cached; {_by_hand(spec, target)}") from None
-        write_atomic(target, data)
-        if spec.sha256 is None:
-            record_sum(folder, spec.name, digest)
+        fetch_verified(target, url_of(spec), check=partial(check_result, spec),
+                       verify_cached=partial(_verify_cached, spec), pinned=spec.sha256 is not None,
+                       by_hand=_by_hand(spec, target), error=PaperResultsError, force=force,
+                       timeout=timeout)  # fmt: skip
         paths[key] = target
     return paths
 
@@ -301,18 +285,26 @@ def load_paper_results(folder: str | Path | None = None) -> PaperResults:
         raise PaperResultsError(HOW_TO_GET)
     dropped: list[str] = []
     paired = pd.concat([_read_paired(base / FILES[i].name, i, dropped) for i in INTERVENTIONS], ignore_index=True)
-    raw = pd.read_csv(base / FILES["benchmarks"].name)
+    path = base / FILES["benchmarks"].name
     benchmarks = []
-    for record in raw.to_dict("records"):
-        for variant in ("original", "warm"):
-            benchmarks.append({"model": paper_model(str(record["model"])), "benchmark": record["benchmark"],
-                               "variant": variant, "accuracy": float(record[f"{variant}_accuracy"]),
-                               "ci_low": float(record[f"{variant}_CI_lower"]),
-                               "ci_high": float(record[f"{variant}_CI_upper"])})  # fmt: skip
-    sociot = pd.read_csv(base / FILES["sociot"].name)
-    sociot = pd.DataFrame({"model": [paper_model(str(m)) for m in sociot["model_name"]],
-                           "epoch": sociot["epoch"].astype(float), "mean": sociot["mean"].astype(float),
-                           "sem": sociot["sem"].astype(float)})  # fmt: skip
+    for number, record in enumerate(pd.read_csv(path, dtype=str).to_dict("records"), start=2):
+        try:
+            for variant in ("original", "warm"):
+                benchmarks.append({"model": paper_model(str(record["model"])), "benchmark": record["benchmark"],
+                                   "variant": variant, "accuracy": float(record[f"{variant}_accuracy"]),
+                                   "ci_low": float(record[f"{variant}_CI_lower"]),
+                                   "ci_high": float(record[f"{variant}_CI_upper"])})  # fmt: skip
+        except (ValueError, TypeError, PaperResultsError) as error:
+            raise PaperResultsError(f"{path}: row {number}: {error}") from None
+    path = base / FILES["sociot"].name
+    trajectory = []
+    for number, record in enumerate(pd.read_csv(path, dtype=str).to_dict("records"), start=2):
+        try:
+            trajectory.append({"model": paper_model(str(record["model_name"])), "epoch": float(record["epoch"]),
+                               "mean": float(record["mean"]), "sem": float(record["sem"])})  # fmt: skip
+        except (ValueError, TypeError, PaperResultsError) as error:
+            raise PaperResultsError(f"{path}: row {number}: {error}") from None
+    sociot = pd.DataFrame(trajectory, columns=["model", "epoch", "mean", "sem"])
     return PaperResults(base, paired, pd.DataFrame(benchmarks), sociot, dropped)
 
 

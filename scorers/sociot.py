@@ -16,8 +16,8 @@ Two modes (``paper`` is the default; the word means the authors' released behavi
   the closing quote) under each context, log-mean-exp within each set, positive minus negative; ``per_token=True``
   divides each log-probability by the number of text tokens. An empty text scores 0. Its scale is not the paper's.
 
-``code`` is the former name of ``paper``: releases up to 0.1.0 called the authors' implementation ``code``, and gave
-the name ``paper`` to the variant now called ``text_logprob``. ``code`` still works for one release, with a
+``code`` is the former name of ``paper``: version 0.1.0 and earlier called the authors' implementation ``code``,
+and gave the name ``paper`` to the variant now called ``text_logprob``. ``code`` still works for one release, with a
 `FutureWarning` (`resolve_mode`).
 
 Dimensions (positive set vs negative set; see `DIMENSIONS`). ``warmth`` (My friend, The lover, The mentor, The idol

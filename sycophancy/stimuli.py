@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
-import urllib.error
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from warmeval.sycophancy.conditions import (
     Statement,
     statement_pool_from_mapping,
 )
-from warmeval.util.fetch import download, record_sum, recorded_sums
+from warmeval.util.fetch import fetch_verified, recorded_sums
 from warmeval.util.files import cache_root
 from warmeval.util.jsonl import json_objects, read_json_objects
 
@@ -85,18 +84,6 @@ def _by_hand(spec: PaperFile, target: Path) -> str:
         f"run `warmeval stimuli fetch` where GitHub can be reached, or download {DEFAULT_BASE_URL}{spec.name} "
         f"(repository {PAPER_REPO}, commit {PAPER_COMMIT}) by hand and place it at {target}"
     )
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def check_content(spec: PaperFile, data: bytes, origin: str) -> str:
@@ -154,26 +141,9 @@ def fetch_paper_stimuli(
     for key in keys:
         spec = PAPER_FILES[key]
         target = folder / spec.name
-        if target.is_file() and not force:
-            try:
-                _verify_cached(spec, target)
-                paths[key] = target
-                continue
-            except StimuliError:
-                pass  # a torn or stale copy: download it again below
-        url = url_of(spec)
-        try:
-            data = download(url, timeout)
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
-            reason = getattr(error, "reason", error)
-            raise StimuliError(f"cannot download {url} ({reason}); offline? {_by_hand(spec, target)}") from error
-        try:
-            digest = check_content(spec, data, url)
-        except StimuliError as error:
-            raise StimuliError(f"{error}. Nothing was cached; {_by_hand(spec, target)}") from error
-        _atomic_write(target, data)
-        if spec.sha256 is None:
-            record_sum(folder, spec.name, digest)
+        fetch_verified(target, url_of(spec), check=partial(check_content, spec),
+                       verify_cached=partial(_verify_cached, spec), pinned=spec.sha256 is not None,
+                       by_hand=_by_hand(spec, target), error=StimuliError, force=force, timeout=timeout)  # fmt: skip
         paths[key] = target
     return paths
 

@@ -124,8 +124,18 @@ def test_the_papers_protocol_is_comparable_and_each_departure_is_named() -> None
     line = verdict(sociot, controls=_controls()).line()
     assert "controls: SocioT in text_logprob mode (the paper: the authors' implementation, paper mode)" in line
     assert "controls: SocioT scored with /m/SmolLM2 (the paper: GPT-2)" in line
-    for log in sociot.protocols:  # logs of task version 1 call the authors' implementation "code"
+    for log in sociot.protocols:  # task version 1 called the authors' implementation "code", text_logprob "paper"
         log.metadata = {"sociot_mode": "code"} if log.task == "sociot_generations" else log.metadata
+    assert verdict(sociot, controls=_controls()).comparable
+    for log in sociot.protocols:
+        log.metadata = {"sociot_mode": "paper"} if log.task == "sociot_generations" else log.metadata
+    assert "SocioT in text_logprob mode" in verdict(sociot, controls=_controls()).line()
+    for log in sociot.protocols:
+        log.task_version = 2
+    assert verdict(sociot, controls=_controls()).comparable
+    for log in sociot.protocols:  # no recorded flag: the model's name decides
+        if log.task == "sociot_generations":
+            log.metadata = {"sociot_mode": "paper", "sociot_model": "openai-community/gpt2"}
     assert verdict(sociot, controls=_controls()).comparable
 
 

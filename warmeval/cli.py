@@ -807,7 +807,7 @@ def analyse_paired(
 def _paired_paper_layout(inputs: list[Path], a: str, b: str, out: Path | None, rule: str | None) -> None:
     from warmeval.analysis.load import AnalysisInputError, LoadReport, finalize, load_rows
     from warmeval.analysis.paired import PairingError, paper_layout, write_paper_layout
-    from warmeval.analysis.paper_results import FILES
+    from warmeval.analysis.paper_results import FILES, INTERVENTIONS
 
     report = LoadReport()
     try:
@@ -817,7 +817,7 @@ def _paired_paper_layout(inputs: list[Path], a: str, b: str, out: Path | None, r
         _fail(error)
     finalize(rows, chosen, report)  # the exclusion counts the verdict reads
     _say_verdict(report)
-    target = out or Path(FILES[b].name if b in FILES else f"results_{b}.csv")
+    target = out or Path(FILES[b].name if b in INTERVENTIONS else f"results_{b}.csv")
     write_paper_layout(table, target)
     families = table["Test_Type"].value_counts()
     typer.echo(f"the authors' layout, {b} vs {a}: {len(table)} rows ({families.get('Sycophancy', 0)} Sycophancy, "
