@@ -23,6 +23,7 @@ capability and safety controls beside the paper's, with 95% CIs.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,12 +215,13 @@ def plot_sociot(results: PaperResults, trajectories: pd.DataFrame | None, path: 
     ax.set_title("SocioT warmth: the paper's models (GPT-2, authors' implementation)", fontsize=8)
     target = ax if panels == 1 else axes[0][1]
     if trajectories is not None:
-        for series, part in trajectories.groupby("series", sort=True):
+        for i, (series, part) in enumerate(trajectories.groupby("series", sort=True)):
             part = part.sort_values("epoch")
-            target.errorbar(part["epoch"], part["mean"], yerr=1.96 * part["se"].fillna(0), marker="*", markersize=6,
-                            color="black", linewidth=2, capsize=2, label=f"{series} (this run)")  # fmt: skip
+            target.errorbar(part["epoch"], part["mean"], yerr=1.96 * part["se"].fillna(0), marker="*^sD"[i % 4],
+                            markersize=6, color=("black", "0.5")[i % 2], linestyle=("-", "--")[i % 2], linewidth=2,
+                            capsize=2, label=f"{series} (this run)")  # fmt: skip
         if panels == 2:
-            target.set_title(f"This run: {reason}", fontsize=7)
+            target.set_title(textwrap.fill(f"This run: {reason}", 70), fontsize=7)
     for axis in axes[0]:
         axis.set_xlabel("training epoch", fontsize=7)
         axis.set_ylabel("SocioT warmth", fontsize=7)
