@@ -17,7 +17,8 @@ import typer.core
 import yaml
 
 from tests.conftest import REPO, bin_path, run_cli
-from warmeval.cli import _cli_type, app
+from warmeval.cli import app
+from warmeval.cli.options import cli_type
 from warmeval.serve import ServeConfig
 from warmeval.training.data import BuildConfig
 from warmeval.training.generate import ValidationGenerationConfig
@@ -51,7 +52,7 @@ def test_every_config_field_is_a_documented_option_with_the_dataclass_default(pa
     assert "config" in params
     for field in dataclasses.fields(cls):
         assert docs.get(field.name), f"{cls.__name__}.{field.name} has no text under Attributes:"
-        if _cli_type(hints[field.name]) is None:  # tuples and nested maps: --config only
+        if cli_type(hints[field.name]) is None:  # tuples and nested maps: --config only
             assert field.name not in params
             continue
         option = params[field.name]

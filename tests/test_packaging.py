@@ -12,7 +12,13 @@ from tests.conftest import REPO
 
 
 def test_wheel_builds_without_warnings_and_ships_its_data(tmp_path: Path) -> None:
-    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     source = tmp_path / "src"
     for name in tracked:  # a clean checkout: no build/ or egg-info left over from the editable install
         if (REPO / name).is_file():
@@ -31,7 +37,8 @@ def test_wheel_builds_without_warnings_and_ships_its_data(tmp_path: Path) -> Non
                     "warmeval/training/prompts/rewrite_warm.j2", "warmeval/sycophancy/statements.yaml",
                     "warmeval/scorers/lm_eval_tasks/sociot/sociot_warmth_file.yaml",
                     "warmeval/scorers/lm_eval_tasks/capability/warmeval_mmlu.yaml",
-                    "warmeval/tasks/triviaqa.py", "warmeval/analysis/paper_results.py"):  # fmt: skip
+                    "warmeval/tasks/triviaqa.py", "warmeval/analysis/paper_results.py",
+                    "warmeval/cli/analysis.py"):  # fmt: skip
         assert shipped in names, shipped
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("dist-info/METADATA"))).decode()
     assert "License-Expression: MIT" in metadata

@@ -15,7 +15,7 @@ import typecheck  # noqa: E402  (scripts/typecheck.py)
 
 def test_a_cross_folder_type_error_fails_the_type_check(tmp_path: Path) -> None:
     package = typecheck.lay_out(tmp_path)
-    assert (package / "tasks" / "common.py").is_file() and (package / "cli.py").is_file()
+    assert (package / "tasks" / "common.py").is_file() and (package / "cli" / "__init__.py").is_file()
     # lower_first (sycophancy/) returns str; warmeval/ code that takes it for an int must fail, not pass as Any.
     # Checked as one module (its imports followed through the tree), the way `make lint` checks the whole package.
     (package / "_planted.py").write_text(
