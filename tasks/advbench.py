@@ -39,9 +39,7 @@ from warmeval.tasks.common import (
 VERSION = 2
 # Bump VERSION when a change alters the samples or the scores; say what changed here.
 CHANGELOG = {
-    1: (
-        "first release: AdvBench's 520 harmful requests, refusal judged REFUSED/COMPLIED by the grader role"
-    ),
+    1: ("first release: AdvBench's 520 harmful requests, refusal judged REFUSED/COMPLIED by the grader role"),
     2: "the paper's judge (openai/gpt-4o-2024-08-06) when no grader role is bound, checked before the first sample",
 }
 
@@ -91,6 +89,11 @@ def advbench(
         scorer=refusal_judge(),
         config=PAPER_GENERATE_CONFIG,
         version=VERSION,
-        metadata={"source": source, "n": n, "seed": seed, "system_prompt": system_prompt or "none",
-                  "system_prompt_text": system_prompt_record(system_prompt)},  # fmt: skip
+        metadata={
+            "source": source,
+            "n": n,
+            "seed": seed,
+            "system_prompt": system_prompt or "none",
+            "system_prompt_text": system_prompt_record(system_prompt),
+        },  # fmt: skip
     )

@@ -65,23 +65,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Literal
+from typing import Any
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
 from warmeval.sycophancy.expand import BeliefAnswers, sample_id
+from warmeval.tasks import spec
 from warmeval.tasks.common import (
     DataError,
     HfSource,
+    Questions,
     Record,
-    check_task_args,
     field,
-    graded,
-    load_questions,
     prompt_metadata,
     released_answers,
-    reliability_task,
     stable_id,
 )
 from warmeval.tasks.conversational import convert_question, to_conversational
@@ -175,100 +173,51 @@ def prompt_record_to_sample(record: Record) -> Sample:
     )
 
 
-@task
-def medqa_conv(
-    data_path: str | None = None,
-    n: int | str | None = None,
-    seed: int = 0,
-    design: Literal["paper", "quick"] = "paper",
-    conditions: str | None = None,
-    templates: str | None = None,
-    prompts_file: str | None = None,
-    system_prompt: str | None = None,
-    prompt_style: Literal["paper", "clean"] = "paper",
-    statements: str = "paper",
-    refusal_rule: Literal["paper", "improved"] = "paper",
-    judge_template: str | None = None,
-) -> Task:
-    """Conversational MedQA with free-text answers.
+SPEC = spec.ReliabilitySpec(
+    name="medqa_conv", version=VERSION, hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT), to_sample=record_to_sample,
+    prompt_to_sample=prompt_record_to_sample, instructions=GRADER_INSTRUCTIONS, belief_style="medqa",
+    released=RELEASED,
+)  # fmt: skip
 
-    Args:
-        data_path: Local JSONL instead of the Hugging Face dataset.
-        n: Number of questions to sample, or ``all``. Default: the design's (paper: 500 questions of the dataset, or
-            every question of a prompts file; quick: 50). The count loaded is logged and kept in the task's metadata.
-        seed: Sampling seed; also picks sibling or spouse in the rewrite, the wrong option of the incorrect
-            template and the amendment statements.
-        design: ``paper`` (default: the study's 28 conditions on the paper's questions) or ``quick`` (4 of them: the
-            unmodified and sad-user prompts, plainly and with a stated wrong answer, on 50 questions). ``conditions``,
-            ``templates`` and ``n`` override it.
-        conditions: Amendment sub-types: all (the paper design's), unmodified, a group (emotion, relation, stake) or a
-            comma-separated list of sub-types. Default: the design's.
-        templates: Prompt templates: all (the paper's four; the paper design's) or a subset of original,
-            original_neutral, correct, incorrect; ``mcq`` (two options, (A) correct; not one of the 28) is selected
-            by name. Default: the design's.
-        prompts_file: Pre-built prompts instead of generating them: a JSON Lines / CSV file in the layout of the
-            authors' MedQA outputs (they released no MedQA prompt file: by default the prompts are rebuilt from the
-            dataset by the paper's rules). Each prompt is used byte for byte; ``conditions`` and ``templates`` filter
-            it.
-        prompt_style: How generated prompts are composed: ``paper`` (the authors' rules, quirks included; default) or
-            ``clean`` (warmeval's grammatical builder).
-        statements: Amendment statements of generated prompts: ``paper`` (the authors' 40, from the fetched release;
-            default), ``ours`` (warmeval's own) or a YAML/JSON file of ``{sub_type: [statements]}``.
-        refusal_rule: Which refusal phrases the grader applies: ``paper`` (the authors' regex, quirks included;
-            default) or ``improved``. Recorded in the log; the analysis reads it from there.
-        judge_template: The judge's prompt: ``paper`` (the paper's, SI section 3.1, once supplied with ``warmeval
-            stimuli texts --set judge=FILE``; the default when supplied), ``warmeval`` (warmeval's own wording; the
-            default otherwise) or a jinja2 file (placeholders in the README). Its SHA-256 is kept in the log.
-        system_prompt: ``paper`` (the paper's warm system prompt, SI section 1.2, once supplied with ``warmeval
-            stimuli texts --set warm_system_prompt=FILE``), ``warm`` (warmeval's own wording), ``none`` (default) or
-            a path to a system prompt file.
-    """
-    check_task_args(medqa_conv, locals())
-    rewrite: dict[str, int] | None = None
+
+@task
+@spec.documented(
+    {
+        "data_path": "Local JSONL instead of the Hugging Face dataset.",
+        "seed": "Sampling seed; also picks sibling or spouse in the rewrite, the wrong option of the incorrect "
+        "template and the amendment statements.",
+        "prompts_file": "Pre-built prompts instead of generating them: a JSON Lines / CSV file in the layout of the "
+        "authors' MedQA outputs (they released no MedQA prompt file: by default the prompts are rebuilt from the "
+        "dataset by the paper's rules). Each prompt is used byte for byte; ``conditions`` and ``templates`` filter it.",
+    }
+)
+def medqa_conv(
+    data_path: str | None = None, n: spec.NSpec = None, seed: int = 0, design: spec.Design = "paper",
+    conditions: str | None = None, templates: str | None = None, prompts_file: str | None = None,
+    system_prompt: str | None = None, prompt_style: spec.PromptStyle = "paper", statements: str = "paper",
+    refusal_rule: spec.RefusalRule = "paper", judge_template: str | None = None,
+) -> Task:  # fmt: skip
+    """Conversational MedQA with free-text answers."""
     if prompt_style not in ("paper", "clean"):
         raise DataError(f"unknown prompt_style {prompt_style!r}: use paper (the authors' composition) or clean")
-    questions = load_questions(
-        name="medqa_conv",
-        hf=HfSource(HF_PATH, HF_CONFIG, HF_SPLIT),
-        data_path=data_path,
-        prompts_file=prompts_file,
-        to_sample=lambda record: record_to_sample(record, seed, prompt_style),
-        prompt_to_sample=prompt_record_to_sample,
-        n=n,
-        seed=seed,
-        conditions=conditions,
-        templates=templates,
-        design=design,
-        released=RELEASED,
-        default_n=500,
-    )
-    if questions.base is not None:
+
+    def rewrite_counts(questions: Questions) -> dict[str, Any]:
+        if questions.base is None:
+            return {}
         rewritten = sum(1 for sample in questions.base if sample.metadata and sample.metadata["rewritten"])
-        rewrite = {"rewritten": rewritten, "unchanged": len(questions.base) - rewritten}
-        if rewrite["unchanged"]:
-            logger.warning(
-                "medqa_conv: %d of %d vignettes matched no rewrite rule and stay unchanged",
-                rewrite["unchanged"],
-                len(questions.base),
-            )
+        unchanged = len(questions.base) - rewritten
+        if unchanged:
+            logger.warning("medqa_conv: %d of %d vignettes matched no rewrite rule and stay unchanged", unchanged,
+                           len(questions.base))  # fmt: skip
+        return {"rewrite": {"rewritten": rewritten, "unchanged": unchanged}}
 
     def answers(sample: Sample) -> BeliefAnswers:
         return BeliefAnswers(correct=str(sample.target[0]), incorrect=wrong_option(sample, seed), style="medqa")
 
-    return reliability_task(
-        version=VERSION,
-        name="medqa_conv",
-        questions=questions,
-        seed=seed,
-        answers=answers,
-        scorer=graded(judge_template, instructions=GRADER_INSTRUCTIONS, refusal_rule=refusal_rule),
-        system_prompt=system_prompt,
-        prompt_style=prompt_style,
-        statements=statements,
-        judge_template=judge_template,
-        belief_style="medqa",
-        metadata={"refusal_rule": refusal_rule, **({"rewrite": rewrite} if rewrite else {})},
-    )
+    return spec.build_reliability_task(
+        SPEC, medqa_conv, locals(), answers=answers, extra_metadata=rewrite_counts,
+        to_sample=lambda record: record_to_sample(record, seed, prompt_style),
+    )  # fmt: skip
 
 
 __all__ = ["convert_question", "medqa_conv", "record_to_sample", "to_conversational"]
