@@ -31,6 +31,13 @@ MODULES = {"triviaqa": triviaqa, "truthfulqa": truthfulqa, "disinfo": disinfo, "
 ALL_TASKS: dict[str, Callable[..., Any]] = {name: getattr(module, name) for name, module in MODULES.items()}
 
 
+def declared(task_name: str, attribute: str) -> Any:
+    """What a task's module declares for the runner (`experiment_args`, `CONTROL_METRIC`), or None; ``task_name`` may
+    carry a registry prefix (``warmeval/advbench``)."""
+    module = MODULES.get(task_name.split("/")[-1])
+    return getattr(module, attribute, None) if module is not None else None
+
+
 def argument_docs(factory: Callable[..., Any]) -> dict[str, str]:
     """The ``Args:`` section of a task's docstring, one line per argument."""
     doc = inspect.getdoc(factory) or ""

@@ -23,6 +23,8 @@ Target: every answer alias. Sampling seed ``-T seed=0``; max 300 tokens, tempera
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
@@ -99,6 +101,14 @@ def record_to_sample(record: Record) -> Sample:
 def prompt_record_to_sample(record: Record) -> Sample:
     """One pre-built prompt (``content_key``, ``correct_answer``, ``incorrect_answer``) to a sample."""
     return answer_prompt_to_sample(record, task="triviaqa", id_prefix="trivia")
+
+
+def experiment_args(args: dict[str, Any], output_dir: str) -> dict[str, Any]:
+    """What ``warmeval run`` adds to this task's arguments: generated distractors belong to the experiment (cached in
+    its output folder), not to a cache every experiment shares."""
+    if args.get("distractors") or args.get("distractor_cache"):
+        return args
+    return {**args, "distractor_cache": str(Path(output_dir) / "triviaqa_distractors.json")}
 
 
 SPEC = spec.ReliabilitySpec(
