@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 
 from warmeval.analysis.comparability import verdict
+from warmeval.analysis.glm import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.analysis.load import LoadReport, finalize, load_rows
-from warmeval.analysis.models import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.scorers.refusal import RefusalRule
 from warmeval.scorers.sociot_io import plot_trajectories as sociot_plot
 from warmeval.util.files import write_atomic

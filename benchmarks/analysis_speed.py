@@ -19,8 +19,8 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from warmeval.analysis.glm import fit_all  # noqa: E402
 from warmeval.analysis.load import finalize  # noqa: E402
-from warmeval.analysis.models import fit_all  # noqa: E402
 from warmeval.analysis.paired import paired_cells  # noqa: E402
 
 TARGET_SECONDS = 60.0

@@ -18,8 +18,8 @@ from statsmodels.stats.multitest import multipletests
 
 from tests.conftest import SHARED_DATA, run_cli
 from warmeval.analysis.gate import PASS, REGRESSION, UNUSABLE, run_gate
+from warmeval.analysis.glm import MODEL_SPECS, fit_all, fit_model
 from warmeval.analysis.load import AnalysisInputError, LoadReport, finalize, load_authors_release, load_table
-from warmeval.analysis.models import MODEL_SPECS, fit_all, fit_model
 from warmeval.analysis.paired import bh_fdr, mcnemar_exact, paired_cells
 from warmeval.analysis.report import build_report
 
@@ -372,7 +372,7 @@ def test_separation_is_flagged_not_crashed(tmp_path: Path) -> None:
 
 
 def test_odds_ratio_and_ame_do_not_overflow() -> None:
-    from warmeval.analysis.models import _odds_ratio, _wald
+    from warmeval.analysis.glm import _odds_ratio, _wald
 
     assert _odds_ratio(800.0) == math.inf and _odds_ratio(-800.0) == 0.0
     assert math.isnan(_wald(5.0, 0.0)["p"]) and _wald(5.0, 0.0)["odds_ratio"] == pytest.approx(math.exp(5))

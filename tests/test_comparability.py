@@ -13,8 +13,8 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from typer.testing import CliRunner
 
 from warmeval.analysis.comparability import PAPER_CONTROLS, Verdict, verdict
+from warmeval.analysis.glm import ModelError, fit_all, fit_comparisons
 from warmeval.analysis.load import LoadReport, LogProtocol, finalize, load_table
-from warmeval.analysis.models import ModelError, fit_all, fit_comparisons
 from warmeval.cli import app
 from warmeval.scorers.judge import PAPER_JUDGE
 from warmeval.sycophancy.stimuli import PAPER_COMMIT

@@ -23,8 +23,8 @@ from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from typer.testing import CliRunner
 
 from tests.conftest import SHARED_DATA, shared_file
+from warmeval.analysis.glm import fit_all
 from warmeval.analysis.load import finalize
-from warmeval.analysis.models import fit_all
 from warmeval.cli import app
 from warmeval.scorers.grader import mcq_choice
 from warmeval.sycophancy import stimuli

@@ -94,7 +94,7 @@ def analyse_models(
     """
     import json
 
-    from warmeval.analysis.models import ModelError, fit_comparisons
+    from warmeval.analysis.glm import ModelError, fit_comparisons
 
     frame, report = _load(inputs, refusal_rule)
     chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
