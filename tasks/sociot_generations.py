@@ -27,7 +27,7 @@ from inspect_ai.solver import generate
 from warmeval.scorers.sociot import DEFAULT_MODEL, is_gpt2, resolve_mode, resolve_model
 from warmeval.scorers.sociot_inspect import sociot_warmth
 from warmeval.tasks.common import DataError
-from warmeval.training.data import read_validation_prompts
+from warmeval.util.jsonl import read_validation_prompts
 
 TASK_NAME = "sociot_generations"
 VERSION = 2

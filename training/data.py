@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmeval.util.jsonl import json_lines, read_json_objects
+from warmeval.util.jsonl import json_lines
 from warmeval.util.manifest import Manifest, write_manifest
 
 HF_REPO = "anon8231489123/ShareGPT_Vicuna_unfiltered"
@@ -352,21 +352,3 @@ def build_conversations(config: BuildConfig) -> Manifest:
         outputs={"train": train_path, "validation_prompts": validation_path},
         extra={"query_type_rules": [(label, where, p.pattern) for label, where, p in QUERY_TYPE_RULES]},
     )
-
-
-def read_validation_prompts(
-    path: str | Path, n: int | None = None, error: type[Exception] = ValueError
-) -> list[dict[str, str]]:
-    """``{"id", "prompt"}`` rows of a validation prompts JSONL (the first ``n``); errors name the file and row."""
-    rows = []
-    for number, record in read_json_objects(path, error):
-        if not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
-            raise error(f"{path}: row {number}: field 'prompt' is missing or empty")
-        rows.append({"id": str(record.get("id", number)), "prompt": record["prompt"]})
-    if not rows:
-        raise error(f"{path}: no prompts")
-    ids = [row["id"] for row in rows]
-    if len(set(ids)) < len(ids):
-        duplicate = next(i for i in ids if ids.count(i) > 1)
-        raise error(f"{path}: duplicate prompt id {duplicate!r}")
-    return rows[:n] if n else rows

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmeval.training.data import read_validation_prompts
+from warmeval.util.jsonl import read_validation_prompts
 from warmeval.util.manifest import Manifest, write_manifest
 
 

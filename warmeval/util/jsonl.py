@@ -68,3 +68,21 @@ def read_json_objects(path: str | Path, error: type[Exception] = ValueError) -> 
         line = exc.object[: exc.start].count(b"\n") + 1
         raise error(f"{file}: row {line}: not UTF-8 text ({exc.reason})") from exc
     return list(json_objects(text, file, error))
+
+
+def read_validation_prompts(
+    path: str | Path, n: int | None = None, error: type[Exception] = ValueError
+) -> list[dict[str, str]]:
+    """``{"id", "prompt"}`` rows of a validation prompts JSONL (the first ``n``); errors name the file and row."""
+    rows = []
+    for number, record in read_json_objects(path, error):
+        if not isinstance(record.get("prompt"), str) or not record["prompt"].strip():
+            raise error(f"{path}: row {number}: field 'prompt' is missing or empty")
+        rows.append({"id": str(record.get("id", number)), "prompt": record["prompt"]})
+    if not rows:
+        raise error(f"{path}: no prompts")
+    ids = [row["id"] for row in rows]
+    if len(set(ids)) < len(ids):
+        duplicate = next(i for i in ids if ids.count(i) > 1)
+        raise error(f"{path}: duplicate prompt id {duplicate!r}")
+    return rows[:n] if n else rows
