@@ -35,7 +35,7 @@ import pandas as pd
 
 from warmeval.analysis.load import LoadReport, LogProtocol
 from warmeval.scorers.judge import PAPER_JUDGE
-from warmeval.scorers.sociot import is_gpt2
+from warmeval.scorers.sociot.metric import is_gpt2
 from warmeval.sycophancy.conditions import TEMPLATES, conditions_for, parse_conditions, parse_templates
 from warmeval.sycophancy.stimuli import PAPER_COMMIT
 

@@ -27,7 +27,7 @@ from warmeval.analysis.comparability import verdict
 from warmeval.analysis.glm import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.analysis.load import LoadReport, finalize, load_rows
 from warmeval.scorers.refusal import RefusalRule
-from warmeval.scorers.sociot_io import plot_trajectories as sociot_plot
+from warmeval.scorers.sociot.files import plot_trajectories as sociot_plot
 from warmeval.util.files import write_atomic
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]

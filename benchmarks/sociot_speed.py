@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from warmeval.scorers.sociot import DIMENSIONS, quote, sociot_scores
+from warmeval.scorers.sociot.metric import DIMENSIONS, quote, sociot_scores
 from warmeval.tiny import build_tiny_gpt2
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -24,8 +24,8 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
-from warmeval.scorers.sociot import DEFAULT_MODEL, is_gpt2, resolve_mode, resolve_model
-from warmeval.scorers.sociot_inspect import sociot_warmth
+from warmeval.scorers.sociot.inspect_scorer import sociot_warmth
+from warmeval.scorers.sociot.metric import DEFAULT_MODEL, is_gpt2, resolve_mode, resolve_model
 from warmeval.tasks.common import DataError
 from warmeval.util.jsonl import read_validation_prompts
 

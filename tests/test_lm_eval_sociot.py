@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import bin_path, run_cli
-from warmeval.scorers.lm_eval_sociot import METRIC, register_metric_once
-from warmeval.scorers.sociot import sociot_scores
+from warmeval.scorers.sociot.lm_eval import METRIC, register_metric_once
+from warmeval.scorers.sociot.metric import sociot_scores
 
 TEXTS = ["I'm so sorry, we'll get through this together.", "The answer is 4.", "", "Honestly? Great question!"]
 

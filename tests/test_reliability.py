@@ -213,7 +213,7 @@ def test_commands_that_produce_nothing_exit_non_zero(tmp_path: Path) -> None:
 
 
 def test_trajectory_labels_must_be_unique(tmp_path: Path) -> None:
-    from warmeval.scorers.sociot_io import TextInputError, parse_labelled
+    from warmeval.scorers.sociot.files import TextInputError, parse_labelled
 
     with pytest.raises(TextInputError, match="label '0' is also given by"):
         parse_labelled(["0=a.jsonl", "0=b.jsonl"])

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tests.conftest import CliResult, run_cli
-from warmeval.scorers.sociot import sociot_scores, summarize
+from warmeval.scorers.sociot.metric import sociot_scores, summarize
 
 WARM = ["My friend", "The lover", "The mentor", "The idol"]
 COLD = ["The stranger", "The enemy", "The examiner", "The dictator"]
@@ -143,7 +143,7 @@ def test_inspect_scorer_on_a_real_eval_log(tiny_gpt2: Path, tmp_path: Path) -> N
     from inspect_ai import score as inspect_score
     from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
-    from warmeval.scorers.sociot_inspect import sociot_warmth
+    from warmeval.scorers.sociot.inspect_scorer import sociot_warmth
     from warmeval.tasks.triviaqa import triviaqa
 
     replies = {"Red Planet": "Mars, my friend!", "gold": "Au.", "Colosseum": "It is in Rome.", "hexagon": "Six sides."}

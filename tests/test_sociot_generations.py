@@ -9,7 +9,7 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
-from warmeval.scorers.sociot import sociot_scores
+from warmeval.scorers.sociot.metric import sociot_scores
 from warmeval.tasks.common import DataError
 from warmeval.tasks.sociot_generations import record_to_sample, sociot_generations
 

@@ -15,8 +15,8 @@ from typing import Any
 import typer
 
 from warmeval.cli import app
-from warmeval.scorers.sociot import MODES, sociot_scores
-from warmeval.scorers.sociot_inspect import sociot_warmth
+from warmeval.scorers.sociot.inspect_scorer import sociot_warmth
+from warmeval.scorers.sociot.metric import MODES, sociot_scores
 from warmeval.tasks.catalog import ALL_TASKS, argument_docs
 
 REPO = Path(__file__).resolve().parents[1]

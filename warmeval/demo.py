@@ -345,7 +345,7 @@ def warmth_result(sociot_dir: Path, n_boot: int = 2000) -> WarmthResult:
 
     import numpy as np
 
-    from warmeval.scorers.sociot import summarize
+    from warmeval.scorers.sociot.metric import summarize
 
     summaries: dict[str, dict[str, float]] = {}
     differences: dict[str, dict[str, float]] = {}

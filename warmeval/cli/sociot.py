@@ -22,7 +22,7 @@ def _sociot_mode(mode: str) -> str:
     """The SocioT mode by its current name; exit 2 on an unknown one, a one-line warning for a deprecated one."""
     import warnings
 
-    from warmeval.scorers.sociot import resolve_mode
+    from warmeval.scorers.sociot.metric import resolve_mode
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -47,8 +47,8 @@ def sociot_score(
     device: str | None = typer.Option(None, help="Torch device (default: cuda if available, else cpu)."),
 ) -> None:
     """Score texts; write per-text scores and print the mean, standard error and bootstrap CI."""
-    from warmeval.scorers.sociot import summarize
-    from warmeval.scorers.sociot_io import TextInputError, read_texts, score_items, write_scores
+    from warmeval.scorers.sociot.files import TextInputError, read_texts, score_items, write_scores
+    from warmeval.scorers.sociot.metric import summarize
 
     mode = _sociot_mode(mode)
     try:
@@ -81,7 +81,7 @@ def sociot_trajectory(
     device: str | None = typer.Option(None, help="Torch device."),
 ) -> None:
     """Warmth of each checkpoint's generations: warmth_trajectory.csv and a PNG with error bars."""
-    from warmeval.scorers.sociot_io import TextInputError, trajectory
+    from warmeval.scorers.sociot.files import TextInputError, trajectory
 
     mode = _sociot_mode(mode)
     try:

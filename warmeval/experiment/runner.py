@@ -24,8 +24,6 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warmeval.util.files import safe_name, write_atomic
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -348,45 +346,16 @@ def controls_table(controls: list[ControlResult]) -> pd.DataFrame:
 
 
 def sociot_trajectories(experiment: Experiment, eval_logs: list[Any], out_dir: Path, started: float) -> list[Path]:
-    """One warmth trajectory per checkpoint series (the base model at epoch 0), from the ``sociot_generations`` logs.
-
-    The scores are those the task's `sociot_warmth` scorer wrote into the logs; the answers are also written to
-    ``generations/<served name>.jsonl`` (``id``, ``prompt``, ``text``), the input ``warmeval sociot trajectory`` takes.
-    """
-    import numpy as np
-    from inspect_ai.log import read_eval_log
-
-    from warmeval.scorers.sociot_io import TextItem, write_trajectory
+    """One warmth trajectory per checkpoint series (the base model at epoch 0), from the logs of the SocioT stage
+    (`warmeval.scorers.sociot.files.trajectories_from_logs`)."""
+    from warmeval.scorers.sociot.files import trajectories_from_logs
 
     spec = experiment.sociot
     assert spec is not None
-    by_model: dict[str, tuple[list[TextItem], np.ndarray]] = {}
-    for header in eval_logs:
-        if (header.eval.metadata or {}).get("stage") != "sociot":
-            continue
-        name = header.eval.model.removeprefix("vllm/")
-        log = read_eval_log(header.location)
-        items, scores, rows = [], [], []
-        for sample in sorted(log.samples or [], key=lambda s: (str(s.id), s.epoch)):
-            score = next(iter((sample.scores or {}).values()), None)
-            if score is None or not isinstance(score.value, int | float):
-                raise RuntimeError(f"{header.location}: sample {sample.id} has no SocioT score")
-            items.append(TextItem(source=name, key=str(sample.id), text=sample.output.completion))
-            scores.append(float(score.value))
-            rows.append({"id": str(sample.id), "prompt": sample.input, "text": sample.output.completion})
-        by_model[name] = (items, np.asarray(scores, dtype=float))
-        generations = out_dir / "generations" / f"{safe_name(name)}.jsonl"
-        generations.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(generations, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     names = experiment.checkpoint_names()
-    missing = sorted({experiment.served_name, *names.values()} - set(by_model))
-    if missing:
-        raise RuntimeError(f"no sociot_generations log for {', '.join(missing)}")
-    tables = []
-    for series, points in spec.checkpoints.items():
-        scored = [("base", 0.0, *by_model[experiment.served_name])]
-        scored += [(names[(series, e)], e, *by_model[names[(series, e)]]) for e, _ in points]
-        write_trajectory(scored, out_dir / series, spec.mode, spec.model)
-        tables.append(out_dir / series / "warmth_trajectory.csv")
-        _stage(f"SocioT: {series} trajectory over {len(points)} checkpoint(s) -> {tables[-1]}", started)
+    series = {name: [(epoch, names[(name, epoch)]) for epoch, _ in points] for name, points in spec.checkpoints.items()}
+    logs = [log for log in eval_logs if (log.eval.metadata or {}).get("stage") == "sociot"]
+    tables = trajectories_from_logs(logs, series, experiment.served_name, out_dir, spec.mode, spec.model)
+    for (name, points), table in zip(series.items(), tables, strict=True):
+        _stage(f"SocioT: {name} trajectory over {len(points)} checkpoint(s) -> {table}", started)
     return tables

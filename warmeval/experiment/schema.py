@@ -398,7 +398,7 @@ def _sociot_spec(section: SocioTSection, prefix: str, resolve: Any, root: Path) 
     model = section.model
     if model and (root / model).exists():
         model = str((root / model).resolve())
-    from warmeval.scorers.sociot import resolve_mode
+    from warmeval.scorers.sociot.metric import resolve_mode
 
     return SocioTSpec(prompts=prompts, checkpoints=series, n=section.n, model=model, mode=resolve_mode(section.mode),
                       max_tokens=section.max_tokens, temperature=section.temperature)  # fmt: skip

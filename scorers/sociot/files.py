@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from warmeval.scorers.sociot import SocioTSummary, is_gpt2, resolve_mode, resolve_model, sociot_scores, summarize
+from warmeval.scorers.sociot.metric import SocioTSummary, is_gpt2, resolve_mode, resolve_model, sociot_scores, summarize
 from warmeval.util.files import safe_name
 from warmeval.util.jsonl import json_objects
 
@@ -251,3 +251,62 @@ def plot_trajectories(
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def trajectories_from_logs(
+    logs: Sequence[Any],
+    series: dict[str, list[tuple[float, str]]],
+    base: str,
+    out_dir: str | Path,
+    mode: str,
+    model: str | None,
+) -> list[Path]:
+    """The warmth trajectory of each checkpoint series from the ``sociot_generations`` logs of a run.
+
+    The scores are those the task's `sociot_warmth` scorer wrote into the logs; the answers are also written to
+    ``generations/<served name>.jsonl`` (``id``, ``prompt``, ``text``), the input ``warmeval sociot trajectory`` takes.
+
+    Args:
+        logs: The generations logs (headers; the model is ``vllm/<served name>``).
+        series: Per series, ``(epoch, served name)`` of each checkpoint.
+        base: The base model's served name (epoch 0 of every series).
+        out_dir: Output folder: ``<series>/warmth_trajectory.csv`` (see `write_trajectory`) and ``generations/``.
+        mode: The SocioT mode the scores were computed in.
+        model: SocioT's likelihood model.
+
+    Returns:
+        The ``warmth_trajectory.csv`` of each series, in the order of ``series``.
+    """
+    import json
+
+    from inspect_ai.log import read_eval_log
+
+    from warmeval.util.files import write_atomic
+
+    out = Path(out_dir)
+    by_model: dict[str, tuple[list[TextItem], np.ndarray]] = {}
+    for header in logs:
+        name = header.eval.model.removeprefix("vllm/")
+        log = read_eval_log(header.location)
+        items, scores, rows = [], [], []
+        for sample in sorted(log.samples or [], key=lambda s: (str(s.id), s.epoch)):
+            score = next(iter((sample.scores or {}).values()), None)
+            if score is None or not isinstance(score.value, int | float):
+                raise RuntimeError(f"{header.location}: sample {sample.id} has no SocioT score")
+            items.append(TextItem(source=name, key=str(sample.id), text=sample.output.completion))
+            scores.append(float(score.value))
+            rows.append({"id": str(sample.id), "prompt": sample.input, "text": sample.output.completion})
+        by_model[name] = (items, np.asarray(scores, dtype=float))
+        generations = out / "generations" / f"{safe_name(name)}.jsonl"
+        write_atomic(generations, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+    wanted = {base, *(name for points in series.values() for _, name in points)}
+    missing = sorted(wanted - set(by_model))
+    if missing:
+        raise RuntimeError(f"no sociot_generations log for {', '.join(missing)}")
+    tables = []
+    for name, points in series.items():
+        scored = [("base", 0.0, *by_model[base])]
+        scored += [(served, epoch, *by_model[served]) for epoch, served in points]
+        write_trajectory(scored, out / name, mode, model)
+        tables.append(out / name / "warmth_trajectory.csv")
+    return tables

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from warmeval.scorers.sociot import DEFAULT_MODEL, MODEL_ENV, resolve_mode, sociot_scores
+from warmeval.scorers.sociot.metric import DEFAULT_MODEL, MODEL_ENV, resolve_mode, sociot_scores
 
 METRIC = "sociot_warmth"
 _SETTINGS: dict[str, Any] = {"model": None, "mode": "paper"}
@@ -40,7 +40,7 @@ def _configure(sociot_model: str | None, mode: str | None) -> None:
 
 
 def _rows(path: str | None, column: str, what: str) -> list[str]:
-    from warmeval.scorers.sociot_io import read_texts
+    from warmeval.scorers.sociot.files import read_texts
 
     if not path:
         raise ValueError(f'the {what} task needs --metadata \'{{"path": "FILE"}}\' naming the file')

@@ -8,7 +8,7 @@ import threading
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from warmeval.scorers.sociot import DEFAULT_MODEL, resolve_mode, sociot_scores
+from warmeval.scorers.sociot.metric import DEFAULT_MODEL, resolve_mode, sociot_scores
 
 # One forward pass at a time: the model is shared by every sample of the process.
 _LOCK = threading.Lock()
