@@ -28,7 +28,7 @@ from warmeval.analysis.glm import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.analysis.load import LoadReport, finalize, load_rows
 from warmeval.scorers.refusal import RefusalRule
 from warmeval.scorers.sociot.files import plot_trajectories as sociot_plot
-from warmeval.util.files import write_atomic
+from warmeval.util.files import safe_name, write_atomic
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]
 HATCHES = ["", "//", "..", "xx"]
@@ -168,6 +168,7 @@ def build_report(
     controls: pd.DataFrame | None = None,
     rule: RefusalRule | None = None,
     variants: tuple[str, str] = ("original", "warm"),
+    also: Sequence[str] = (),
     include_mcq: bool = False,
     paper_results: str | Path | None = None,
 ) -> Path:
@@ -183,7 +184,10 @@ def build_report(
         controls: A table of capability and safety controls (one row per control and variant, with ``control`` and
             ``n``) to show as is and to judge against the paper's sizes (None: the controls are not checked).
         rule: Refusal rule (default: the one the logs were scored with; see `warmeval.analysis.load`).
-        variants: The two variants the models compare (when both are present).
+        variants: The two variants the models compare (when both are present): ``models.json`` and the model
+            figures.
+        also: Further interventions, each compared with ``variants[0]`` on its own (never pooled), as the paper
+            fits them: ``models_<variant>.json`` and figures named ``..._<variant>.png``.
         include_mcq: Fit the models with the released ``mcq`` prompts too (left out by default, as in the paper).
         paper_results: A folder holding the paper's released result tables (None: the fetched copy, if any).
 
@@ -199,13 +203,7 @@ def build_report(
     rows, chosen = load_rows(list(inputs), rule, load_report)
     frame = finalize(rows, chosen, load_report)
     folder = locate(paper_results)  # before any figure: a bad folder is the caller's error
-    missing = [v for v in variants if v not in set(frame["variant"])]
-    if missing:
-        present = ", ".join(sorted(set(frame["variant"])))
-        reason = f"variant(s) {', '.join(missing)} absent from the data (present: {present or 'none'})"
-        results: dict[str, Any] = {spec.key: {"title": spec.title, "error": reason} for spec in MODEL_SPECS}
-    else:
-        results = fit_all(frame[frame["variant"].isin(variants)], include_mcq=include_mcq)
+    results = _fit(frame, variants, include_mcq)
     write_atomic(out / "models.json", json.dumps(results, indent=1, default=float))
 
     sections: list[tuple[str, str | None, pd.DataFrame]] = []
@@ -219,22 +217,12 @@ def build_report(
         )
     plot_error_by_task(errors, out / "error_by_task.png")
     sections.append(("Error rate by task and variant", "error_by_task.png", errors))
-    for key, name, title in (
-        ("model2", "effect_by_amendment_group.png", "Fine-tuning effect by amendment group (model 2)"),
-        ("model3", "effect_by_amendment_type.png", "Fine-tuning effect by amendment sub-type (model 3)"),
-        ("model4", "effect_by_user_belief.png", "Fine-tuning effect without / with a stated user belief (model 4)"),
-    ):
-        table = effect_table(results, key)
-        plot_effects(table, out / name, title)
-        note = results.get(key, {}).get("error")
-        separated = results.get(key, {}).get("separation")
-        if separated:
-            note = f"separation in {'; '.join(separated)} (flagged levels are {NOT_ESTIMABLE})"
-            sections.append((title + f" — {note}", name, table))
-        else:
-            sections.append((title + (f" — not fitted: {note}" if note else ""), name, table))
-    main = effect_table(results, "model1")
-    sections.insert(1, ("Main effect of fine-tuning (model 1)", None, main))
+    sections[1:1] = _model_sections(results, out, "")
+    for other in also:
+        pair = (variants[0], other)
+        extra = _fit(frame, pair, include_mcq)
+        write_atomic(out / f"models_{safe_name(other)}.json", json.dumps(extra, indent=1, default=float))
+        sections += _model_sections(extra, out, f"{other} vs {variants[0]}")
     if trajectories:
         table = plot_trajectories([Path(p) for p in trajectories], out / "warmth_trajectory.png")
         sections.append(("SocioT warmth by checkpoint", "warmth_trajectory.png", table))
@@ -250,7 +238,9 @@ def build_report(
     write_atomic(out / "comparability.json", json.dumps(judged.to_json(), indent=1))
     intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {load_report.rule}; "
              "models fitted "
-             f"on variants {', '.join(variants)}; datasets absent: {', '.join(absent) or 'none'}; reference "
+             f"on variants {', '.join(variants)}"
+             + "".join(f"; and on {variants[0]}, {other}" for other in also)
+             + f"; datasets absent: {', '.join(absent) or 'none'}; reference "
              f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless marked "
              "as log-odds.")  # fmt: skip
     md = ["# warmeval report\n", judged.line() + "\n", intro + "\n"]
@@ -280,6 +270,42 @@ def build_report(
             + "".join(body) + "</body></html>")  # fmt: skip
     write_atomic(out / "report.html", page)
     return out / "report.html"
+
+
+def _fit(frame: pd.DataFrame, variants: tuple[str, str], include_mcq: bool) -> dict[str, Any]:
+    """The four models on one pair of variants; each says why when a variant is absent."""
+    missing = [v for v in variants if v not in set(frame["variant"])]
+    if missing:
+        present = ", ".join(sorted(set(frame["variant"])))
+        reason = f"variant(s) {', '.join(missing)} absent from the data (present: {present or 'none'})"
+        return {spec.key: {"title": spec.title, "error": reason} for spec in MODEL_SPECS}
+    return fit_all(frame[frame["variant"].isin(variants)], include_mcq=include_mcq)
+
+
+def _model_sections(results: dict[str, Any], out: Path, comparison: str) -> list[tuple[str, str | None, Any]]:
+    """The main effect and the three effect figures of one comparison (``comparison`` "" for the primary one, whose
+    figures keep their plain names; another's carry its intervention in title and file name)."""
+    suffix = f" — {comparison}" if comparison else ""
+    tag = f"_{safe_name(comparison.split(' vs ')[0])}" if comparison else ""
+    sections: list[tuple[str, str | None, Any]] = [
+        (f"Main effect of fine-tuning (model 1){suffix}", None, effect_table(results, "model1"))
+    ]
+    for key, name, title in (
+        ("model2", f"effect_by_amendment_group{tag}.png", f"Fine-tuning effect by amendment group (model 2){suffix}"),
+        ("model3", f"effect_by_amendment_type{tag}.png", f"Fine-tuning effect by amendment sub-type (model 3){suffix}"),
+        ("model4", f"effect_by_user_belief{tag}.png",
+         f"Fine-tuning effect without / with a stated user belief (model 4){suffix}"),
+    ):  # fmt: skip
+        table = effect_table(results, key)
+        plot_effects(table, out / name, title)
+        note = results.get(key, {}).get("error")
+        separated = results.get(key, {}).get("separation")
+        if separated:
+            note = f"separation in {'; '.join(separated)} (flagged levels are {NOT_ESTIMABLE})"
+            sections.append((title + f" — {note}", name, table))
+        else:
+            sections.append((title + (f" — not fitted: {note}" if note else ""), name, table))
+    return sections
 
 
 BESIDE_TITLE = "Beside the paper"

@@ -424,3 +424,23 @@ def test_one_refusal_rule_per_run(tmp_path: Path) -> None:
         load_table([folders["paper"], folders["improved"]])
     done = run_cli("analyse", "load", folders["improved"], "--refusal-rule", "paper", "--out", tmp_path / "t.csv")
     assert done.returncode == 2 and "use --refusal-rule improved" in done.stderr
+
+
+def test_report_fits_each_further_intervention_against_the_original(tmp_path: Path) -> None:
+    frame = simulate(n=3000, seed=4)
+    cold = simulate(n=3000, seed=5)
+    cold = cold[cold["variant"] != "original"].assign(variant="cold")  # the fine-tuned rows of another intervention
+    table = tmp_path / "responses.csv"
+    pd.concat([frame, cold], ignore_index=True).to_csv(table, index=False)
+    build_report([table], tmp_path / "report", variants=("original", "warm"), also=("cold",))
+    primary = json.loads((tmp_path / "report" / "models.json").read_text())
+    other = json.loads((tmp_path / "report" / "models_cold.json").read_text())
+    # Each fit sees the original rows and its own intervention's, never the other's.
+    rows = finalize(pd.concat([frame, cold], ignore_index=True))
+    main = rows[(rows["amendment_type"] == "unmodified") & (rows["prompt_group"] == "original")]
+    assert primary["model1"]["n"] == int(main["variant"].isin(["original", "warm"]).sum())
+    assert other["model1"]["n"] == int(main["variant"].isin(["original", "cold"]).sum())
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Main effect of fine-tuning (model 1) — cold vs original" in report
+    assert (tmp_path / "report" / "effect_by_amendment_group_cold.png").is_file()
+    assert "models fitted on variants original, warm; and on original, cold" in report

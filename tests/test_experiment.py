@@ -27,6 +27,10 @@ def _write(path: Path, data: dict) -> Path:
 def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
     base = {"base_model": "some/model", "variants": {"original": {}}, "tasks": {"triviaqa": {"n": 2}}}
     assert load_experiment(_write(tmp_path / "ok.yaml", base)).variants[0].name == "original"
+    # The report fits every variant against the original by default, or those the file names.
+    both = {**base, "variants": {"original": {}, "sys": {"system_prompt": "warm"}, "other": {"system_prompt": "warm"}}}
+    assert load_experiment(_write(tmp_path / "ok.yaml", both)).comparisons == ["other", "sys"]  # file order
+    assert load_experiment(_write(tmp_path / "ok.yaml", {**both, "comparisons": ["other"]})).comparisons == ["other"]
     cases = [
         ({**base, "judge": "x"}, r"ok2.yaml: judge: unknown key"),
         ({**base, "variants": {"warm": {"adaptor": "x"}}}, r"variants.warm.adaptor: unknown key"),
@@ -56,6 +60,8 @@ def test_schema_errors_name_the_key_path(tmp_path: Path) -> None:
         ({**base, "sociot": {"prompts": "ok.yaml", "checkpoints": {"warm": "."}}},
          r"sociot.checkpoints.warm: . holds no epoch-<e>/ adapter folder"),
         ({**base, "paper_results": "nowhere"}, r"paper_results: nowhere does not exist"),
+        ({**base, "comparisons": ["cold"]}, r"comparisons.0: 'cold' is not a variant to compare with the original"),
+        ({**base, "comparisons": ["original"]}, r"comparisons.0: 'original' is not a variant"),
         ({**base, "paper_results": "."},
          r"paper_results: .*results_warm_ft.csv: missing; run `warmeval stimuli results`"),
         ({**base, "sociot": {"prompts": "ok.yaml", "checkpoints": {"warm": "."}, "mode": "principled"}},

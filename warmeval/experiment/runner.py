@@ -282,8 +282,10 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
 
     # The logs this run's eval_set finished, never a killed run's unfinished ones left in the same folder.
     finished = [log.location.removeprefix("file://").removeprefix("file:") for log in eval_logs]
-    report = build_report(finished, output / "report", variants=("original", "warm"), trajectories=trajectories,
-                          controls=controls_table(result.controls),
+    # The report fits every compared intervention against the original on its own, as the paper does.
+    compared = experiment.comparisons or ["warm"]
+    report = build_report(finished, output / "report", variants=("original", compared[0]), also=compared[1:],
+                          trajectories=trajectories, controls=controls_table(result.controls),
                           rule=experiment.refusal_rule, paper_results=experiment.paper_results)  # type: ignore[arg-type]  # fmt: skip
     _stage(f"report written: {report}", started)
     result.report = str(report)

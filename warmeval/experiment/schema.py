@@ -72,6 +72,7 @@ max_connections: 32
 epochs: 1
 refusal_rule: paper                           # paper (the released regex) | improved; scoring and analysis alike
 # paper_results: paper-results/                # the paper's result tables (default: `warmeval stimuli results`' copy)
+# comparisons: [warm, cold, warm_sysprompt]    # each fitted against original on its own (default: every variant)
 output_dir: runs/warm-study
 """
 
@@ -180,6 +181,7 @@ class ExperimentFile:
     fail_on_error: bool | float = True
     refusal_rule: Literal["paper", "improved"] = "paper"
     paper_results: str | None = None
+    comparisons: list[str] | None = None
 
 
 @dataclass
@@ -223,6 +225,7 @@ class Experiment:
     fail_on_error: bool | float = True
     refusal_rule: str = "paper"  # one rule per run: the grader's and the analysis's
     paper_results: str | None = None  # the paper's result tables (None: the fetched copy, if any)
+    comparisons: list[str] = field(default_factory=list)  # interventions the report fits against "original"
     source: str = ""
 
     def model_for(self, variant: Variant) -> str:
@@ -328,6 +331,14 @@ def load_experiment(path: str | Path) -> Experiment:
                 f"{prefix}tasks.{name}.refusal_rule: set the refusal rule once, at the top level (refusal_rule: ...), "
                 "so that scoring and analysis use the same one"
             )
+    names = [variant.name for variant in variants]
+    comparisons = [name for name in names if name != "original"]
+    if raw.comparisons is not None:
+        for number, name in enumerate(raw.comparisons):
+            if name not in names or name == "original":
+                raise ExperimentError(f"{prefix}comparisons.{number}: {name!r} is not a variant to compare with the "
+                                      f"original (variants: {', '.join(names)})")  # fmt: skip
+        comparisons = list(dict.fromkeys(raw.comparisons))
     paper_results = None
     if raw.paper_results is not None:
         from warmeval.analysis.paper_results import PaperResultsError, locate
@@ -356,7 +367,7 @@ def load_experiment(path: str | Path) -> Experiment:
         output_dir=str(output if output.is_absolute() else root / output),
         fail_on_error=raw.fail_on_error,
         refusal_rule=raw.refusal_rule,
-        paper_results=paper_results,
+        paper_results=paper_results, comparisons=comparisons,
         source=str(source),
     )
 
