@@ -12,8 +12,6 @@ from warmeval.scorers.capability import (
     FIXTURES,
     INVALID,
     CapabilityDataError,
-    _draw,
-    _evaluate,
     extract_choice_letter,
     extract_final_number,
     gsm8k_target,
@@ -21,6 +19,7 @@ from warmeval.scorers.capability import (
     read_mmlu_rows,
     run_capability_control,
 )
+from warmeval.scorers.capability.runner import _draw, _evaluate
 
 MMLU_ROW = {"question": "2 + 2 = ?", "subject": "elementary_mathematics", "choices": ["3", "4", "5", "22"], "answer": 1}
 GSM8K_ROW = {"question": "Ann has 2 apples and buys 3. How many?", "answer": "2 + 3 = <<2+3=5>>5\n#### 5"}
