@@ -80,7 +80,7 @@ class Beside:
         out = []
         for intervention, run in self.run.items():
             paper = self.paper[intervention]
-            for dataset in [d for d in dict.fromkeys(run["dataset"])]:
+            for dataset in dict.fromkeys(run["dataset"]):
                 mine = run[run["dataset"] == dataset].assign(model=lambda f: f["model"] + " (this run)")
                 theirs = paper[paper["dataset"] == dataset]
                 theirs = theirs.set_index("model").reindex([m for m in PAPER_MODELS if m in set(theirs["model"])])

@@ -254,8 +254,7 @@ def paper_layout(
             if base.empty or tuned.empty:
                 continue
             merged = base.merge(tuned.drop(columns=["model", "dataset"]), on="merge_key", suffixes=("_base", "_ft"))
-            unique = max(merged["merge_key"].nunique(), 0)
-            notes.duplicate_pairs += len(merged) - unique
+            notes.duplicate_pairs += len(merged) - merged["merge_key"].nunique()
             if merged.empty:
                 continue
             template = merged["prompt_template_base"].astype(str).str.strip()

@@ -283,6 +283,11 @@ def load_paper_results(folder: str | Path | None = None) -> PaperResults:
     base = locate(folder)
     if base is None:
         raise PaperResultsError(HOW_TO_GET)
+    return read_paper_results(base)
+
+
+def read_paper_results(base: Path) -> PaperResults:
+    """Read the tables of a folder `locate` has already checked."""
     dropped: list[str] = []
     paired = pd.concat([_read_paired(base / FILES[i].name, i, dropped) for i in INTERVENTIONS], ignore_index=True)
     path = base / FILES["benchmarks"].name

@@ -195,7 +195,7 @@ def build_report(
         AnalysisInputError: Inputs that cannot be analysed.
         PaperResultsError: ``paper_results`` names a folder whose tables are missing or not the released ones.
     """
-    from warmeval.analysis.paper_results import load_paper_results, locate
+    from warmeval.analysis.paper_results import locate
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,13 +223,14 @@ def build_report(
         extra = _fit(frame, pair, include_mcq)
         write_atomic(out / f"models_{safe_name(other)}.json", json.dumps(extra, indent=1, default=float))
         sections += _model_sections(extra, out, f"{other} vs {variants[0]}")
+    warmth = None
     if trajectories:
-        table = plot_trajectories([Path(p) for p in trajectories], out / "warmth_trajectory.png")
-        sections.append(("SocioT warmth by checkpoint", "warmth_trajectory.png", table))
+        warmth = plot_trajectories([Path(p) for p in trajectories], out / "warmth_trajectory.png")
+        sections.append(("SocioT warmth by checkpoint", "warmth_trajectory.png", warmth))
     if controls is not None and not controls.empty:
         sections.append(("Capability and safety controls", None, controls))
     sections.append(("Sample sizes and exclusions (refusals, unparseable verdicts)", None, load_report.table()))
-    beside_sections, beside_json = _beside(rows, chosen, folder, out, trajectories, controls, load_paper_results)
+    beside_sections, beside_json = _beside(rows, chosen, folder, out, warmth, controls)
     write_atomic(out / "beside_paper.json", json.dumps(beside_json, indent=1))
 
     absent = [d for d in KNOWN_DATASETS if d not in set(frame["dataset"])]
@@ -316,14 +317,13 @@ def _beside(
     rule: RefusalRule,
     folder: Path | None,
     out: Path,
-    trajectories: Sequence[str | Path] | None,
+    warmth: pd.DataFrame | None,
     controls: pd.DataFrame | None,
-    load: Any,
 ) -> tuple[list[tuple[str, str | None, Any]], dict[str, Any]]:
     """The "Beside the paper" section: ``(title, figure, table or text)`` entries (``### `` marks a subsection) and
-    the JSON summary."""
+    the JSON summary. ``folder`` is already checked (`locate`); ``warmth`` is the run's trajectories, as read."""
     from warmeval.analysis.beside import beside_paper, controls_beside, plot_fig2, plot_sociot
-    from warmeval.analysis.paper_results import HOW_TO_GET
+    from warmeval.analysis.paper_results import HOW_TO_GET, read_paper_results
     from warmeval.util.files import safe_name
 
     if folder is None:
@@ -331,7 +331,7 @@ def _beside(
             "available": False,
             "how_to_get": HOW_TO_GET,
         }
-    results = load(folder)
+    results = read_paper_results(folder)
     beside = beside_paper(rows, results, rule)
     intro = (f"The paper's five models ({', '.join(results.models())}) from the authors' released tables in {folder}; "
              "this run's responses go through the authors' own paired-test procedure (`warmeval analyse paired "
@@ -349,12 +349,8 @@ def _beside(
             plot_fig2(beside, intervention, str(model), out / name)
             title = f"### Error rates beside the paper's models: {intervention}, {model}"
             entries.append((title, name, pd.DataFrame()))
-    if trajectories:
-        frames = []
-        for path in trajectories:
-            frame = pd.read_csv(path)
-            frames.append(frame.assign(series=Path(path).parent.name or Path(path).stem))
-        note = plot_sociot(results, pd.concat(frames, ignore_index=True), out / "paper_sociot.png")
+    if warmth is not None:
+        note = plot_sociot(results, warmth, out / "paper_sociot.png")
         entries.append(("### SocioT warmth beside the paper's Fig. 1a", "paper_sociot.png", note))
     entries.append(("### Capability and safety controls beside the paper's (original vs warm)", None,
                     controls_beside(results, controls)))  # fmt: skip
