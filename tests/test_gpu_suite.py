@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import shared_file
+
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "gpu_suite.py"
 
 
 @pytest.mark.slow(seconds=33)
 def test_gpu_suite_smoke_runs_every_mode_and_writes_its_figures(tmp_path: Path) -> None:
+    # The suite reads ../shared/data (its LoRA conversations, SocioT's tokenizer): skip with a reason when absent.
+    shared_file("sharegpt/sharegpt_v3_unfiltered_sample2000.jsonl")
+    shared_file("gpt2_tokenizer/encoder.json")
     out = tmp_path / "suite.json"
     done = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(out)], capture_output=True, text=True,
                           timeout=900, cwd=tmp_path)  # fmt: skip
