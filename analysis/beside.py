@@ -32,7 +32,7 @@ import pandas as pd
 
 from warmeval.analysis.paired import PairingError, paper_layout
 from warmeval.analysis.paper_results import INTERVENTIONS, PAPER_MODELS, PaperResults, normalise_paired
-from warmeval.scorers.refusal import RefusalRule
+from warmeval.scorers.judges.refusal import RefusalRule
 
 GROUPS = ("emotion", "relation", "stake")
 SUMMARY_COLUMNS = ["model", "dataset", "original", "intervention", "unmodified", *GROUPS, "user belief"]

@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from warmeval.analysis.load import LoadReport, LogProtocol
-from warmeval.scorers.judge import PAPER_JUDGE
+from warmeval.scorers.judges.judge import PAPER_JUDGE
 from warmeval.scorers.sociot.metric import is_gpt2
 from warmeval.sycophancy.conditions import TEMPLATES, conditions_for, parse_conditions, parse_templates
 from warmeval.sycophancy.stimuli import PAPER_COMMIT

@@ -17,7 +17,7 @@ import pandas as pd
 
 from warmeval.analysis.load import AnalysisInputError, LoadReport, load_table
 from warmeval.analysis.paired import PairingError, bh_fdr, pair_variants, summarize_pairs
-from warmeval.scorers.refusal import RefusalRule
+from warmeval.scorers.judges.refusal import RefusalRule
 
 PASS, REGRESSION, UNUSABLE = 0, 1, 2
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from warmeval.scorers.refusal import RefusalRule, refusal_pattern
+from warmeval.scorers.judges.refusal import RefusalRule, refusal_pattern
 
 PAIR_KEYS = ["model", "dataset", "question_id", "prompt_template", "amendment_type", "epoch"]
 CELL_KEYS = ["model", "dataset", "amendment_type", "prompt_group"]

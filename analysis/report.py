@@ -26,7 +26,7 @@ import pandas as pd
 from warmeval.analysis.comparability import verdict
 from warmeval.analysis.glm import KNOWN_DATASETS, MODEL_SPECS, fit_all
 from warmeval.analysis.load import LoadReport, finalize, load_rows
-from warmeval.scorers.refusal import RefusalRule
+from warmeval.scorers.judges.refusal import RefusalRule
 from warmeval.scorers.sociot.files import plot_trajectories as sociot_plot
 from warmeval.util.files import safe_name, write_atomic
 

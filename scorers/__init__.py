@@ -1,28 +1,11 @@
-"""Scorers: the free-text correctness grader, refusal rules and an offline scripted judge."""
+"""Scorers, one package per concern; this face re-exports the judges' public names.
 
-from warmeval.scorers.grader import (
-    GRADER_ROLE,
-    free_text_grader,
-    graded_accuracy,
-    graded_error_rate,
-    graded_stderr,
-    parse_verdict,
-    read_verdict,
-    refusal_rate,
-    unparseable_rate,
-)
-from warmeval.scorers.refusal import PAPER_REFUSAL_PHRASES, is_refusal
+    judges/          the free-text grader, the ``grader`` role, refusal rules, the refusal judge, the scripted judge
+    sociot/          SocioT warmth: the metric, its files, the Inspect scorer, the lm-eval metric
+    capability/      the lm-eval capability controls (MMLU, GSM8K): readers, extractors, runner
+    lm_eval_tasks/   the lm-eval task YAMLs (thin; their utils.py import the real code above)
+"""
 
-__all__ = [
-    "GRADER_ROLE",
-    "PAPER_REFUSAL_PHRASES",
-    "free_text_grader",
-    "graded_accuracy",
-    "graded_error_rate",
-    "graded_stderr",
-    "is_refusal",
-    "parse_verdict",
-    "read_verdict",
-    "refusal_rate",
-    "unparseable_rate",
-]
+# The judges' public names, listed once (in `warmeval.scorers.judges.__all__`).
+from warmeval.scorers.judges import *  # noqa: F403
+from warmeval.scorers.judges import __all__ as __all__

@@ -1,6 +1,6 @@
 """Inspect entry point: `inspect eval warmeval/<task>` and the `warmeval-scripted` judge provider."""
 
-from warmeval.scorers.scripted import ScriptedGrader
+from warmeval.scorers.judges.scripted import ScriptedGrader
 from warmeval.tasks.advbench import advbench
 from warmeval.tasks.disinfo import disinfo
 from warmeval.tasks.medqa_conv import medqa_conv

@@ -10,7 +10,7 @@ requests. Zou et al. 2023 for the data.
 Source: Hugging Face ``walledai/AdvBench`` (split ``train``: ``prompt``, ``target``), or ``-T data_path=`` a local
 CSV/JSONL with ``prompt`` (or the original CSV's ``goal``). The ``grader`` role (unbound: the paper's judge,
 ``openai/gpt-4o-2024-08-06``, at temperature 0) judges each response REFUSED or COMPLIED (strictly parsed; anything else
-is NOANSWER and counted). Metrics (`warmeval.scorers.refusal_judge`): ``judged_refusal_rate`` (over judged responses),
+is NOANSWER and counted). Metrics (`scorers.judges.refusal_judge`): ``judged_refusal_rate`` (over judged responses),
 ``judged_refusal_stderr`` and ``unparseable_rate``. Defaults: all 520 prompts (``-T n=`` to sample); max 300 tokens,
 temperature 0.8.
 """
@@ -21,8 +21,8 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 from inspect_ai.solver import generate
 
-from warmeval.scorers.judge import check_judge_while_building, judge_preflight
-from warmeval.scorers.refusal_judge import REFUSAL_JUDGE_TEMPLATE, parse_refusal_verdict, refusal_judge
+from warmeval.scorers.judges.judge import check_judge_while_building, judge_preflight
+from warmeval.scorers.judges.refusal_judge import REFUSAL_JUDGE_TEMPLATE, parse_refusal_verdict, refusal_judge
 from warmeval.solvers import system_prompt_record, system_prompt_solver
 from warmeval.sycophancy.paper_texts import PaperTextError
 from warmeval.tasks.common import (

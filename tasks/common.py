@@ -1,4 +1,5 @@
-"""Shared loading, validation and sampling for the four reliability tasks, and their design.
+"""Shared loading, validation and sampling for the four reliability tasks, and their design (the builder that turns
+them into an Inspect task is `warmeval.tasks.spec`).
 
 A task's design (``-T design=``) sets the defaults of ``conditions``, ``templates`` and ``n`` (each can still be given
 on its own): ``paper`` (the default) is the study's 28 conditions (`warmeval.sycophancy.conditions`) on the paper's
@@ -403,120 +404,6 @@ def load_questions(
     base = list(build_dataset(records, to_sample, name=name, source=source, n=size, seed=seed))
     counts = {"questions_loaded": len(base), "questions_in_file": len(records), "n": resolved_n}
     return Questions(base, None, source, counts, design, conditions, templates, "built")
-
-
-def reliability_task(
-    *,
-    name: str,
-    questions: Questions,
-    seed: int,
-    answers: Callable[[Sample], Any] | None,
-    scorer: Any,
-    system_prompt: str | None,
-    extra_solvers: Sequence[Any] = (),
-    metadata: dict[str, Any] | None = None,
-    prompt_style: str = "paper",
-    statements: str = "paper",
-    belief_style: str = "answer",
-    judge_template: str | None = None,
-    version: int = 1,
-) -> Any:
-    """Assemble one of the four tasks: expand the conditions (or take pre-built prompts), add the solvers.
-
-    ``prompt_style`` (paper or clean) and ``statements`` (ours, paper or a file) apply to generated prompts only; a
-    prompts file is used as it is. The judge is checked before any sample (`warmeval.scorers.judge`): now when Inspect
-    builds the task inside its eval, else by the first solver of every sample. The task's metadata records the
-    design, the stimuli, the judge's default and the judge template's SHA-256.
-    """
-    from inspect_ai import Task
-    from inspect_ai.solver import generate
-
-    from warmeval.scorers.judge import (
-        JUDGE_TEMPERATURE,
-        PAPER_JUDGE,
-        check_judge_while_building,
-        judge_preflight,
-        load_judge_template,
-    )
-    from warmeval.solvers import system_prompt_record, system_prompt_solver
-    from warmeval.sycophancy.conditions import ConditionError, parse_prompt_style
-    from warmeval.sycophancy.expand import expand_samples
-    from warmeval.sycophancy.paper_texts import PaperTextError
-    from warmeval.sycophancy.stimuli import PAPER_COMMIT, StimuliError, statement_pool
-
-    try:
-        style = parse_prompt_style(prompt_style)
-        template = load_judge_template(judge_template)
-    except (ConditionError, PaperTextError) as error:
-        raise DataError(str(error)) from error
-    try:
-        system = system_prompt_solver(system_prompt)
-    except PaperTextError as error:
-        raise DataError(f"system_prompt={system_prompt}: {error}") from error
-    prompts, source = questions.prompts, questions.source
-    conditions, templates = questions.conditions, questions.templates
-    if prompts is not None:
-        samples = list(prompts)
-    else:
-        assert questions.base is not None
-
-        def pool() -> Any:
-            try:
-                return statement_pool(statements)
-            except (StimuliError, ConditionError) as error:
-                raise DataError(str(error)) from error
-
-        samples = expand_samples(
-            questions.base,
-            conditions=conditions,
-            templates=templates,
-            seed=seed,
-            answers=answers,
-            pool=pool,
-            prompt_style=style,
-            belief_style=belief_style,  # type: ignore[arg-type]
-        )
-    if not samples:
-        raise DataError(
-            f"{source}: no samples for task {name} (n={questions.counts.get('n')!r}, conditions={conditions!r}, "
-            f"templates={templates!r}): the data or the filters leave nothing to evaluate"
-        )
-    check_judge_while_building()
-    solvers = [judge_preflight(), *([system] if system else []), *extra_solvers, generate()]
-    return Task(
-        dataset=MemoryDataset(samples, name=name, location=source),
-        solver=solvers,
-        scorer=scorer,
-        config=PAPER_GENERATE_CONFIG,
-        version=version,
-        metadata={
-            "source": source,
-            "seed": seed,
-            "design": questions.design,
-            "stimuli": questions.stimuli,
-            "stimuli_commit": PAPER_COMMIT if questions.stimuli == "paper" else None,
-            "conditions": conditions,
-            "templates": templates,
-            "system_prompt": system_prompt or "none",
-            "system_prompt_text": system_prompt_record(system_prompt),
-            "prompt_style": "released" if prompts is not None else style,
-            "statements": None if prompts is not None else statements,
-            "judge": {"default": PAPER_JUDGE, "temperature": JUDGE_TEMPERATURE, "template": template.record.as_dict()},
-            **(metadata or {}),
-            **questions.counts,  # n as resolved (the design's, or all), over the task's raw argument
-        },
-    )
-
-
-def graded(judge_template: str | None, **options: Any) -> Any:
-    """The free-text grader of a task (`warmeval.scorers.free_text_grader`), a bad judge template a `DataError`."""
-    from warmeval.scorers import free_text_grader
-    from warmeval.sycophancy.paper_texts import PaperTextError
-
-    try:
-        return free_text_grader(judge_template=judge_template, **options)
-    except PaperTextError as error:
-        raise DataError(f"judge_template={judge_template}: {error}") from error
 
 
 def released_answers(template: str, correct: str, incorrect: str) -> dict[str, Any]:

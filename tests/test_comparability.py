@@ -16,7 +16,7 @@ from warmeval.analysis.comparability import PAPER_CONTROLS, Verdict, verdict
 from warmeval.analysis.glm import ModelError, fit_all, fit_comparisons
 from warmeval.analysis.load import LoadReport, LogProtocol, finalize, load_table
 from warmeval.cli import app
-from warmeval.scorers.judge import PAPER_JUDGE
+from warmeval.scorers.judges.judge import PAPER_JUDGE
 from warmeval.sycophancy.stimuli import PAPER_COMMIT
 from warmeval.tasks.triviaqa import triviaqa
 

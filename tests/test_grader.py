@@ -11,8 +11,8 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from warmeval.scorers import parse_verdict, read_verdict
-from warmeval.scorers.refusal import PAPER_REFUSAL_PHRASES, is_refusal
-from warmeval.scorers.scripted import match_verdict
+from warmeval.scorers.judges.refusal import PAPER_REFUSAL_PHRASES, is_refusal
+from warmeval.scorers.judges.scripted import match_verdict
 from warmeval.tasks.disinfo import disinfo
 from warmeval.tasks.triviaqa import triviaqa
 
@@ -113,7 +113,7 @@ def test_improved_refusal_rule() -> None:
 
 
 def test_scripted_match_judge() -> None:
-    from warmeval.scorers.grader import grader_prompt
+    from warmeval.scorers.judges.grader import grader_prompt
 
     prompt = grader_prompt(question="Q?", gold_answers=["Paris"], false_answers=["Lyon"],
                            response="It is Paris.", instructions="")  # fmt: skip
@@ -171,7 +171,7 @@ TRIVIA = ("Which planet is the Red Planet?", ["Mars"], ["Venus"])
     ],
 )  # fmt: skip
 def test_scripted_match_rule_on_sentence_answers(case: tuple, response: str, verdict: str) -> None:
-    from warmeval.scorers.grader import grader_prompt
+    from warmeval.scorers.judges.grader import grader_prompt
 
     question, gold, false = case
     prompt = grader_prompt(question=question, gold_answers=gold, false_answers=false, response=response,
@@ -304,12 +304,12 @@ def test_without_grader_role_or_key_the_eval_stops_before_the_first_sample(
 
 
 def test_grader_role_bound_to_the_model_under_test_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    import warmeval.scorers.judge as judge
+    import warmeval.scorers.judges.judge as judge
 
     judge._SELF_GRADED_WARNED.clear()
     task = triviaqa(data_path=str(FIXTURES / "triviaqa.jsonl"), n=1, **ONE)
     model = _scripted_model(["Mars", "CORRECT"])
-    with caplog.at_level(logging.WARNING, logger="warmeval.scorers.judge"):
+    with caplog.at_level(logging.WARNING, logger="warmeval.scorers.judges.judge"):
         (log,) = inspect_eval(task, model=model, model_roles={"grader": model}, log_dir=str(tmp_path), display="none")
     assert log.status == "success"
     assert "SELF-GRADED" in caplog.text and "is bound to the 'grader' role" in caplog.text
@@ -401,9 +401,8 @@ def test_no_metric_name_is_registered_twice() -> None:
     owners: dict[str, dict[int, str]] = {}  # registry name -> the distinct functions under it (where first seen)
     for package in ("scorers", "tasks", "solvers", "sycophancy", "analysis"):
         root = importlib.import_module(f"warmeval.{package}")
-        names = [root.__name__] + [
-            f"{root.__name__}.{info.name}" for info in pkgutil.iter_modules(root.__path__) if not info.ispkg
-        ]
+        # Every module, sub-packages included (the judges, SocioT and capability packages).
+        names = [root.__name__] + [info.name for info in pkgutil.walk_packages(root.__path__, f"{root.__name__}.")]
         for name in names:
             module = importlib.import_module(name)
             for attribute, obj in vars(module).items():

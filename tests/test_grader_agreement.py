@@ -1,4 +1,4 @@
-"""`warmeval grader agreement`: a judge re-grades the authors' released outputs; agreement, kappa, disagreements."""
+"""`warmeval judges agreement`: a judge re-grades the authors' released outputs; agreement, kappa, disagreements."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import shared_file
-from warmeval.analysis.agreement import AgreementResult, cohens_kappa, grader_agreement
+from warmeval.agreement import AgreementResult, cohens_kappa, grader_agreement
 from warmeval.cli import app
 
 DATASETS = ["disinfo", "medqa", "trivia", "truthfulqa"]
@@ -166,7 +166,7 @@ def test_improved_rule_and_unparseable_judge(tiny_release: Path, tmp_path: Path)
 
 def test_cli_on_tiny_release(tiny_release: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = ["grader", "agreement", "--release", str(tiny_release), "--model-role", f"grader={MATCH}",
+    args = ["judges", "agreement", "--release", str(tiny_release), "--model-role", f"grader={MATCH}",
             "--out", str(out)]  # fmt: skip
     table = CliRunner().invoke(app, args)
     assert table.exit_code == 0, table.output
@@ -204,6 +204,7 @@ def test_shared_sample_with_scripted_judge(tmp_path: Path) -> None:
 
 def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
     runner = CliRunner()
+    # `grader` is the group's earlier name, kept as a hidden alias.
     missing = runner.invoke(app, ["grader", "agreement", "--release", str(tmp_path / "nope"), "--model-role",
                                   f"grader={MATCH}", "--out", str(tmp_path / "o")])  # fmt: skip
     assert missing.exit_code == 2 and isinstance(missing.exception, SystemExit)
@@ -212,15 +213,15 @@ def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
     bad = tmp_path / "release" / "m" / "warm" / "trivia_warm_outputs.csv"
     _write(bad, ["content_key", "prompt_template", "amendment_type", "output"],
            [["Q?", "original", "unmodified", "A."]])  # fmt: skip
-    no_eval = runner.invoke(app, ["grader", "agreement", "--release", str(tmp_path / "release"), "--model-role",
+    no_eval = runner.invoke(app, ["judges", "agreement", "--release", str(tmp_path / "release"), "--model-role",
                                   f"grader={MATCH}", "--out", str(tmp_path / "o")])  # fmt: skip
     assert no_eval.exit_code == 2 and isinstance(no_eval.exception, SystemExit)
     assert len(no_eval.stderr.strip().splitlines()) == 1
     assert str(bad) in no_eval.stderr and "'evaluation'" in no_eval.stderr and "Traceback" not in no_eval.output
 
-    no_judge = runner.invoke(app, ["grader", "agreement", "--release", str(tmp_path / "release")])
+    no_judge = runner.invoke(app, ["judges", "agreement", "--release", str(tmp_path / "release")])
     assert no_judge.exit_code == 2 and "grader" in no_judge.stderr
-    bad_rule = runner.invoke(app, ["grader", "agreement", "--release", str(tmp_path / "release"), "--model-role",
+    bad_rule = runner.invoke(app, ["judges", "agreement", "--release", str(tmp_path / "release"), "--model-role",
                                    f"grader={MATCH}", "--refusal-rule", "strict"])  # fmt: skip
     assert bad_rule.exit_code == 2 and "unknown refusal rule" in bad_rule.stderr
 

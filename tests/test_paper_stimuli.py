@@ -26,7 +26,7 @@ from tests.conftest import SHARED_DATA, shared_file
 from warmeval.analysis.glm import fit_all
 from warmeval.analysis.load import finalize
 from warmeval.cli import app
-from warmeval.scorers.grader import mcq_choice
+from warmeval.scorers.judges.grader import mcq_choice
 from warmeval.sycophancy import stimuli
 from warmeval.sycophancy.conditions import (
     NEUTRAL_PREFACE,

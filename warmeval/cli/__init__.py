@@ -2,13 +2,13 @@
 
 Map: `warmeval.cli._common` (the root app, `fail`, the exit codes), `options` (config dataclasses as options),
 `demo`, `serve`, `run` (init, run, tasks), `training` (data, train), `sociot`, `stimuli`, `models`, `analysis`
-(analyse, report, compare, gate), `grader`.
+(analyse, report, compare, gate), `judges` (also as `grader`, its earlier name).
 """
 
 from __future__ import annotations
 
 # Importing a group module registers its commands on the root app.
-from warmeval.cli import analysis, demo, grader, models, run, serve, sociot, stimuli, training  # noqa: F401
+from warmeval.cli import analysis, demo, judges, models, run, serve, sociot, stimuli, training  # noqa: F401
 from warmeval.cli._common import app
 
 __all__ = ["app", "main"]

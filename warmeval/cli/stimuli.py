@@ -95,7 +95,7 @@ def stimuli_texts(
             fail(ValueError(f"--set {item!r}: expected KEY=FILE with KEY one of {', '.join(PAPER_TEXTS)}"))
         try:
             if key == "judge":  # a judge template must parse and use known placeholders before it is declared
-                from warmeval.scorers.judge import check_judge_template
+                from warmeval.scorers.judges.judge import check_judge_template
 
                 check_judge_template(file)
             path, digest = declare_text(key.strip(), file)

@@ -102,7 +102,7 @@ def check_tasks(experiment: Experiment) -> None:
             raise ExperimentError(f"{experiment.source}: tasks.{name}: {error}") from error
         if len(task.dataset) == 0:
             raise ExperimentError(f"{experiment.source}: tasks.{name}: no samples (check n, conditions, templates)")
-    from warmeval.scorers.judge import JudgeUnavailable, check_judge
+    from warmeval.scorers.judges.judge import JudgeUnavailable, check_judge
     from warmeval.solvers.system_prompt import resolve_system_prompt
 
     for variant in experiment.variants:

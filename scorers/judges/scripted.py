@@ -1,6 +1,6 @@
 """An offline, scripted judge for the ``grader`` role: ``--model-role grader=warmeval-scripted/match``.
 
-It reads warmeval's own judge prompt (`warmeval.scorers.judge.GRADER_TEMPLATE`: the QUESTION / GOLD ANSWER(S) /
+It reads warmeval's own judge prompt (`warmeval.scorers.judges.judge.GRADER_TEMPLATE`: the QUESTION / GOLD ANSWER(S) /
 KNOWN FALSE ANSWER(S) / RESPONSE sections; a supplied template of other wording is not its to read) and answers
 without any network or weights:
 
@@ -23,7 +23,7 @@ without any network or weights:
   Free-text answers that paraphrase a sentence-long gold answer without a leading yes/no are still missed: accuracy
   on TruthfulQA and Disinfo under this judge is a floor, not a measurement.
 * ``warmeval-scripted/refusal``: for the AdvBench refusal judge: REFUSED when the response contains a refusal phrase
-  (the improved rule of `warmeval.scorers.refusal`), else COMPLIED. ``match`` does the same on refusal prompts, so
+  (the improved rule of `scorers.judges.refusal`), else COMPLIED. ``match`` does the same on refusal prompts, so
   one scripted judge serves every task of an experiment.
 * ``warmeval-scripted/correct``, ``.../incorrect``: always that verdict.
 * ``warmeval-scripted/garbage``: an unparseable reply (exercises NOANSWER accounting).
@@ -46,7 +46,7 @@ from inspect_ai.model import (
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from warmeval.scorers.refusal import is_refusal
+from warmeval.scorers.judges.refusal import is_refusal
 from warmeval.util.text import normalize_answer
 
 SCRIPTED_MODELS = ("match", "refusal", "correct", "incorrect", "garbage")

@@ -38,7 +38,7 @@ from warmeval.analysis.load import (
     finalize,
     load_authors_release,
 )
-from warmeval.scorers.refusal import RefusalRule
+from warmeval.scorers.judges.refusal import RefusalRule
 
 LABELS = ("CORRECT", "INCORRECT")
 # Fields that name a question in the authors' files, in the order the loader prefers them.
@@ -508,7 +508,7 @@ def _grade(
     from inspect_ai import eval as inspect_eval
     from inspect_ai.dataset import MemoryDataset
 
-    import warmeval.scorers.scripted  # noqa: F401  (registers the warmeval-scripted provider)
+    import warmeval.scorers.judges.scripted  # noqa: F401  (registers the warmeval-scripted provider)
     from warmeval.scorers import free_text_grader
 
     tasks = []

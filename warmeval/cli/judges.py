@@ -1,4 +1,8 @@
-"""``warmeval grader``: a judge checked against the authors' own grades (`warmeval.analysis.agreement`)."""
+"""``warmeval judges``: the judges (`warmeval.scorers.judges`) checked against the authors' grades (agreement).
+
+`warmeval.agreement` does the work. ``warmeval grader ...`` is the same group under its earlier name (hidden, kept so
+scripts keep working).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,13 @@ import typer
 
 from warmeval.cli._common import EXIT_FAILED, RULE_HELP, app, fail
 
-grader_app = typer.Typer(help="Check a judge (the grader role) against the paper authors' own grades.",
+judges_app = typer.Typer(help="Judges (scorers/judges/): check the grader role against the paper authors' own grades.",
                          no_args_is_help=True)  # fmt: skip
-app.add_typer(grader_app, name="grader")
+app.add_typer(judges_app, name="judges")
+app.add_typer(judges_app, name="grader", hidden=True)  # the earlier name
 
 
-@grader_app.command("agreement")
+@judges_app.command("agreement")
 def grader_agreement_command(
     release: Path = typer.Option(..., help="Authors'-release folder (<model>/<variant>/<dataset>_*_outputs.csv)."),
     model_role: list[str] = typer.Option([], "--model-role", help="ROLE=MODEL (repeatable); grader=... is required."),
@@ -32,7 +37,7 @@ def grader_agreement_command(
 
     Exit 0 when done, 2 on unusable input (the error names the file), 1 when the grading eval itself fails.
     """
-    from warmeval.analysis.agreement import AgreementError, grader_agreement
+    from warmeval.agreement import AgreementError, grader_agreement
     from warmeval.analysis.load import AnalysisInputError
 
     roles: dict[str, str] = {}

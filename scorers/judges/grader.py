@@ -1,9 +1,9 @@
 """The free-text correctness grader shared by the four reliability tasks.
 
 A judge model (Inspect model role ``grader``; unbound, the paper's judge ``openai/gpt-4o-2024-08-06``: see
-`warmeval.scorers.judge`, which also holds the judge prompt) reads the question, the gold answer(s), the known-false
+`warmeval.scorers.judges.judge`, also home of the judge prompt) reads the question, the gold answer(s), the known-false
 answer(s) where the task has them, and the response, and answers with one verdict: CORRECT or INCORRECT. Before the
-judge is asked, the response is checked against the refusal phrase list of `warmeval.scorers.refusal`:
+judge is asked, the response is checked against the refusal phrase list of `warmeval.scorers.judges.refusal`:
 
 * on Disinfo (``refusal_is_correct=True``) a refusal counts CORRECT, as in the paper;
 * on the other tasks a refusal is excluded from accuracy and counted in ``refusal_rate``.
@@ -39,7 +39,7 @@ from inspect_ai.scorer import (
 )
 from inspect_ai.solver import TaskState
 
-from warmeval.scorers.judge import (
+from warmeval.scorers.judges.judge import (
     GRADER_ROLE,
     GRADER_TEMPLATE,
     JUDGE_TEMPERATURE,
@@ -48,7 +48,7 @@ from warmeval.scorers.judge import (
     judge_model,
     load_judge_template,
 )
-from warmeval.scorers.refusal import RefusalRule, is_refusal, matched_refusal_phrase
+from warmeval.scorers.judges.refusal import RefusalRule, is_refusal, matched_refusal_phrase
 
 # Judges may reason before the verdict (read_verdict allows it); a one-word judge stops long before this.
 JUDGE_MAX_TOKENS = 512
@@ -261,9 +261,9 @@ def free_text_grader(
     Args:
         instructions: Task-specific grading instructions (warmeval's template puts them at the top of the prompt).
         refusal_is_correct: Count a refusal as CORRECT (Disinfo) instead of excluding it.
-        refusal_rule: Which refusal phrase rule to apply (see `warmeval.scorers.refusal`).
+        refusal_rule: Which refusal phrase rule to apply (see `warmeval.scorers.judges.refusal`).
         judge_max_tokens: The judge's token budget: room for reasoning (a ``<think>`` block) before its verdict.
-        judge_template: The judge prompt (`warmeval.scorers.judge.load_judge_template`): None (the declared paper
+        judge_template: The judge prompt (`warmeval.scorers.judges.judge.load_judge_template`): None (the declared paper
             text if any, else warmeval's), ``paper``, ``warmeval`` or a jinja2 file.
     """
     template = load_judge_template(judge_template)
