@@ -24,8 +24,15 @@ that saves adapters at exact epochs -> manifest.
   attention work than the padded rows of a length-grouped batch, so the full gain needs ``attn_implementation:
   flash_attention_2`` (flash-attn installed, bf16), and length-grouped padding stays the default until a GPU run of
   ``benchmarks/lora_throughput.py`` shows which is faster.
-* bf16 on a GPU that supports it. Several GPUs: ``accelerate launch -m warmeval.training.lora --config recipe.yaml``
-  (or ``torchrun``): the Trainer handles DDP.
+* bf16 on a GPU that supports it.
+* Several processes (GPUs, or CPU processes on gloo): ``accelerate launch [--config_file configs/accelerate/<x>.yaml]
+  -m warmeval.training.lora --config recipe.yaml`` or ``torchrun --nproc_per_node N -m warmeval.training.lora ...``.
+  The engines do the distributed work (DDP gradient sync, FSDP sharding, mixed precision); this module only keeps
+  the paper's *effective* batch: ``effective_batch_size`` (16) = ``micro_batch_size`` x ``gradient_accumulation`` x
+  processes, with the accumulation derived from the process count unless given (`resolve_batch`), so an epoch has
+  the same optimiser steps on 1 process as on 8. Only the main process claims the output folder, writes the
+  ``epoch-*`` adapters and the manifest; every process resumes from the same ``checkpoint-*`` (each its own RNG
+  state). Per paper model, the GPUs, sharding and batch split are in ``configs/accelerate/README.md``.
 
 Why not trl's ``SFTTrainer`` (and why trl is not a dependency): its assistant-only loss (``SFTConfig(
 assistant_only_loss=True)``) needs ``{% generation %}`` markers in the chat template, and trl 1.16 swaps in a marked
@@ -69,7 +76,8 @@ class LoraTrainConfig:
     learning_rate: float = 1e-5
     max_seq_length: int = 1024
     micro_batch_size: int = 4
-    gradient_accumulation: int = 4
+    gradient_accumulation: int | None = None  # None: effective_batch_size / (micro_batch_size x processes)
+    effective_batch_size: int | None = None  # None: the paper's 16, unless gradient_accumulation is given
     epochs: float = 10.0
     save_epochs: list[float] = field(default_factory=lambda: list(PAPER_SAVE_EPOCHS))
     overlong: str = "truncate"  # or "drop"
@@ -87,8 +95,9 @@ class LoraTrainConfig:
     overwrite: bool = False  # start afresh in an output_dir that holds another run (its checkpoints are deleted)
 
     def __post_init__(self) -> None:
-        for name in ("r", "alpha", "max_seq_length", "micro_batch_size", "gradient_accumulation", "logging_steps"):
-            if getattr(self, name) < 1:
+        for name in ("r", "alpha", "max_seq_length", "micro_batch_size", "gradient_accumulation",
+                     "effective_batch_size", "logging_steps"):  # fmt: skip
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if not self.learning_rate > 0 or not self.epochs > 0 or not 0 <= self.dropout < 1:
             raise ValueError("learning_rate and epochs must be positive and dropout in [0, 1)")
@@ -98,6 +107,41 @@ class LoraTrainConfig:
             raise ValueError(f"overlong must be 'truncate' or 'drop', got {self.overlong!r}")
         if any(e <= 0 or e > self.epochs for e in self.save_epochs):
             raise ValueError(f"save_epochs {self.save_epochs} must lie in (0, epochs={self.epochs}]")
+
+
+PAPER_EFFECTIVE_BATCH = 16
+
+
+def world_size() -> int:
+    """Processes of this run, as accelerate launch and torchrun announce them (``WORLD_SIZE``; 1 when unset)."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def resolve_batch(config: LoraTrainConfig, processes: int | None = None) -> tuple[int, int]:
+    """(gradient accumulation, effective batch) for ``processes`` (default: this run's): one optimiser step sees
+    ``micro_batch_size x gradient_accumulation x processes`` conversations.
+
+    Without ``gradient_accumulation`` it is derived from ``effective_batch_size`` (the paper's 16 when unset), which
+    must then split evenly; with both given they must agree. A ValueError names the numbers.
+    """
+    processes = processes or world_size()
+    per_pass = config.micro_batch_size * processes
+    if config.gradient_accumulation is not None:
+        effective = per_pass * config.gradient_accumulation
+        if config.effective_batch_size is not None and config.effective_batch_size != effective:
+            raise ValueError(
+                f"effective_batch_size {config.effective_batch_size} != micro_batch_size {config.micro_batch_size} "
+                f"x gradient_accumulation {config.gradient_accumulation} x {processes} process(es) = {effective}; "
+                "give one of effective_batch_size and gradient_accumulation"
+            )
+        return config.gradient_accumulation, effective
+    effective = config.effective_batch_size or PAPER_EFFECTIVE_BATCH
+    if effective % per_pass:
+        raise ValueError(
+            f"effective_batch_size {effective} is not a multiple of micro_batch_size {config.micro_batch_size} x "
+            f"{processes} process(es) = {per_pass}; change micro_batch_size or the number of processes"
+        )
+    return effective // per_pass, effective
 
 
 def epoch_label(epoch: float) -> str:
@@ -228,6 +272,23 @@ def claim_output_dir(config: LoraTrainConfig) -> None:
     record.write_text(json.dumps(current, indent=1), encoding="utf-8")
 
 
+def copy_epoch_adapter(output_dir: Path, step: int, epoch: float) -> Path:
+    """``epoch-<e>/`` from the Trainer's ``checkpoint-<step>/``: the adapter (and tokenizer) files, nothing else.
+
+    The Trainer writes the checkpoint's adapter itself, gathering it from every process where the engine shards it
+    (FSDP, DeepSpeed), so copying it is right for every engine where saving the wrapped model again would not be.
+    """
+    target, checkpoint = output_dir / epoch_label(epoch), output_dir / f"checkpoint-{step}"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for item in checkpoint.iterdir():
+        if item.is_file() and (item.name.startswith("adapter_") or "token" in item.name or item.suffix == ".jinja"):
+            shutil.copy2(item, target / item.name)
+    (target / "warmeval_epoch.json").write_text(json.dumps({"epoch": epoch, "global_step": step}))
+    return target
+
+
 def rebuild_epoch_adapters(output_dir: Path, schedule: dict[int, float]) -> list[str]:
     """Copy the adapter of each scheduled epoch from its checkpoint where ``epoch-<e>/`` is missing; returns those."""
     rebuilt = []
@@ -235,12 +296,7 @@ def rebuild_epoch_adapters(output_dir: Path, schedule: dict[int, float]) -> list
         target, checkpoint = output_dir / epoch_label(epoch), output_dir / f"checkpoint-{step}"
         if (target / "adapter_config.json").is_file() or not (checkpoint / "adapter_model.safetensors").is_file():
             continue
-        target.mkdir(parents=True, exist_ok=True)
-        for item in checkpoint.iterdir():
-            if item.is_file() and (item.name.startswith("adapter_") or "token" in item.name or item.suffix == ".jinja"):
-                shutil.copy2(item, target / item.name)
-        (target / "warmeval_epoch.json").write_text(json.dumps({"epoch": epoch, "global_step": step}))
-        rebuilt.append(target.name)
+        rebuilt.append(copy_epoch_adapter(output_dir, step, epoch).name)
     return rebuilt
 
 
@@ -266,6 +322,7 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
         callbacks: Extra ``transformers.TrainerCallback`` objects (progress hooks, early stops).
     """
     import torch
+    from accelerate import PartialState
     from datasets import Dataset
     from peft import LoraConfig, get_peft_model
     from transformers import (
@@ -277,19 +334,31 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
         set_seed,
     )
 
+    # Joins the process group that accelerate launch / torchrun set up (gloo on CPU, nccl on GPUs); one process alone
+    # otherwise. The Trainer uses the same state. Without an accelerator accelerate must be told so (cpu=True, and
+    # use_cpu below): else it sees no distributed backend and every process would train alone on the whole data.
+    cpu = not torch.accelerator.is_available()
+    distributed = PartialState(cpu=cpu)
+    accumulation, effective = resolve_batch(config, distributed.num_processes)
     output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(config.base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     examples, counts = load_chat_dataset(config, tokenizer)
     check_saves(config, len(examples))  # before the model loads: a run that would save nothing is an error
-    claim_output_dir(config)
-    rebuilt = rebuild_epoch_adapters(
-        output_dir, save_steps_for(config.save_epochs, planned_steps(config, len(examples))[0])
-    )
+    rebuilt: list[str] = []
+    with distributed.main_process_first():  # one process claims the folder; the others then find it claimed
+        if distributed.is_main_process:
+            claim_output_dir(config)
+            rebuilt = rebuild_epoch_adapters(
+                output_dir, save_steps_for(config.save_epochs, planned_steps(config, len(examples))[0])
+            )
     if rebuilt:
         logger.warning("rebuilt %s from their checkpoints", ", ".join(rebuilt))
+    counts.update(processes=distributed.num_processes, gradient_accumulation=accumulation, effective_batch=effective)
+    if effective != PAPER_EFFECTIVE_BATCH:
+        logger.warning("effective batch %d, not the paper's %d (micro_batch_size x gradient_accumulation x processes)",
+                       effective, PAPER_EFFECTIVE_BATCH)  # fmt: skip
     dataset = Dataset.from_list(examples)
 
     use_bf16 = (
@@ -331,20 +400,17 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
 
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             epoch = EpochSaves.schedule.get(state.global_step)
-            if epoch is None:
+            if epoch is None or not state.is_world_process_zero:  # one writer per folder
                 return
-            target = output_dir / epoch_label(epoch)
-            if target.exists():
-                shutil.rmtree(target)
-            kwargs["model"].save_pretrained(target)
-            tokenizer.save_pretrained(target)
-            (target / "warmeval_epoch.json").write_text(json.dumps({"epoch": epoch, "global_step": state.global_step}))
-            saved[epoch_label(epoch)] = state.global_step
+            target = copy_epoch_adapter(output_dir, state.global_step, epoch)
+            saved[target.name] = state.global_step
+            logger.info("saved %s (step %d, process %d)", target.name, state.global_step, distributed.process_index)
 
     args = TrainingArguments(
         output_dir=str(output_dir),
+        use_cpu=cpu,
         per_device_train_batch_size=config.micro_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation,
+        gradient_accumulation_steps=accumulation,
         learning_rate=config.learning_rate,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
@@ -365,17 +431,20 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
         args=args,
         train_dataset=dataset,
         data_collator=build_collator(config, tokenizer, model),
+        processing_class=tokenizer,  # checkpoints then hold the tokenizer, which epoch-*/ copies
         callbacks=[EpochSaves(), *(callbacks or [])],
     )
     resume_from = _last_checkpoint(output_dir) if config.resume else None
     result = trainer.train(resume_from_checkpoint=resume_from)
     losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
+    # Which engine ran it, as accelerate saw it (NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED).
+    counts["engine"] = str(getattr(trainer.accelerator.state.distributed_type, "value", "NO"))
     counts.update(global_step=trainer.state.global_step, train_loss=float(result.training_loss),
                   final_loss=losses[-1] if losses else None)  # fmt: skip
     adapters = {label: str(output_dir / label) for label in sorted(saved)}
     existing = {p.name: str(p) for p in sorted(output_dir.glob("epoch-*")) if (p / "adapter_config.json").is_file()}
     return write_manifest(
-        output_dir / "manifest.json",
+        output_dir / "manifest.json" if distributed.is_main_process else None,
         stage="train_lora",
         inputs={"train_file": config.train_file},
         parameters=config,
@@ -387,9 +456,10 @@ def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -
 
 def planned_steps(config: LoraTrainConfig, examples: int) -> tuple[int, int]:
     """(optimiser steps per epoch, total steps) of a single-node run over ``examples`` conversations."""
-    world = max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    world = world_size()
+    accumulation, _ = resolve_batch(config, world)
     batches = math.ceil(examples / (config.micro_batch_size * world))
-    per_epoch = max(1, math.ceil(batches / config.gradient_accumulation))
+    per_epoch = max(1, math.ceil(batches / accumulation))
     total = config.max_steps if config.max_steps else math.ceil(config.epochs * per_epoch)
     return per_epoch, total
 
@@ -421,6 +491,11 @@ def summary(manifest: Manifest) -> str:
         f"{counts.get('train_loss', float('nan')):.4f}; final logged loss {'-' if loss is None else f'{loss:.4f}'}",
         f"adapters saved: {', '.join(manifest.extra['adapters']) or 'none'}",
     ]
+    if "effective_batch" in counts:
+        effective = counts["effective_batch"]
+        lines.insert(2, f"effective batch {effective} = micro_batch_size {manifest.parameters['micro_batch_size']} x "
+                        f"gradient_accumulation {counts['gradient_accumulation']} x {counts['processes']} process(es)"
+                        + ("" if effective == PAPER_EFFECTIVE_BATCH else f": NOT the paper's {PAPER_EFFECTIVE_BATCH}"))
     missing = [label for label in (epoch_label(e) for e in manifest.parameters["save_epochs"])
                if label not in manifest.extra["adapters"]]  # fmt: skip
     if missing:
@@ -435,7 +510,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train a warm or cold LoRA adapter.")
     parser.add_argument("--config", required=True, help="YAML recipe with LoraTrainConfig fields")
     args = parser.parse_args(argv)
+    # This module's own lines (saves, warnings) on stderr; transformers and the engines keep their own logging.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     manifest = train_lora(load_config(LoraTrainConfig, args.config))
+    if int(os.environ.get("RANK", "0")) != 0:  # one summary per run, from the main process
+        return 0
     print(summary(manifest))
     print(json.dumps({"adapters": manifest.extra["adapters"], "counts": manifest.counts}, indent=1))
     return 0

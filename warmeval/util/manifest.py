@@ -85,7 +85,7 @@ def _records(files: Mapping[str, str | Path] | None) -> dict[str, FileRecord]:
 
 
 def write_manifest(
-    path: str | Path,
+    path: str | Path | None,
     *,
     stage: str,
     inputs: Mapping[str, str | Path] | None = None,
@@ -94,14 +94,18 @@ def write_manifest(
     outputs: Mapping[str, str | Path] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Manifest:
-    """Write a stage's manifest as JSON and return it. Input and output files are recorded with their SHA-256."""
+    """Write a stage's manifest as JSON and return it. Input and output files are recorded with their SHA-256.
+
+    ``path`` None builds the manifest without writing it (a non-main process of a distributed run).
+    """
     params = asdict(parameters) if is_dataclass(parameters) and not isinstance(parameters, type) else parameters
     manifest = Manifest(
         stage=stage, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), inputs=_records(inputs),
         parameters=_redacted(params), counts=counts or {}, outputs=_records(outputs), versions=versions(),
         extra=dict(extra or {}),
     )  # fmt: skip
-    write_atomic(Path(path), json.dumps(manifest.to_json(), indent=1, default=str, ensure_ascii=False))
+    if path is not None:
+        write_atomic(Path(path), json.dumps(manifest.to_json(), indent=1, default=str, ensure_ascii=False))
     return manifest
 
 
