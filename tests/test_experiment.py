@@ -78,6 +78,7 @@ def test_server_section_takes_every_serve_option_the_experiment_does_not_set(tmp
     from warmeval.serve import ServeConfig
 
     given = {"host": "127.0.0.1", "port": 8123, "max_model_len": 512, "dtype": "float32", "tensor_parallel_size": 2,
+             "pipeline_parallel_size": 2, "data_parallel_size": 2, "distributed_executor_backend": "mp",
              "extra_args": ["--enforce-eager"], "env": {"VLLM_CPU_KVCACHE_SPACE": "1"}, "startup_timeout": 60.0}
     options = {f.name for f in dataclasses.fields(ServeConfig)} - set(SET_BY_EXPERIMENT)
     assert set(given) == options  # a new ServeConfig option needs a value here, and is a server: key at once

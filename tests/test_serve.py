@@ -7,11 +7,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from inspect_ai.log import list_eval_logs, read_eval_log
 
 from tests.conftest import REPO, bin_path, free_port
@@ -119,3 +121,57 @@ def test_cli_serves_two_adapters_routes_by_name_and_stops(tiny_model: Path, adap
     while port_in_use("127.0.0.1", port):
         assert time.monotonic() < deadline, f"port {port} still held after stop"
         time.sleep(1)
+
+
+@pytest.mark.slow(seconds=20)
+def test_parallel_options_reach_the_vllm_command_line_and_the_pinned_vllm_parses_them(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """``warmeval serve`` and an experiment's ``server:`` pass vLLM's tensor, pipeline and data parallel options on.
+
+    A stand-in ``vllm`` first on PATH records the command line it was given (and exits, so start-up fails fast); the
+    pinned vLLM's own argument parser then reads that command line.
+    """
+    from warmeval.experiment import load_experiment
+
+    stand_in, record = tmp_path / "bin" / "vllm", tmp_path / "argv.json"
+    stand_in.parent.mkdir()
+    stand_in.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\nsys.exit(3)\n")  # fmt: skip
+    stand_in.chmod(0o755)
+    env = {**os.environ, "PATH": f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [bin_path("warmeval"), "serve", "--base-model", str(tiny_model), "--port", str(free_port()),
+         "--tensor-parallel-size", "2", "--pipeline-parallel-size", "2", "--data-parallel-size", "2",
+         "--distributed-executor-backend", "mp"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0 and "during start-up" in result.stderr
+    argv = json.loads(record.read_text())
+    # The experiment file's server: section builds the same command line.
+    experiment_file = tmp_path / "e.yaml"
+    experiment_file.write_text(yaml.safe_dump({
+        "base_model": str(tiny_model), "variants": {"original": {}}, "tasks": {"triviaqa": {"n": 2}},
+        "server": {"tensor_parallel_size": 2, "pipeline_parallel_size": 2, "data_parallel_size": 2,
+                   "distributed_executor_backend": "mp"}}))  # fmt: skip
+    experiment = load_experiment(experiment_file)
+    from_experiment = vllm_command(ServeConfig(base_model=str(tiny_model), **experiment.server.given()), 8)[1:]
+    for command in (argv, from_experiment):
+        for flag in ("--tensor-parallel-size", "--pipeline-parallel-size", "--data-parallel-size"):
+            assert command[command.index(flag) + 1] == "2"
+        assert command[command.index("--distributed-executor-backend") + 1] == "mp"
+    parsed = subprocess.run(
+        [sys.executable, "-c", "import json, sys\n"
+         "from vllm.entrypoints.launchers.cli_args import make_arg_parser\n"
+         "from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+         "ns = make_arg_parser(FlexibleArgumentParser()).parse_args(json.loads(sys.argv[1])[1:])\n"
+         "print(json.dumps([ns.tensor_parallel_size, ns.pipeline_parallel_size, ns.data_parallel_size,"
+         " ns.distributed_executor_backend]))", json.dumps(argv)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert parsed.returncode == 0, parsed.stderr[-2000:]
+    assert json.loads(parsed.stdout.strip().splitlines()[-1]) == [2, 2, 2, "mp"]
+    with pytest.raises(ValueError, match="pipeline_parallel_size must be a whole number of at least 1"):
+        ServeConfig(base_model="m", pipeline_parallel_size=0)
+    with pytest.raises(ValueError, match="distributed_executor_backend 'spark'"):
+        ServeConfig(base_model="m", distributed_executor_backend="spark")

