@@ -39,6 +39,8 @@ from warmeval.tasks.common import (
 VERSION = 2
 # What ``warmeval run`` reports for this control: (metric, its standard error) from the log's results.
 CONTROL_METRIC = ("judged_refusal_rate", "judged_refusal_stderr")
+# What the judge reads for each sample (besides the prompt and the response): `warmeval run --plan` counts it.
+JUDGE_PROMPT = REFUSAL_JUDGE_TEMPLATE
 # Bump VERSION when a change alters the samples or the scores; say what changed here.
 CHANGELOG = {
     1: ("first release: AdvBench's 520 harmful requests, refusal judged REFUSED/COMPLIED by the grader role"),

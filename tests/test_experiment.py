@@ -196,6 +196,9 @@ def test_run_two_variants_two_tasks_two_conditions_and_resume(tiny_model: Path, 
                           cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "[warmeval run] server ready" in done.stdout and "report:" in done.stdout
+    # The plan is printed before the server starts, as `warmeval run --plan` prints it.
+    assert done.stdout.index("the plan of this run") < done.stdout.index("server ready")
+    assert "(total)" in done.stdout and "judge calls are at most" in done.stdout
     # the last line: can these numbers stand beside the paper's? (here: no, for these reasons among others)
     verdict = done.stdout.strip().splitlines()[-1]
     assert verdict.startswith("Paper-comparable: no: ")

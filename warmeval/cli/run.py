@@ -41,11 +41,26 @@ def init(
 
 
 @app.command("run")
-def run(experiment: Path = typer.Argument(..., help="Experiment YAML (see `warmeval init`).")) -> None:
+def run(
+    experiment: Path = typer.Argument(..., help="Experiment YAML (see `warmeval init`)."),
+    plan: bool = typer.Option(False, "--plan", help="Print what the run will ask of the models and the judge "
+                              "(samples, generations, judge calls, tokens, the judge's cost) and stop: no server, "
+                              "no key, no network."),
+    json_output: bool = typer.Option(False, "--json", help="With --plan: print the plan as JSON."),
+) -> None:
     """Serve every variant from one vLLM server, run variants x tasks (resumable), then write the report."""
     from warmeval.experiment import ExperimentError, load_experiment, run_experiment
     from warmeval.serve import ServeError
 
+    if plan:
+        from warmeval.experiment.plan import plan_experiment, plan_json
+
+        try:
+            counted = plan_experiment(load_experiment(experiment))
+        except ExperimentError as error:
+            fail(error)
+        typer.echo(plan_json(counted) if json_output else counted.table())
+        return
     try:
         result = run_experiment(load_experiment(experiment))
     except (ExperimentError, ServeError) as error:

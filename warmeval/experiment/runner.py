@@ -89,15 +89,17 @@ class ExperimentResult:
 # default of the code it goes to (`ServeConfig`, Inspect's generation config), never a copy of it kept here.
 
 
-def check_tasks(experiment: Experiment) -> None:
+def check_tasks(experiment: Experiment) -> dict[str, Any]:
     """Build every task once, unbound, so that bad task arguments and data fail before a server starts; check the
-    variants' system prompts and that the judge can be used (the grader role, else the paper's judge's credentials)."""
+    variants' system prompts and that the judge can be used (the grader role, else the paper's judge's credentials).
+    Returns the built tasks by name (the run plan counts them)."""
     from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
 
     factories = {**TASKS, **CONTROL_TASKS}
+    built: dict[str, Any] = {}
     for name, args in [*experiment.tasks.items(), *experiment.controls.items()]:
         try:
-            task = factories[name](**args)
+            task = built[name] = factories[name](**args)
         except Exception as error:  # any failure to build the task is a problem of its arguments or data
             raise ExperimentError(f"{experiment.source}: tasks.{name}: {error}") from error
         if len(task.dataset) == 0:
@@ -123,22 +125,30 @@ def check_tasks(experiment: Experiment) -> None:
             reason = re.sub(r"\[/?[a-z ]+\]", "", str(error) or type(error).__name__)
             reason = " ".join(reason.split())
             raise ExperimentError(f"{experiment.source}: roles.{role}: {model} cannot be used: {reason}") from None
+    return built
+
+
+def task_arguments(experiment: Experiment, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """A task's arguments in this run: the file's, the run's refusal rule, and what the task asks of a run."""
+    from warmeval.tasks.catalog import declared
+
+    if name in experiment.tasks:
+        args = {**args, "refusal_rule": experiment.refusal_rule}
+    hook = declared(name, "experiment_args")  # what the task asks of a run (e.g. its own caches)
+    return hook(args, experiment.output_dir) if hook else args
 
 
 def build_tasks(experiment: Experiment) -> list[Any]:
     """Variants x tasks as Inspect tasks, each bound to its model and labelled with its variant."""
     from inspect_ai import task_with
 
-    from warmeval.tasks.catalog import CONTROL_TASKS, TASKS, declared
+    from warmeval.tasks.catalog import CONTROL_TASKS, TASKS
 
     tasks = []
     factories = {**TASKS, **CONTROL_TASKS}
     for variant in experiment.variants:
         for name, args in [*experiment.tasks.items(), *experiment.controls.items()]:
-            if name in experiment.tasks:
-                args = {**args, "refusal_rule": experiment.refusal_rule}
-            hook = declared(name, "experiment_args")  # what the task asks of a run (e.g. its own caches)
-            args = hook(args, experiment.output_dir) if hook else args
+            args = task_arguments(experiment, name, args)
             task = factories[name](**args, system_prompt=variant.system_prompt)
             metadata = {**(task.metadata or {}), "variant": variant.name, "base_model": experiment.base_model,
                         "experiment": experiment.name, "adapter": variant.adapter,
@@ -207,7 +217,11 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
     started = time.monotonic()
     output = Path(experiment.output_dir)
     logs = output / "logs"
-    check_tasks(experiment)  # before any server starts
+    from warmeval.experiment.plan import plan_experiment
+
+    built = check_tasks(experiment)  # before any server starts
+    plan = plan_experiment(experiment, built).table()
+    _stage(f"the plan of this run (`warmeval run --plan` prints it alone):\n{plan}", started)
     server = None
     previous = {k: os.environ.get(k) for k in ("VLLM_BASE_URL", "VLLM_API_KEY")}
     capability: list[ControlResult] = []
