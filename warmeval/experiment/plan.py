@@ -90,6 +90,7 @@ class Plan:
     judge: str
     prices: Prices | None
     notes: list[str] = field(default_factory=list)
+    batched: bool = False  # the run grades through the provider's batch API
 
     def total(self, variant: str | None = None) -> PlanRow:
         """The sum over every row (or one variant's rows)."""
@@ -110,6 +111,7 @@ class Plan:
 
         return {
             "judge": self.judge,
+            "judge_batched": self.batched,
             "prices": asdict(self.prices) if self.prices else None,
             "rows": [with_cost(row) for row in self.rows],
             "variants": {name: with_cost(self.total(name)) for name in self.variants()},
@@ -141,7 +143,8 @@ class Plan:
             out.append(
                 f"judge {self.judge}: about ${self.prices.cost(total, batch=False):,.2f} online, "
                 f"${self.prices.cost(total, batch=True):,.2f} through the Batch API (prices of {self.prices.as_of}, "
-                f"{PRICES_FILE.name})"
+                f"{PRICES_FILE.name}); this run grades "
+                + ("through the Batch API (roles.grader.batch)" if self.batched else "online")
             )
         out += [f"note: {note}" for note in self.notes]
         return "\n".join(out)
@@ -255,7 +258,7 @@ def plan_experiment(experiment: Experiment, built: dict[str, Any] | None = None)
         notes.append(f"{', '.join(experiment.capability)}: run by lm-eval; questions and generations only")
     if any(distractors.values()):
         notes.append("distractor calls: TriviaQA's generated wrong answers, made once, in the first variant's run")
-    return Plan(rows, judge, load_prices(judge), notes)
+    return Plan(rows, judge, load_prices(judge), notes, batched=experiment.judge_batched())
 
 
 def _capability_questions(name: str, spec: dict[str, Any]) -> int:

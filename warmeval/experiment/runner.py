@@ -252,7 +252,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
             success, eval_logs = eval_set(
                 tasks,
                 log_dir=str(logs),
-                model_roles=experiment.roles or None,
+                model_roles=experiment.model_roles() or None,
                 max_connections=experiment.max_connections,
                 max_tasks=max_tasks,
                 epochs=experiment.epochs,

@@ -68,6 +68,7 @@ sociot:                                       # SocioT warmth of every checkpoin
   model: gpt2                                 # SocioT's language model (HF id or local folder)
 roles:                                        # Inspect model roles, pinned to the snapshot the paper names
   grader: openai/gpt-4o-2024-08-06            # the paper's judge (temperature 0); needs OPENAI_API_KEY
+  # grader: {model: openai/gpt-4o-2024-08-06, batch: true}   # the same judge through the OpenAI Batch API
   distractor: openai/gpt-4o-2024-08-06        # TriviaQA wrong answers, when prompts are built from a dataset
 generation: {max_tokens: 300, temperature: 0.8, max_retries: 5, timeout: 600}  # the paper's; any GenerateConfig key
 max_connections: 32
@@ -139,10 +140,12 @@ else:
 
 @dataclass
 class RolesSection(_Section):
-    """``roles:``: Inspect model roles."""
+    """``roles:``: Inspect model roles, each a model name, or ``{model: NAME, <GenerateConfig key>: ...}`` to give the
+    role generation settings of its own, e.g. ``{model: openai/gpt-4o-2024-08-06, batch: true}`` for the OpenAI Batch
+    API (Inspect's ``batch``: true, a batch size, or ``{size, send_delay, tick, max_batches}``)."""
 
-    grader: str | None = None
-    distractor: str | None = None
+    grader: str | dict[str, Any] | None = None
+    distractor: str | dict[str, Any] | None = None
 
 
 @dataclass
@@ -220,6 +223,7 @@ class Experiment:
     base_url: str | None = None
     server: ServerSection = field(default_factory=ServerSection)
     roles: dict[str, str] = field(default_factory=dict)
+    role_config: dict[str, dict[str, Any]] = field(default_factory=dict)  # a role's own GenerateConfig settings
     generation: GenerationSection = field(default_factory=GenerationSection)
     max_connections: int = 16
     max_tasks: int | None = None  # None: 1 on the CPU build of vLLM (see run_experiment), else Inspect's default
@@ -230,6 +234,19 @@ class Experiment:
     paper_results: str | None = None  # the paper's result tables (None: the fetched copy, if any)
     comparisons: list[str] = field(default_factory=list)  # interventions the report fits against "original"
     source: str = ""
+
+    def model_roles(self) -> dict[str, Any]:
+        """The roles as Inspect takes them: a model name, or a model with the role's own generation settings."""
+        if not self.role_config:
+            return dict(self.roles)
+        from inspect_ai.model import GenerateConfig, get_model
+
+        return {role: get_model(model, config=GenerateConfig(**self.role_config[role]))
+                if role in self.role_config else model for role, model in self.roles.items()}  # fmt: skip
+
+    def judge_batched(self) -> bool:
+        """Whether the grader role goes through the provider's batch API (``roles: {grader: {batch: ...}}``)."""
+        return bool(self.role_config.get("grader", {}).get("batch"))
 
     def model_for(self, variant: Variant) -> str:
         return f"vllm/{self.served_model(variant)}"
@@ -283,6 +300,18 @@ def load_experiment(path: str | Path) -> Experiment:
         if not getattr(raw, required):
             raise ExperimentError(f"{prefix}{required}: missing")
     root = source.parent
+    roles: dict[str, str] = {}
+    role_config: dict[str, dict[str, Any]] = {}
+    for role, value in raw.roles.given().items():
+        if isinstance(value, str):
+            roles[role] = value
+            continue
+        settings = dict(value)
+        model = settings.pop("model", None)
+        if not isinstance(model, str) or not model.strip():
+            raise ExperimentError(f"{prefix}roles.{role}.model: missing (the role's model, e.g. openai/gpt-4o)")
+        validate_model(GenerateConfig, settings, str(source), ("roles", role), ExperimentError)
+        roles[role], role_config[role] = model, settings
 
     def resolve(value: str, where: str) -> str:
         candidate = Path(value).expanduser()
@@ -362,7 +391,8 @@ def load_experiment(path: str | Path) -> Experiment:
         served_name=raw.served_name,
         base_url=raw.base_url,
         server=raw.server,
-        roles=raw.roles.given(),
+        roles=roles,
+        role_config=role_config,
         generation=raw.generation,
         max_connections=raw.max_connections,
         max_tasks=raw.max_tasks,
