@@ -697,3 +697,25 @@ def test_the_papers_rewrite_prompt_goes_as_the_system_message(
                            sleep=Sleeps()))  # fmt: skip
     assert own.extra["template"]["source"] == "warmeval" and not own.extra["template"]["paper"]
     assert own.extra["role"] == "user" and "<assistant_reply>" in fake_server.chat_bodies[-1]["messages"][0]["content"]
+
+
+def test_cli_data_rewrite_fails_when_an_outage_loses_conversations(fake_server: FakeOpenAI, tmp_path: Path) -> None:
+    """A 503 outage after the first requests: the lost conversations make the run fail (exit 1, with the count and
+    the failures file) unless the user allows that share of losses."""
+    from tests.conftest import run_cli
+
+    source = write_input(tmp_path / "train.jsonl")
+    served = iter(range(10**6))
+    fake_server.fail_if = lambda body: 503 if next(served) >= 1 else None  # one answer, then the outage
+    out = tmp_path / "warm.jsonl"
+    command = ["data", "rewrite", "--style", "warm", "--input", str(source), "--output", str(out), "--model",
+               "fake-model", "--base-url", fake_server.base_url, "--max-api-retries", "1", "--backoff-base", "0.01",
+               "--backoff-max", "0.01", "--concurrency", "1", "--no-progress"]  # fmt: skip
+    lost = run_cli(*command, env={"OPENAI_API_KEY": "sk"})
+    assert lost.returncode == 1, lost.stdout + lost.stderr
+    assert re.search(r"\d+ of \d+ conversations were lost to API errors \(api_error: \d+", lost.stderr)
+    assert "rerun the same command to retry them" in lost.stderr
+    allowed = run_cli(*command, "--allowed-api-failure-share", "1", env={"OPENAI_API_KEY": "sk"})
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    bad = run_cli(*command, "--allowed-api-failure-share", "1.5", env={"OPENAI_API_KEY": "sk"})
+    assert bad.returncode == 2 and "allowed_api_failure_share must lie in [0, 1]" in bad.stderr

@@ -44,6 +44,7 @@ template, and the exact epoch saves need the callback below either way; the Trai
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -56,6 +57,7 @@ from typing import Any
 
 from warmeval.util.config import load_config
 from warmeval.util.jsonl import read_json_objects
+from warmeval.util.lock import output_lock
 from warmeval.util.manifest import Manifest, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -317,10 +319,24 @@ def build_collator(config: LoraTrainConfig, tokenizer: Any, model: Any) -> Any:
 def train_lora(config: LoraTrainConfig, *, callbacks: list[Any] | None = None) -> Manifest:
     """Train one adapter; returns the manifest (also written to ``output_dir/manifest.json``).
 
+    One run per ``output_dir``: the main process holds the folder's lock (`warmeval.util.lock`) for the whole run,
+    so a second ``train lora`` on it stops at once (`OutputBusy`, naming the holder); the kernel frees the lock when
+    the process ends, however it ends.
+
     Args:
         config: The run's options.
         callbacks: Extra ``transformers.TrainerCallback`` objects (progress hooks, early stops).
     """
+    import torch
+    from accelerate import PartialState
+
+    main_process = PartialState(cpu=not torch.accelerator.is_available()).is_main_process  # see _train
+    held = output_lock(config.output_dir, f"warmeval train lora ({config.output_dir})")
+    with held if main_process else contextlib.nullcontext():
+        return _train(config, callbacks)
+
+
+def _train(config: LoraTrainConfig, callbacks: list[Any] | None) -> Manifest:
     import torch
     from accelerate import PartialState
     from datasets import Dataset

@@ -143,6 +143,9 @@ class RewriteConfig:
         drop_failed: Exclude every conversation with a turn that failed its fidelity checks. Default False: as the
             paper, nothing is excluded for a failed check; such a turn keeps its last rewrite and is listed in the
             failures file (``kept: true``) and counted (``turns_kept_failed``).
+        allowed_api_failure_share: Share of the conversations that may be lost to API errors (retries exhausted,
+            requests rejected) before ``warmeval data rewrite`` exits 1; default 0: an outage that drops any
+            conversation is a failed run (rerun it: finished rewrites are cached).
     """
 
     style: str = "warm"
@@ -171,8 +174,11 @@ class RewriteConfig:
     progress: bool = True
     seed: int | None = None
     drop_failed: bool = False
+    allowed_api_failure_share: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.allowed_api_failure_share <= 1:
+            raise ValueError(f"allowed_api_failure_share must lie in [0, 1], not {self.allowed_api_failure_share!r}")
         if self.style not in STYLES:
             raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
         if self.length_band is not None:

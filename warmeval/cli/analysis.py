@@ -198,11 +198,14 @@ def report(
     from warmeval.analysis.load import AnalysisInputError
     from warmeval.analysis.paper_results import PaperResultsError
     from warmeval.analysis.report import build_report
+    from warmeval.util.lock import OutputBusy, output_lock
 
     try:
-        page = build_report(list(inputs), out, trajectories=list(trajectory), rule=refusal_rule,  # type: ignore[arg-type]
-                            paper_results=paper_results)  # fmt: skip
-    except (AnalysisInputError, PaperResultsError) as error:
+        # One report per folder at a time; the lock lies beside the folder, which is replaced as a whole.
+        with output_lock(out, f"warmeval report --out {out}", beside=True):
+            page = build_report(list(inputs), out, trajectories=list(trajectory), rule=refusal_rule,  # type: ignore[arg-type]
+                                paper_results=paper_results)  # fmt: skip
+    except (AnalysisInputError, PaperResultsError, OutputBusy) as error:
         fail(error)
     beside = json.loads((page.parent / "beside_paper.json").read_text(encoding="utf-8"))
     if not beside["available"]:

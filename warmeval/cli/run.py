@@ -51,6 +51,7 @@ def run(
     """Serve every variant from one vLLM server, run variants x tasks (resumable), then write the report."""
     from warmeval.experiment import ExperimentError, load_experiment, run_experiment
     from warmeval.serve import ServeError
+    from warmeval.util.lock import OutputBusy
 
     if plan:
         from warmeval.experiment.plan import plan_experiment, plan_json
@@ -63,7 +64,7 @@ def run(
         return
     try:
         result = run_experiment(load_experiment(experiment))
-    except (ExperimentError, ServeError) as error:
+    except (ExperimentError, ServeError, OutputBusy) as error:
         fail(error)
     except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM or SIGHUP: the server has been stopped
         typer.echo(f"interrupted ({interrupt or 'Ctrl-C'}); the server was stopped. Rerun the same command to resume: "

@@ -53,10 +53,13 @@ def data_rewrite(
     failures file; --drop-failed excludes its conversation instead.
     """
     from warmeval.training.rewrite import RewriteError, rewrite
+    from warmeval.training.rewrite_checks import API_ERROR, REQUEST_REJECTED
+    from warmeval.util.lock import OutputBusy, output_lock
 
     try:
-        manifest = rewrite(input, output, options)
-    except (RewriteError, OSError, ValueError) as error:
+        with output_lock(output, f"warmeval data rewrite --output {output}"):
+            manifest = rewrite(input, output, options)
+    except (RewriteError, OSError, ValueError, OutputBusy) as error:
         fail(error)
     counts = manifest.counts
     typer.echo(json.dumps({k: counts[k] for k in counts if not isinstance(counts[k], dict | list)}, indent=1))
@@ -69,10 +72,17 @@ def data_rewrite(
         typer.echo(f"{counts['turns_kept_failed']} turn(s) failed their fidelity checks and keep their last rewrite "
                    f"(the paper excluded nothing; --drop-failed excludes them); listed in "
                    f"{manifest.outputs['failures'].path}")  # fmt: skip
+    failures = manifest.outputs["failures"].path if "failures" in manifest.outputs else "the failures file"
     if counts["conversations_in"] and not counts["conversations_out"]:
-        failures = manifest.outputs["failures"].path if "failures" in manifest.outputs else "the failures file"
         fail(f"every one of the {counts['conversations_in']} conversations failed "
              f"({dict(counts.get('excluded_by_reason', {}))}); listed in {failures}", EXIT_FAILED)  # fmt: skip
+    by_reason = counts.get("excluded_by_reason", {})
+    lost = by_reason.get(API_ERROR, 0) + by_reason.get(REQUEST_REJECTED, 0)
+    if lost and lost > options.allowed_api_failure_share * counts["conversations_in"]:
+        fail(f"{lost} of {counts['conversations_in']} conversations were lost to API errors ({API_ERROR}: "
+             f"{by_reason.get(API_ERROR, 0)}, {REQUEST_REJECTED}: {by_reason.get(REQUEST_REJECTED, 0)}), listed in "
+             f"{failures}; rerun the same command to retry them (finished rewrites are cached), or allow a share "
+             "with --allowed-api-failure-share", EXIT_FAILED)  # fmt: skip
 
 
 @train_app.command("lora")
@@ -90,9 +100,11 @@ def train_lora_command(
         options = load_config(LoraTrainConfig, config, overwrite=overwrite or None)
     except (ConfigError, ValueError) as error:
         fail(error)
+    from warmeval.util.lock import OutputBusy
+
     try:
         manifest = train_lora(options)
-    except ValueError as error:  # bad data, or a run that would save no adapter: found before any training
+    except (ValueError, OutputBusy) as error:  # bad data, a run that would save nothing, a busy output_dir
         fail(error)
     typer.echo(summary(manifest))
     for label, path in manifest.extra["adapters"].items():

@@ -207,7 +207,36 @@ def _stage(message: str, started: float) -> None:
 
 
 def run_experiment(experiment: Experiment, *, display: str | None = None) -> ExperimentResult:
-    """Serve, evaluate (resumably), run the controls and the SocioT trajectory, report; returns paths and counts."""
+    """Serve, evaluate (resumably), run the controls and the SocioT trajectory, report; returns paths and counts.
+
+    One run per output folder: a second `warmeval run` on the same ``output_dir`` stops at once (`OutputBusy`, naming
+    the holder) instead of running every evaluation again beside the first.
+    """
+    from warmeval.util.lock import output_lock
+
+    with output_lock(experiment.output_dir, f"warmeval run {experiment.source}"):
+        return _run_locked(experiment, display=display)
+
+
+def check_base_url(base_url: str) -> None:
+    """Raise `ExperimentError` unless ``base_url`` answers ``GET /models`` as an OpenAI-compatible server does."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = base_url.rstrip("/") + "/models"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            json.load(response)["data"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as error:
+        reason = getattr(error, "reason", None) or error
+        raise ExperimentError(
+            f"base_url {base_url}: no OpenAI-compatible server answers {url} ({reason}); start one (`warmeval "
+            "serve`) or remove base_url to let warmeval start it"
+        ) from None
+
+
+def _run_locked(experiment: Experiment, *, display: str | None = None) -> ExperimentResult:
     import os
 
     from inspect_ai import eval_set
@@ -239,6 +268,7 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
                 base_url = server.base_url
             else:
                 base_url = experiment.base_url
+                check_base_url(base_url)  # a closed port is an error now, not a failure of every sample
             _stage(f"server ready at {base_url}", started)
             os.environ["VLLM_BASE_URL"] = base_url
             os.environ.setdefault("VLLM_API_KEY", "local")
