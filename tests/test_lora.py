@@ -366,3 +366,28 @@ def test_recipe_values_are_typed_before_the_model_loads(tiny_model: Path, chat_f
     bad.write_text("base_model: /no/such/model\nmicro_batch_size: 0\n")
     with pytest.raises(ConfigError, match="micro_batch_size must be at least 1"):
         load_config(LoraTrainConfig, bad)
+
+
+def test_resume_inside_epoch_two_is_bit_identical_and_a_rebuild_keeps_the_figures(
+    tiny_model: Path, chat_file: Path, tmp_path: Path
+) -> None:
+    """A resume from the checkpoint of epoch 1.5 (inside epoch 2) gives the uninterrupted run's epoch-2 adapter bit for
+    bit (with dropout and length-grouped batches, the defaults); a rerun that only rebuilds a missing epoch folder
+    keeps the finished run's training figures in its manifest."""
+    from safetensors.torch import load_file
+
+    whole = train_lora(_config(tiny_model, chat_file, tmp_path / "whole"))
+    train_lora(_config(tiny_model, chat_file, tmp_path / "resumed"), callbacks=[StopAt(8)])  # checkpoint-8: epoch 1.5
+    resumed = train_lora(_config(tiny_model, chat_file, tmp_path / "resumed"))
+    assert resumed.extra["resumed_from"].endswith("checkpoint-8") and resumed.counts["global_step"] == 10
+    for label in ("epoch-1.5", "epoch-2"):
+        a = load_file(tmp_path / "whole" / label / "adapter_model.safetensors")
+        b = load_file(tmp_path / "resumed" / label / "adapter_model.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a), label
+    assert resumed.counts["train_loss_basis"] == "steps 9-10 only (resumed)"  # no loss logged before (logging 1000)
+    shutil.rmtree(tmp_path / "whole" / "epoch-1")
+    rebuilt = train_lora(_config(tiny_model, chat_file, tmp_path / "whole"))
+    assert (tmp_path / "whole" / "epoch-1" / "adapter_model.safetensors").is_file()
+    assert rebuilt.counts["train_loss"] == whole.counts["train_loss"] > 1.0
+    assert rebuilt.counts["final_loss"] == whole.counts["final_loss"]
+    assert "mean training loss 0.0000" not in summary(rebuilt)

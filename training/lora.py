@@ -302,6 +302,34 @@ def rebuild_epoch_adapters(output_dir: Path, schedule: dict[int, float]) -> list
     return rebuilt
 
 
+def epoch_seeded(sampler: Any, seed: int) -> Any:
+    """A length-grouped sampler whose permutation is drawn from ``seed + epoch`` alone (others are returned as is).
+
+    transformers' ``LengthGroupedSampler`` draws each epoch's permutation from torch's global RNG, whose state at the
+    start of epoch 2 depends on everything epoch 1 drew (dropout included): a run resumed from a checkpoint inside
+    epoch 2 restores that RNG only after its sampler has drawn, so it trained epoch 2 in another order than the
+    uninterrupted run. Seeding each epoch's draw makes the order a function of (seed, epoch), the same in a resumed
+    run, an uninterrupted run and on every process of a distributed run (the Trainer calls ``set_epoch``).
+    """
+    import torch
+    from transformers.trainer_pt_utils import LengthGroupedSampler, get_length_grouped_indices
+
+    if type(sampler) is not LengthGroupedSampler:
+        return sampler
+
+    class EpochSeededLengthGroupedSampler(LengthGroupedSampler):  # type: ignore[misc]
+        epoch = 0
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = int(epoch)
+
+        def __iter__(self) -> Any:
+            generator = torch.Generator().manual_seed(seed + self.epoch)
+            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+    return EpochSeededLengthGroupedSampler(sampler.batch_size, lengths=sampler.lengths)
+
+
 def build_collator(config: LoraTrainConfig, tokenizer: Any, model: Any) -> Any:
     """Padded micro-batches, or with ``padding_free`` one concatenated row per micro-batch."""
     from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
@@ -442,7 +470,13 @@ def _train(config: LoraTrainConfig, callbacks: list[Any] | None) -> Manifest:
         remove_unused_columns=False,
         disable_tqdm=False,
     )
-    trainer = Trainer(
+    class ResumableTrainer(Trainer):  # type: ignore[misc]
+        """The Trainer with length-grouped batches whose order depends on the seed and the epoch only."""
+
+        def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+            return epoch_seeded(super()._get_train_sampler(train_dataset), config.seed)
+
+    trainer = ResumableTrainer(
         model=model,
         args=args,
         train_dataset=dataset,
@@ -451,12 +485,16 @@ def _train(config: LoraTrainConfig, callbacks: list[Any] | None) -> Manifest:
         callbacks=[EpochSaves(), *(callbacks or [])],
     )
     resume_from = _last_checkpoint(output_dir) if config.resume else None
+    previous = _previous_counts(output_dir)
+    resumed_step = 0
+    if resume_from:
+        resumed_step = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
     result = trainer.train(resume_from_checkpoint=resume_from)
     losses = [float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry]
     # Which engine ran it, as accelerate saw it (NO, MULTI_CPU, MULTI_GPU, FSDP, DEEPSPEED).
     counts["engine"] = str(getattr(trainer.accelerator.state.distributed_type, "value", "NO"))
-    counts.update(global_step=trainer.state.global_step, train_loss=float(result.training_loss),
-                  final_loss=losses[-1] if losses else None)  # fmt: skip
+    counts.update(global_step=trainer.state.global_step, final_loss=losses[-1] if losses else None)
+    counts.update(training_loss(float(result.training_loss), trainer.state.global_step, resumed_step, losses, previous))
     adapters = {label: str(output_dir / label) for label in sorted(saved)}
     existing = {p.name: str(p) for p in sorted(output_dir.glob("epoch-*")) if (p / "adapter_config.json").is_file()}
     return write_manifest(
@@ -468,6 +506,33 @@ def _train(config: LoraTrainConfig, callbacks: list[Any] | None) -> Manifest:
         extra={"adapters": existing or adapters, "resumed_from": resume_from, "save_schedule": {
             str(step): epoch for step, epoch in EpochSaves.schedule.items()}},
     )  # fmt: skip
+
+
+def _previous_counts(output_dir: Path) -> dict[str, Any]:
+    """The counts of the manifest a finished earlier run left in ``output_dir`` ({} when there is none)."""
+    try:
+        return dict(json.loads((output_dir / "manifest.json").read_text(encoding="utf-8")).get("counts") or {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def training_loss(session_loss: float, global_step: int, resumed_step: int, logged: list[float],
+                  previous: dict[str, Any]) -> dict[str, Any]:
+    """The run's mean training loss, and what it rests on (``train_loss_basis``).
+
+    The Trainer's own figure covers only the steps this process trained: 0.0 for a rerun that trained nothing (it
+    only rebuilt ``epoch-*`` folders), the resumed part alone after a resume. A rerun that trained nothing keeps the
+    finished run's figures; a resumed run reports the mean of every logged loss, restored history included.
+    """
+    if resumed_step == 0:
+        return {"train_loss": session_loss, "train_loss_basis": "every step"}
+    if global_step == resumed_step and "train_loss" in previous:
+        basis = previous.get("train_loss_basis", "every step")
+        return {"train_loss": previous["train_loss"], "train_loss_basis": basis,
+                "final_loss": previous.get("final_loss")}  # fmt: skip
+    if logged:
+        return {"train_loss": sum(logged) / len(logged), "train_loss_basis": "mean of the logged losses (resumed)"}
+    return {"train_loss": session_loss, "train_loss_basis": f"steps {resumed_step + 1}-{global_step} only (resumed)"}
 
 
 def planned_steps(config: LoraTrainConfig, examples: int) -> tuple[int, int]:
@@ -504,7 +569,9 @@ def summary(manifest: Manifest) -> str:
         f"max_seq_length; {skipped} skipped ({counts.get('dropped_overlong', 0)} too long, "
         f"{counts.get('no_assistant_tokens', 0)} with no assistant tokens); {counts.get('tokens', 0)} tokens",
         f"steps: {counts.get('global_step')} ({counts.get('steps_per_epoch')} per epoch); mean training loss "
-        f"{counts.get('train_loss', float('nan')):.4f}; final logged loss {'-' if loss is None else f'{loss:.4f}'}",
+        f"{counts.get('train_loss', float('nan')):.4f}"
+        + (f" ({basis})" if (basis := counts.get("train_loss_basis", "every step")) != "every step" else "")
+        + f"; final logged loss {'-' if loss is None else f'{loss:.4f}'}",
         f"adapters saved: {', '.join(manifest.extra['adapters']) or 'none'}",
     ]
     if "effective_batch" in counts:
