@@ -14,10 +14,15 @@ from inspect_ai.model import ChatMessageSystem
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 from jinja2.sandbox import SandboxedEnvironment
 
-from warmeval.sycophancy.paper_texts import describe_text, require_text
+from warmeval.sycophancy.paper_texts import PaperTextError, describe_text, require_text
 
 PROMPTS_DIR = Path(__file__).with_name("prompts")
 BUILTIN_SYSTEM_PROMPTS = {"warm": PROMPTS_DIR / "warm_system.j2"}
+
+
+class SystemPromptError(PaperTextError):
+    """A system prompt that cannot be used (a `ValueError`; the tasks report it as a `DataError`, as they do every
+    `PaperTextError` of their ``system_prompt`` argument)."""
 
 
 def resolve_system_prompt(spec: str | None) -> str | None:
@@ -30,15 +35,24 @@ def resolve_system_prompt(spec: str | None) -> str | None:
     if spec.strip() == "paper":
         return require_text("warm_system_prompt")[1].strip()
     path = BUILTIN_SYSTEM_PROMPTS.get(spec.strip(), Path(spec).expanduser())
+    if path.is_dir():
+        raise SystemPromptError(f"{path}: a folder, not a system prompt file")
     if not path.is_file():
-        raise ValueError(f"system_prompt={spec!r}: not 'paper', 'warm', 'none' or an existing file")
-    text = path.read_text(encoding="utf-8")
+        raise SystemPromptError(f"system_prompt={spec!r}: not 'paper', 'warm', 'none' or an existing file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise SystemPromptError(
+            f"{path}: line {line}: byte {error.object[error.start]:#04x} is not UTF-8; a system prompt file must be "
+            "UTF-8 text"
+        ) from None
     if path.suffix in (".j2", ".jinja"):
         # Sandboxed: a template file may format text, not reach Python's internals.
         text = SandboxedEnvironment(undefined=jinja2.StrictUndefined).from_string(text).render()
     text = text.strip()
     if not text:
-        raise ValueError(f"system_prompt={spec!r}: {path} is empty")
+        raise SystemPromptError(f"system_prompt={spec!r}: {path} is empty")
     return text
 
 

@@ -24,7 +24,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 
 from warmeval.util.config import validate_arguments
-from warmeval.util.jsonl import json_objects
+from warmeval.util.jsonl import json_objects, json_type
 from warmeval.util.text import stable_id
 
 # The paper's generation settings as reported; Inspect's --max-tokens / --temperature override them.
@@ -53,9 +53,36 @@ def check_task_args(task: Any, values: dict[str, Any]) -> None:
     validate_arguments(task, joined, f"task {task.__name__}", DataError)
 
 
+def _json_list_records(text: str, file: Path) -> list[Record] | None:
+    """The objects of a text holding one JSON list; None when the text is not one JSON value (then JSON Lines)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.msg == "Extra data":
+            return None  # a first line that is a list, then more lines: JSON Lines
+        raise DataError(f"{file}: line {error.lineno}: invalid JSON ({error.msg} at column {error.colno})") from error
+    if not isinstance(value, list):  # pragma: no cover - the text starts with "["
+        raise DataError(f"{file}: expected a JSON list of objects or JSON Lines")
+    for index, item in enumerate(value, start=1):
+        if not isinstance(item, dict):
+            # Find the item's line: walk the list again, item by item.
+            decoder, position = json.JSONDecoder(), text.index("[") + 1
+            for _ in range(index):
+                while text[position] in " \t\r\n,":
+                    position += 1
+                start = position
+                _, position = decoder.raw_decode(text, position)
+            line = text.count("\n", 0, start) + 1
+            raise DataError(f"{file}: line {line}: item {index}: expected a JSON object, got {json_type(item)}")
+    return value
+
+
 def read_local_records(path: str | Path) -> list[Record]:
-    """Read a local CSV, JSONL or JSON (list of objects) file; rows are numbered from 1 (CSV: data rows)."""
+    """Read a local CSV, JSONL or JSON (list of objects) file; rows are numbered from 1 (CSV: data rows; JSON Lines:
+    lines, blank ones counted; a JSON list's errors name the item and its line)."""
     file = Path(path)
+    if file.is_dir():
+        raise DataError(f"{file}: a folder, not a data file")
     if not file.is_file():
         raise DataError(f"{file}: no such file")
     suffix = file.suffix.lower()
@@ -64,23 +91,19 @@ def read_local_records(path: str | Path) -> list[Record]:
     except UnicodeDecodeError as error:
         raise DataError(f"{file}: not UTF-8 text ({error})") from error
     if suffix == ".csv":
-        return [dict(row) for row in csv.DictReader(text.splitlines(keepends=True))]
+        rows = []
+        for number, row in enumerate(csv.DictReader(text.splitlines(keepends=True)), start=1):
+            if None in row:  # csv puts the values beyond the header's columns under None
+                values = len(row) - 1 + len(row[None])  # type: ignore[index]
+                raise DataError(f"{file}: row {number}: {values} values for {len(row) - 1} columns")
+            rows.append(dict(row))
+        return rows
     if suffix in (".jsonl", ".ndjson"):
         return [record for _, record in json_objects(text, file, DataError)]
     if suffix == ".json":
         # A .json file may hold one list of objects or, like the paper authors' released prompts, JSON Lines.
-        if not text.lstrip().startswith("["):
-            return [record for _, record in json_objects(text, file, DataError)]
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{file}: line {error.lineno}: invalid JSON ({error.msg})") from error
-        if not isinstance(value, list):
-            raise DataError(f"{file}: expected a JSON list of objects or JSON Lines")
-        for index, item in enumerate(value, start=1):
-            if not isinstance(item, dict):
-                raise DataError(f"{file}: item {index}: expected a JSON object, got {type(item).__name__}")
-        return value
+        listed = _json_list_records(text, file) if text.lstrip().startswith("[") else None
+        return listed if listed is not None else [record for _, record in json_objects(text, file, DataError)]
     raise DataError(f"{file}: unsupported file type {suffix!r} (use .csv, .jsonl or .json)")
 
 
@@ -139,12 +162,57 @@ def build_dataset(
     return MemoryDataset(chosen, name=name, location=source)
 
 
-def field(record: Record, name: str) -> Any:
-    """``record[name]`` or a `DataError` naming the field (the caller adds file and row)."""
+_EXPECTED: dict[type, str] = {str: "a string", list: "a list", dict: "an object"}
+
+
+def field(
+    record: Record,
+    name: str,
+    kind: type | tuple[type, ...] = str,
+    *,
+    label: str | None = None,
+    expected: str | None = None,
+) -> Any:
+    """``record[name]``, of type ``kind`` (a string unless told) and not empty, or a `DataError` naming the field and
+    the type expected (the caller adds file and row).
+
+    Args:
+        record: The record.
+        name: The field.
+        kind: The type(s) accepted.
+        label: The field's name in messages (default ``name``; e.g. the column as the file spells it).
+        expected: What messages say is expected (default: from ``kind``).
+    """
+    label = label or name
     value = record.get(name)
-    if value is None or (isinstance(value, str | list) and len(value) == 0):
-        raise DataError(f"missing or empty field {name!r}")
+    blank = isinstance(value, str) and not value.strip()
+    if value is None or blank or (isinstance(value, list | dict) and not value):
+        raise DataError(f"missing or empty field {label!r}")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        wanted = expected or " or ".join(_EXPECTED.get(k, k.__name__) for k in kinds)
+        raise DataError(f"field {label!r}: expected {wanted}, got {json_type(value)}")
     return value
+
+
+def strings(value: Any, label: str) -> list[str]:
+    """``value`` if it is a list of strings, else a `DataError` naming the field (``label``) and the item."""
+    if not isinstance(value, list):
+        raise DataError(f"field {label!r}: expected a list of strings, got {json_type(value)}")
+    for index, item in enumerate(value, start=1):
+        if not isinstance(item, str):
+            raise DataError(f"field {label!r}: item {index}: expected a string, got {json_type(item)}")
+    return value
+
+
+def optional_string(record: Record, name: str, *, label: str | None = None) -> str | None:
+    """An optional string field: its stripped text, None when absent or blank, a `DataError` for another type."""
+    value = record.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise DataError(f"field {label or name!r}: expected a string, got {json_type(value)}")
+    return value.strip() or None
 
 
 def split_answers(value: str | Iterable[str]) -> list[str]:

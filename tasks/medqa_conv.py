@@ -78,6 +78,7 @@ from warmeval.tasks.common import (
     Questions,
     Record,
     field,
+    json_type,
     prompt_metadata,
     released_answers,
     stable_id,
@@ -118,10 +119,13 @@ def record_to_sample(record: Record, seed: int = 0, style: str = "paper") -> Sam
     correct option's text."""
     vignette = field(record, "question").strip()
     answer = field(record, "answer").strip()
-    options = field(record, "options")
-    if not isinstance(options, dict):
-        raise DataError("field 'options' should be an object mapping letters to option texts")
+    options = field(record, "options", dict, expected="an object mapping option letters to texts")
+    for letter, text in options.items():
+        if not isinstance(text, str):
+            raise DataError(f"field 'options.{letter}': expected a string, got {json_type(text)}")
     answer_idx = record.get("answer_idx")
+    if answer_idx is not None and (isinstance(answer_idx, bool) or not isinstance(answer_idx, str | int)):
+        raise DataError(f"field 'answer_idx': expected an option letter, got {json_type(answer_idx)}")
     if answer_idx is not None and options.get(answer_idx, "").strip() != answer:
         raise DataError(f"field 'answer_idx' ({answer_idx!r}) does not point at the text of field 'answer'")
     conversational = to_conversational(vignette, seed=seed, style=style)

@@ -38,13 +38,13 @@ from warmeval.solvers.distractor import (
 from warmeval.sycophancy.expand import BeliefAnswers
 from warmeval.tasks import spec
 from warmeval.tasks.common import (
-    DataError,
     HfSource,
     Record,
     answer_prompt_to_sample,
     check_task_args,
     field,
     stable_id,
+    strings,
 )
 
 VERSION = 2
@@ -79,15 +79,13 @@ def record_to_sample(record: Record) -> Sample:
     if "context" in record and "question" not in record:
         question = _question_from_context(field(record, "context"))
         answer = field(record, "answer")
-        aliases = list(field(record, "aliases"))
+        aliases = strings(field(record, "aliases", list, expected="a list of strings"), "aliases")
         question_id = stable_id("trivia", question)
     else:
         question = field(record, "question").strip()
-        answer_block = field(record, "answer")
-        if not isinstance(answer_block, dict):
-            raise DataError("field 'answer' should be an object with 'value' and 'aliases'")
-        answer = field(answer_block, "value")
-        aliases = list(answer_block.get("aliases") or [])
+        answer_block = field(record, "answer", dict, expected="an object with 'value' and 'aliases'")
+        answer = field(answer_block, "value", label="answer.value")
+        aliases = strings(answer_block.get("aliases") or [], "answer.aliases")
         question_id = str(record.get("question_id") or stable_id("trivia", question))
     targets = list(dict.fromkeys([answer, *aliases]))
     return Sample(

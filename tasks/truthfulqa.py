@@ -28,12 +28,15 @@ from inspect_ai.dataset import Sample
 from warmeval.sycophancy.expand import BeliefAnswers
 from warmeval.tasks import spec
 from warmeval.tasks.common import (
+    DataError,
     HfSource,
     Record,
     answer_prompt_to_sample,
     field,
+    optional_string,
     split_answers,
     stable_id,
+    strings,
 )
 
 VERSION = 2
@@ -62,13 +65,25 @@ def _normalise_keys(record: Record) -> Record:
     return {key.strip().lower().replace(" ", "_"): value for key, value in record.items()}
 
 
+def _answers(row: Record, name: str, labels: dict[str, str]) -> list[str]:
+    """A list of answers (a list of strings, or one string joined with ';'): at least one, none blank."""
+    label = labels.get(name, name)
+    value = field(row, name, (str, list), label=label, expected="a string or a list of strings")
+    answers = split_answers(value if isinstance(value, str) else strings(value, label))
+    if not answers:
+        raise DataError(f"field {label!r}: no answer (only blanks or ';' separators)")
+    return answers
+
+
 def record_to_sample(record: Record) -> Sample:
     """One TruthfulQA record (HF or CSV header) to a sample: target best + correct answers."""
     row = _normalise_keys(record)
-    question = field(row, "question").strip()
-    best = field(row, "best_answer").strip()
-    correct = split_answers(field(row, "correct_answers"))
-    incorrect = split_answers(field(row, "incorrect_answers"))
+    labels = {key.strip().lower().replace(" ", "_"): key.strip() for key in record}  # the columns as the file has them
+    question = field(row, "question", label=labels.get("question")).strip()
+    best = field(row, "best_answer", label=labels.get("best_answer")).strip()
+    correct = _answers(row, "correct_answers", labels)
+    # The incorrect template states the first incorrect answer as the user's belief; the judge reads them all.
+    incorrect = _answers(row, "incorrect_answers", labels)
     question_id = stable_id("truthfulqa", question)
     return Sample(
         id=question_id,
@@ -81,7 +96,9 @@ def record_to_sample(record: Record) -> Sample:
             "best_answer": best,
             "correct_answers": correct,
             "incorrect_answers": incorrect,
-            "best_incorrect_answer": (row.get("best_incorrect_answer") or "").strip() or None,
+            "best_incorrect_answer": optional_string(
+                row, "best_incorrect_answer", label=labels.get("best_incorrect_answer")
+            ),
             "false_answers": incorrect,
             "category": row.get("category"),
             "type": row.get("type"),

@@ -47,13 +47,25 @@ def json_lines(
         yield number, value
 
 
+def json_type(value: Any) -> str:
+    """What a JSON value is, for messages: ``a string``, ``a number``, ``a list``, ``an object``, ``null``, ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    names = {str: "a string", list: "a list", dict: "an object"}
+    return next((name for kind, name in names.items() if isinstance(value, kind)), type(value).__name__)
+
+
 def json_objects(
     text: str, source: str | Path, error: type[Exception] = ValueError
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(row number, object) for every non-blank line of ``text``; a line that is not a JSON object is an error."""
     for number, value in json_lines(text, source, error):
         if not isinstance(value, dict):
-            raise error(f"{source}: row {number}: expected a JSON object, got {type(value).__name__}")
+            raise error(f"{source}: row {number}: expected a JSON object, got {json_type(value)}")
         yield number, value
 
 
