@@ -17,7 +17,8 @@ Figures: per intervention and model of the run, a Fig. 2-style panel per dataset
 model and of the intervention on unmodified prompts, the five paper models and this run's model as a sixth labelled
 row); the SocioT trajectories beside the paper's five (Fig. 1a) on one axis only when the run scored them with the
 authors' implementation (``paper`` mode) and GPT-2, else in two panels with the reason in the title; and the
-capability and safety controls beside the paper's, with 95% CIs.
+capability and safety controls beside the paper's, with 95% CIs (the run's: Wilson score intervals of its item
+counts).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from warmeval.analysis.load import wilson_interval
 from warmeval.analysis.paired import PairingError, paper_layout
 from warmeval.analysis.paper_results import INTERVENTIONS, PAPER_MODELS, PaperResults, normalise_paired
 from warmeval.scorers.judges.refusal import RefusalRule
@@ -267,15 +269,27 @@ def controls_beside(results: PaperResults, controls: pd.DataFrame | None) -> pd.
             name = CONTROL_NAMES.get(str(record["control"]))
             if name is None or record.get("value") is None or pd.isna(record.get("value")):
                 continue
-            value, se = 100 * float(record["value"]), record.get("stderr")
+            value, se, n = 100 * float(record["value"]), record.get("stderr"), _count(record.get("n"))
             interval = "-"
-            if se is not None and not pd.isna(se):
+            if n and 0 <= value <= 100:  # a proportion of n items: the Wilson score interval
+                low, high = wilson_interval(value / 100 * n, n)
+                interval = f"[{100 * low:.1f}, {100 * high:.1f}]"
+            elif se is not None and not pd.isna(se):  # no item count: the normal approximation is all there is
                 interval = f"[{max(0.0, value - 196 * float(se)):.1f}, {min(100.0, value + 196 * float(se)):.1f}]"
             rows.append({"benchmark": name, "model": "this run", "variant": record["variant"],
                          "value (%)": f"{value:.1f}", "95% CI": interval, "n": str(record.get("n", "-"))})  # fmt: skip
     table = pd.DataFrame(rows, columns=["benchmark", "model", "variant", "value (%)", "95% CI", "n"])
     order = {name: i for i, name in enumerate(CONTROL_NAMES.values())}
     return table.sort_values("benchmark", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+
+
+def _count(value: Any) -> float:
+    """An item count from a controls table (0 when absent or not a positive number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if math.isfinite(number) and number > 0 else 0.0
 
 
 def beside_lines(summary: dict[str, Any], intervention: str = "warm") -> list[str]:

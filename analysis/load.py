@@ -2,7 +2,8 @@
 
 Columns: ``model``, ``variant`` (original, warm, cold, warm_sysprompt or a checkpoint label), ``is_finetuned``
 (0/1), ``dataset`` (disinfo, medqa, trivia, truthfulqa), ``question_id``, ``prompt_template``, ``amendment_type``,
-``epoch``, ``output``, ``evaluation`` (CORRECT/INCORRECT), ``response_length`` (characters), and the derived
+``epoch``, ``output``, ``evaluation`` (CORRECT/INCORRECT), ``response_length`` (characters; in a saved table a NaN,
+infinite or non-numeric length is an error naming the row), and the derived
 ``is_refusal``, ``is_incorrect``, ``amendment_group`` (the part before ":") and ``prompt_group`` (``user_opinion`` for
 the correct/incorrect templates, ``original`` for original/original_neutral).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -45,6 +47,26 @@ AUTHORS_FILE = re.compile(r"^(?P<dataset>disinfo|medqa|trivia|truthfulqa)_(?P<va
 
 class AnalysisInputError(ValueError):
     """Input that cannot be analysed: the message names the file (and row, field) at fault."""
+
+
+Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
+
+
+def wilson_interval(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a proportion ``successes`` of ``n``; (NaN, NaN) for ``n`` 0.
+
+    Unlike the normal approximation (Wald), it never collapses to a point at 0 or 1: 0 of 4 gives [0, 0.490], 4 of
+    4 [0.510, 1]. The report, the demo summary and the controls beside the paper give proportions this interval.
+    """
+    if not n > 0 or not math.isfinite(n) or not math.isfinite(successes) or not 0 <= successes <= n:
+        return math.nan, math.nan
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 @dataclass
@@ -398,7 +420,14 @@ def _load_one(path: Path, rules: dict[str, str], report: LoadReport) -> pd.DataF
             raise AnalysisInputError(
                 f"{path}: row {row + 2}: field 'is_finetuned' is {frame['is_finetuned'].iloc[row]!r}, not 0 or 1"
             )
-        return frame[COLUMNS].assign(is_finetuned=flags.astype(int))
+        lengths = pd.to_numeric(frame["response_length"], errors="coerce")
+        bad = frame.index[~(lengths.notna() & (lengths.abs() != math.inf))]
+        if len(bad):
+            row = int(bad[0])
+            raise AnalysisInputError(f"{path}: row {row + 2}: field 'response_length' is "
+                                     f"{frame['response_length'].iloc[row]!r}, not a finite number "
+                                     f"({len(bad)} such row(s))")  # fmt: skip
+        return frame[COLUMNS].assign(is_finetuned=flags.astype(int), response_length=lengths)
     if path.is_file() and path.suffix != ".eval":
         raise AnalysisInputError(f"{path}: not an Inspect .eval log, a .csv/.parquet table or a release folder")
     if path.is_file() or any(path.rglob("*.eval")):

@@ -1,9 +1,11 @@
 """The report: a self-contained HTML page, Markdown and PNG figures (matplotlib, readable in grayscale).
 
-Figures: error rate by task and variant (unmodified, original prompts) with 95% CIs; the fine-tuning effect (average
-marginal effect, percentage points) by amendment group and by sub-type; the effect with and without a stated user
-belief; and, when SocioT trajectory tables are given, warmth by epoch. Every table carries its sample sizes; the
-exclusions table gives refusal and unparseable counts per dataset and variant.
+Figures: error rate by task and variant (unmodified, original prompts) with Wilson score 95% CIs; the fine-tuning
+effect (average marginal effect, percentage points) by amendment group and by sub-type; the effect with and without a
+stated user belief; and, when SocioT trajectory tables are given, warmth by epoch (points with a non-finite value left
+out, with a warning that counts them). Every table carries its sample sizes; the exclusions table gives refusal and
+unparseable counts per dataset and variant. Table cells are rounded for people (`tidy`); the JSON files keep every
+digit.
 
 "Beside the paper" (`warmeval.analysis.beside`): when the paper's released result tables are at hand (a folder given
 as ``paper_results``, else the fetched copy), the run's results next to the paper's five models, computed by the
@@ -16,8 +18,13 @@ from __future__ import annotations
 import base64
 import html
 import json
+import logging
 import math
-from collections.abc import Sequence
+import numbers
+import os
+import re
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +32,12 @@ import pandas as pd
 
 from warmeval.analysis.comparability import verdict
 from warmeval.analysis.glm import KNOWN_DATASETS, MODEL_SPECS, fit_all
-from warmeval.analysis.load import LoadReport, finalize, load_rows
+from warmeval.analysis.load import AnalysisInputError, LoadReport, finalize, load_rows, wilson_interval
 from warmeval.scorers.judges.refusal import RefusalRule
 from warmeval.scorers.sociot.files import plot_trajectories as sociot_plot
 from warmeval.util.files import safe_name, write_atomic
+
+log = logging.getLogger(__name__)
 
 GRAYS = ["0.15", "0.55", "0.8", "white"]
 HATCHES = ["", "//", "..", "xx"]
@@ -44,14 +53,21 @@ def _plt():  # noqa: ANN202
     return plt
 
 
+class ReportOutputError(OSError):
+    """The report folder could not be written or replaced: the message names the path; the previous report, if any,
+    is left as it was."""
+
+
 def error_by_task(frame: pd.DataFrame) -> pd.DataFrame:
-    """Error rate per dataset and variant on unmodified, original prompts, with normal-approximation 95% CIs."""
+    """Error rate per dataset and variant on unmodified, original prompts, with Wilson score 95% CIs (never a point
+    at 0 or 1: 4 of 4 wrong gives [0.510, 1])."""
     rows = frame[(frame["amendment_type"] == "unmodified") & (frame["prompt_group"] == "original")]
-    table = rows.groupby(["dataset", "variant"])["is_incorrect"].agg(["mean", "count"]).reset_index()
+    table = rows.groupby(["dataset", "variant"])["is_incorrect"].agg(["mean", "count", "sum"]).reset_index()
     table = table.rename(columns={"mean": "error_rate", "count": "n"})
-    half = 1.96 * (table["error_rate"] * (1 - table["error_rate"]) / table["n"]).pow(0.5)
-    table["ci_low"], table["ci_high"] = (table["error_rate"] - half).clip(0, 1), (table["error_rate"] + half).clip(0, 1)
-    return table
+    bounds = [wilson_interval(float(k), float(n)) for k, n in zip(table["sum"], table["n"], strict=True)]
+    table["ci_low"] = [low for low, _ in bounds]
+    table["ci_high"] = [high for _, high in bounds]
+    return table.drop(columns="sum")
 
 
 def _variants(frame: pd.DataFrame) -> list[str]:
@@ -138,25 +154,124 @@ def plot_effects(table: pd.DataFrame, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def plot_trajectories(paths: list[Path], out: Path) -> pd.DataFrame:
-    """Read ``warmth_trajectory.csv`` files (one series each, named by its folder) and plot them on one figure."""
-    frames = []
+TRAJECTORY_COLUMNS = ("epoch", "mean", "se")
+
+
+def read_trajectories(paths: Sequence[Path]) -> tuple[pd.DataFrame, list[str]]:
+    """Read ``warmth_trajectory.csv`` files (one series each, named by its folder) and the warnings about them.
+
+    A point whose epoch or mean is NaN or infinite, or whose standard error is infinite, cannot be plotted honestly:
+    it is left out, and a warning (logged, and returned for the report) gives the count, the file, the column and the
+    rows. A missing column or a value that is not a number is an `AnalysisInputError` naming the file (and row).
+    """
+    frames, notes = [], []
     for path in paths:
-        frame = pd.read_csv(path)
-        missing = {"epoch", "mean", "se"} - set(frame.columns)
+        try:
+            frame = pd.read_csv(path)
+        except Exception as error:  # a missing or malformed file is the input's problem
+            raise AnalysisInputError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+        missing = set(TRAJECTORY_COLUMNS) - set(frame.columns)
         if missing:
-            raise ValueError(f"{path}: missing column(s) {sorted(missing)} (expected a warmth_trajectory.csv)")
+            raise AnalysisInputError(f"{path}: missing column(s) {sorted(missing)} (expected a warmth_trajectory.csv)")
+        keep = pd.Series(True, index=frame.index)
+        for column in TRAJECTORY_COLUMNS:
+            raw = frame[column]
+            values = pd.to_numeric(raw, errors="coerce")
+            text = frame.index[values.isna() & raw.notna()]
+            if len(text):
+                row = int(text[0])
+                raise AnalysisInputError(f"{path}: row {row + 2}: field {column!r} is {raw.iloc[row]!r}, not a number")
+            # a NaN standard error is a checkpoint of one text (no interval), not a bad point
+            bad = values.abs() == math.inf if column == "se" else ~(values.notna() & (values.abs() != math.inf))
+            if bad.any():
+                lines = ", ".join(str(int(i) + 2) for i in frame.index[bad])
+                notes.append(f"{int(bad.sum())} non-finite value(s) in column {column!r} of {path} (rows {lines}): "
+                             "left out of the warmth figure and table")  # fmt: skip
+            frame[column] = values
+            keep &= ~bad
+        frame = frame[keep]
+        if frame.empty:
+            notes.append(f"{path}: no finite point left; its series is not shown")
+            continue
         frames.append(frame.sort_values("epoch").assign(series=path.parent.name or path.stem))
-    lines = [(f["series"].iloc[0], f["epoch"].tolist(), f["mean"].tolist(), f["se"].tolist()) for f in frames]
+    for note in notes:
+        log.warning("warmth trajectory: %s", note)
+    if not frames:
+        return pd.DataFrame(columns=[*TRAJECTORY_COLUMNS, "series"]), notes
+    return pd.concat(frames, ignore_index=True), notes
+
+
+def _plot_warmth(warmth: pd.DataFrame, out: Path) -> None:
+    lines = [(str(series), f["epoch"].tolist(), f["mean"].tolist(), f["se"].tolist())
+             for series, f in warmth.groupby("series", sort=False)]  # fmt: skip
     sociot_plot(lines, out, "SocioT warmth (raw)")
-    return pd.concat(frames, ignore_index=True)
+
+
+def plot_trajectories(paths: list[Path], out: Path) -> pd.DataFrame:
+    """Read ``warmth_trajectory.csv`` files (one series each, named by its folder) and plot them on one figure
+    (non-finite points left out with a warning: `read_trajectories`)."""
+    warmth, _ = read_trajectories(paths)
+    _plot_warmth(warmth, out)
+    return warmth
+
+
+# Rounding for people (the JSON files keep every digit): proportions and most figures to 3 decimals, effects in
+# percentage points to 1, SocioT warmth (a scale that starts near 0.011) to 4; counts as integers; p-values below
+# the last decimal as "<0.001". A value that rounds to zero is shown as 0 (never -0.000), and none in scientific
+# notation.
+COUNT_COLUMNS = frozenset({"n", "kept", "refusals", "refusals_counted_correct", "refusals_excluded",
+                           "unparseable_excluded", "unparseable", "n_pairs", "samples", "epoch"})  # fmt: skip
+P_VALUE_COLUMNS = frozenset({"logit_p", "p", "q", "p_mcnemar", "q_fdr"})
+DECIMALS = 3
+
+
+def _decimals(frame: pd.DataFrame) -> dict[str, int]:
+    """Decimals per column of one of the report's tables (others: `DECIMALS`)."""
+    if "ame_points" in frame.columns:  # an effect table: percentage points
+        return {"ame_points": 1, "ci_low": 1, "ci_high": 1}
+    if {"series", "mean"} <= set(frame.columns):  # SocioT warmth
+        return {column: 4 for column in ("mean", "se", "ci_low", "ci_high")}
+    return {}
+
+
+def format_cell(value: Any, decimals: int = DECIMALS, column: str = "") -> str:
+    """One table cell for people: fixed decimals, no scientific notation, "-" for a missing value."""
+    if isinstance(value, str):
+        return value
+    if value is None or (not isinstance(value, list | tuple | dict) and bool(pd.isna(value))):
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if not isinstance(value, numbers.Real):
+        return str(value)
+    number = float(value)
+    if math.isinf(number):
+        return "∞" if number > 0 else "-∞"
+    if column in COUNT_COLUMNS and number.is_integer():
+        return str(int(number))
+    if column in P_VALUE_COLUMNS and 0 <= number < 0.5 * 10**-decimals:
+        return f"<{10**-decimals:.{decimals}f}"
+    text = f"{number:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text
+
+
+def tidy(frame: pd.DataFrame, decimals: dict[str, int] | None = None) -> pd.DataFrame:
+    """A table as the report shows it: every cell a string (`format_cell`), decimals by column (default: the
+    report's own choice for that table, `_decimals`)."""
+    places = _decimals(frame) if decimals is None else decimals
+    shown = pd.DataFrame(index=frame.index)
+    for column in frame.columns:
+        shown[column] = [format_cell(v, places.get(str(column), DECIMALS), str(column)) for v in frame[column]]
+    return shown
 
 
 def _md_table(frame: pd.DataFrame) -> str:
     if frame.empty:
         return "_no rows_\n"
-    cells = frame.map(lambda v: f"{v:.4g}" if isinstance(v, float) else str(v))
-    header = "| " + " | ".join(cells.columns) + " |\n|" + "---|" * len(cells.columns) + "\n"
+    cells = tidy(frame)
+    header = "| " + " | ".join(map(str, cells.columns)) + " |\n|" + "---|" * len(cells.columns) + "\n"
     return header + "".join("| " + " | ".join(row) + " |\n" for row in cells.to_numpy().tolist())
 
 
@@ -177,6 +292,10 @@ def build_report(
     Both reports open with the comparability verdict (`warmeval.analysis.comparability`): one line starting
     ``Paper-comparable:`` with every deviation from the paper's protocol the inputs show. Returns the HTML's path.
 
+    Every output is written into a temporary sibling folder, which replaces ``out_dir`` as a whole only once complete:
+    a run that fails half-way leaves the previous report as it was (and no half-written file). Tables are rounded
+    for people (`tidy`); the JSON files keep full precision.
+
     Args:
         inputs: Inspect log folders or files, release folders, or saved tables.
         out_dir: Report folder.
@@ -192,85 +311,168 @@ def build_report(
         paper_results: A folder holding the paper's released result tables (None: the fetched copy, if any).
 
     Raises:
-        AnalysisInputError: Inputs that cannot be analysed.
+        AnalysisInputError: Inputs that cannot be analysed, or hold no analysable response (nothing is written); a
+            trajectory file with a missing column or a value that is not a number.
         PaperResultsError: ``paper_results`` names a folder whose tables are missing or not the released ones.
+        ReportOutputError: ``out_dir`` holds files a report does not write, or could not be written or replaced
+            (the previous report is left untouched).
     """
     from warmeval.analysis.paper_results import locate
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     load_report = LoadReport()
     rows, chosen = load_rows(list(inputs), rule, load_report)
     frame = finalize(rows, chosen, load_report)
+    if frame.empty:  # before anything is written: a report of "0 of 0 responses" is no report
+        raise AnalysisInputError(_nothing_to_analyse(inputs, load_report))
     folder = locate(paper_results)  # before any figure: a bad folder is the caller's error
+    warmth, warmth_notes = read_trajectories([Path(p) for p in trajectories]) if trajectories else (None, [])
+    target = _report_folder(out)
     results = _fit(frame, variants, include_mcq)
-    write_atomic(out / "models.json", json.dumps(results, indent=1, default=float))
 
-    sections: list[tuple[str, str | None, pd.DataFrame]] = []
-    errors = error_by_task(frame)
-    exclusions = load_report.table()
-    if not exclusions.empty:
-        errors = errors.merge(
-            exclusions[["dataset", "variant", "refusals", "unparseable_excluded"]],
-            on=["dataset", "variant"],
-            how="left",
-        )
-    plot_error_by_task(errors, out / "error_by_task.png")
-    sections.append(("Error rate by task and variant", "error_by_task.png", errors))
-    sections[1:1] = _model_sections(results, out, "")
-    for other in also:
-        pair = (variants[0], other)
-        extra = _fit(frame, pair, include_mcq)
-        write_atomic(out / f"models_{safe_name(other)}.json", json.dumps(extra, indent=1, default=float))
-        sections += _model_sections(extra, out, f"{other} vs {variants[0]}")
-    warmth = None
-    if trajectories:
-        warmth = plot_trajectories([Path(p) for p in trajectories], out / "warmth_trajectory.png")
-        sections.append(("SocioT warmth by checkpoint", "warmth_trajectory.png", warmth))
-    if controls is not None and not controls.empty:
-        sections.append(("Capability and safety controls", None, controls))
-    sections.append(("Sample sizes and exclusions (refusals, unparseable verdicts)", None, load_report.table()))
-    beside_sections, beside_json = _beside(rows, chosen, folder, out, warmth, controls)
-    write_atomic(out / "beside_paper.json", json.dumps(beside_json, indent=1))
+    def write(stage: Path) -> None:
+        write_atomic(stage / "models.json", json.dumps(results, indent=1, default=float))
+        sections: list[tuple[str, str | None, Any]] = []
+        errors = error_by_task(frame)
+        exclusions = load_report.table()
+        if not exclusions.empty:
+            errors = errors.merge(
+                exclusions[["dataset", "variant", "refusals", "unparseable_excluded"]],
+                on=["dataset", "variant"],
+                how="left",
+            )
+        plot_error_by_task(errors, stage / "error_by_task.png")
+        sections.append(("Error rate by task and variant", "error_by_task.png", errors))
+        sections[1:1] = _model_sections(results, stage, "")
+        for other in also:
+            pair = (variants[0], other)
+            extra = _fit(frame, pair, include_mcq)
+            write_atomic(stage / f"models_{safe_name(other)}.json", json.dumps(extra, indent=1, default=float))
+            sections += _model_sections(extra, stage, f"{other} vs {variants[0]}")
+        if warmth is not None:
+            _plot_warmth(warmth, stage / "warmth_trajectory.png")
+            sections.append(("SocioT warmth by checkpoint", "warmth_trajectory.png", warmth))
+            sections += [("### Warning: warmth points left out", None, f"Warning: {note}.") for note in warmth_notes]
+        if controls is not None and not controls.empty:
+            sections.append(("Capability and safety controls", None, controls))
+        sections.append(("Sample sizes and exclusions (refusals, unparseable verdicts)", None, load_report.table()))
+        beside_sections, beside_json = _beside(rows, chosen, folder, stage, warmth, controls)
+        write_atomic(stage / "beside_paper.json", json.dumps(beside_json, indent=1))
 
-    absent = [d for d in KNOWN_DATASETS if d not in set(frame["dataset"])]
-    reference = next((m["reference_dataset"] for m in results.values() if m.get("reference_dataset")), None)
-    judged = verdict(load_report, controls=controls)
-    write_atomic(out / "comparability.json", json.dumps(judged.to_json(), indent=1))
-    intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: {load_report.rule}; "
-             "models fitted "
-             f"on variants {', '.join(variants)}"
-             + "".join(f"; and on {variants[0]}, {other}" for other in also)
-             + f"; datasets absent: {', '.join(absent) or 'none'}; reference "
-             f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless marked "
-             "as log-odds.")  # fmt: skip
-    md = ["# warmeval report\n", judged.line() + "\n", intro + "\n"]
-    body = [
-        f"<h1>warmeval report</h1><p class='verdict'><strong>{html.escape(judged.line())}</strong></p>"
-        f"<p>{html.escape(intro)}</p>"
-    ]
-    for title, figure, table in [*sections, *beside_sections]:
-        level = 3 if title.startswith("### ") else 2
-        title = title.removeprefix("### ")
-        md.append(f"\n{'#' * level} {title}\n")
-        body.append(f"<h{level}>{html.escape(title)}</h{level}>")
-        if figure:
-            md.append(f"![{title}]({figure})\n")
-            data = base64.b64encode((out / figure).read_bytes()).decode()
-            body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
-        if isinstance(table, str):
-            md.append(table + "\n")
-            body.append(f"<p>{html.escape(table)}</p>")
-        elif not (figure and table.empty):
-            md.append(_md_table(table))
-            body.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="absent"))
-    write_atomic(out / "report.md", "\n".join(md))
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>warmeval report</title><style>"
-            "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-            "td,th{border:1px solid #999;padding:2px 6px;font-size:90%}img{max-width:100%}</style></head><body>"
-            + "".join(body) + "</body></html>")  # fmt: skip
-    write_atomic(out / "report.html", page)
+        absent = [d for d in KNOWN_DATASETS if d not in set(frame["dataset"])]
+        reference = next((m["reference_dataset"] for m in results.values() if m.get("reference_dataset")), None)
+        judged = verdict(load_report, controls=controls)
+        write_atomic(stage / "comparability.json", json.dumps(judged.to_json(), indent=1))
+        intro = (f"Responses analysed: {len(frame)} of {load_report.rows_read} read; refusal rule: "
+                 f"{load_report.rule}; models fitted on variants {', '.join(variants)}"
+                 + "".join(f"; and on {variants[0]}, {other}" for other in also)
+                 + f"; datasets absent: {', '.join(absent) or 'none'}; reference "
+                 f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless "
+                 "marked as log-odds; intervals of proportions are Wilson score intervals.")  # fmt: skip
+        md = ["# warmeval report\n", judged.line() + "\n", intro + "\n"]
+        body = [
+            f"<h1>warmeval report</h1><p class='verdict'><strong>{html.escape(judged.line())}</strong></p>"
+            f"<p>{html.escape(intro)}</p>"
+        ]
+        for title, figure, table in [*sections, *beside_sections]:
+            level = 3 if title.startswith("### ") else 2
+            title = title.removeprefix("### ")
+            md.append(f"\n{'#' * level} {title}\n")
+            body.append(f"<h{level}>{html.escape(title)}</h{level}>")
+            if figure:
+                md.append(f"![{title}]({figure})\n")
+                data = base64.b64encode((stage / figure).read_bytes()).decode()
+                body.append(f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}">')
+            if isinstance(table, str):
+                md.append(table + "\n")
+                body.append(f"<p>{html.escape(table)}</p>")
+            elif not (figure and table.empty):
+                md.append(_md_table(table))
+                body.append(tidy(table).to_html(index=False))
+        write_atomic(stage / "report.md", "\n".join(md))
+        page = ("<!doctype html><html><head><meta charset='utf-8'><title>warmeval report</title><style>"
+                "body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+                "td,th{border:1px solid #999;padding:2px 6px;font-size:90%}img{max-width:100%}</style></head><body>"
+                + "".join(body) + "</body></html>")  # fmt: skip
+        write_atomic(stage / "report.html", page)
+
+    _write_replacing(out, target, write)
     return out / "report.html"
+
+
+def _nothing_to_analyse(inputs: Sequence[str | Path], report: LoadReport) -> str:
+    names = ", ".join(str(p) for p in inputs)
+    if report.rows_read == 0:
+        return f"{names}: no responses found (the input holds no rows); nothing to report"
+    refusals, unparseable = sum(report.refusals_excluded.values()), sum(report.unparseable.values())
+    return (f"{names}: no responses found to analyse: {report.rows_read} read, {refusals} refusals and "
+            f"{unparseable} without a CORRECT/INCORRECT verdict excluded; nothing to report")  # fmt: skip
+
+
+# What a report folder may hold: what `build_report` writes (and `write_atomic`'s leftovers). A folder holding
+# anything else is not replaced: the report replaces its folder as a whole.
+REPORT_FILES = re.compile(r"(report\.html|report\.md|models(_.+)?\.json|comparability\.json|beside_paper\.json|"
+                          r"[^/]+\.png|\..+\.tmp)")  # fmt: skip
+
+
+def _report_folder(out: Path) -> Path:
+    """The folder the report replaces (a link's target), checked before anything is written: absent, or a folder
+    that holds nothing but an earlier report's files."""
+    target = out.resolve() if out.is_symlink() else Path(os.path.abspath(out))
+    if not target.exists():
+        return target
+    if not target.is_dir():
+        raise ReportOutputError(f"{out}: not a folder; the report needs a folder of its own")
+    foreign = sorted(p.name for p in target.iterdir() if p.is_dir() or not REPORT_FILES.fullmatch(p.name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ReportOutputError(f"{out}: holds {shown}, which a report does not write; a report replaces its folder "
+                                "as a whole, so give a new folder, an empty one or an earlier report's")  # fmt: skip
+    return target
+
+
+def _write_replacing(out: Path, target: Path, write: Callable[[Path], None]) -> None:
+    """Write the report into a temporary sibling of ``target`` (``<name>.tmp-<pid>``) and, once complete, put it in
+    the place of the previous one as a whole (renamed to ``<name>.old-<pid>`` meanwhile, then deleted). On any
+    failure the temporary folder is deleted and the previous report is left untouched; a failure to write is a
+    `ReportOutputError` naming ``out`` (and the file)."""
+    stage = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    try:
+        if stage.exists():  # left by an earlier process of the same id
+            shutil.rmtree(stage)
+        stage.mkdir(parents=True)
+    except OSError as error:
+        raise ReportOutputError(f"{stage}: cannot create the report's temporary folder ({error})") from error
+    try:
+        write(stage)
+        _swap(stage, target)
+    except OSError as error:
+        shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(error, ReportOutputError):
+            raise
+        raise ReportOutputError(f"{out}: report not written, the previous one is left as it was ({error})") from error
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def _swap(stage: Path, target: Path) -> None:
+    old = target.with_name(f"{target.name}.old-{os.getpid()}")
+    if old.exists():
+        shutil.rmtree(old)
+    previous = target.exists()
+    if previous:
+        os.rename(target, old)
+    try:
+        os.rename(stage, target)
+    except OSError:
+        if previous:
+            os.rename(old, target)
+        raise
+    if previous:
+        shutil.rmtree(old, ignore_errors=True)
+        if old.exists():
+            log.warning("%s: the previous report could not be deleted", old)
 
 
 def _fit(frame: pd.DataFrame, variants: tuple[str, str], include_mcq: bool) -> dict[str, Any]:

@@ -89,6 +89,8 @@ class DemoResult:
     samples: int
     metrics: dict[str, float]
     log: str
+    correct: float | None = None  # graded answers judged correct (refusals counting correct on Disinfo included)
+    graded: float | None = None  # answers graded CORRECT or INCORRECT: the accuracy's denominator
 
 
 def fixture_texts() -> list[str]:
@@ -376,21 +378,38 @@ def collect_results(log_dir: Path) -> list[DemoResult]:
             continue  # the AdvBench control and the SocioT generations are reported on their own
         metrics = {name: metric.value for score in log.results.scores for name, metric in score.metrics.items()}
         variant = str((log.eval.metadata or {}).get("variant"))
+        correct, graded = _graded_counts(read_eval_log(info.name))
         results.append(DemoResult(variant, log.eval.task.split("/")[-1], log.results.total_samples, metrics,
-                                  info.name))  # fmt: skip
+                                  info.name, correct, graded))  # fmt: skip
     return sorted(results, key=lambda r: (r.task, r.variant))
 
 
+def _graded_counts(log: Any) -> tuple[float, float]:
+    """Correct and graded (correct + incorrect) answers of a log, summed over its samples' grader scores (every
+    epoch's), as `graded_accuracy` counts them."""
+    correct = graded = 0.0
+    for sample in log.samples or []:
+        score = (sample.scores or {}).get("free_text_grader")
+        value = score.value if score is not None else None
+        if isinstance(value, dict):
+            correct += float(value.get("correct", 0.0))
+            graded += float(value.get("correct", 0.0)) + float(value.get("incorrect", 0.0))
+    return correct, graded
+
+
 def format_results(results: list[DemoResult]) -> str:
-    """A plain-text table of the demo's reliability results."""
+    """A plain-text table of the demo's reliability results; the accuracy's 95% CI is the Wilson score interval of
+    the graded answers ("-" when the counts are unknown)."""
+    from warmeval.analysis.load import wilson_interval
+
     header = (f"{'task':<12} {'variant':<9} {'n':>4} {'accuracy':>9} {'95% CI':>15} {'error':>7} {'refusal':>8} "
               f"{'unparseable':>12}")  # fmt: skip
     lines = [header, "-" * len(header)]
     for r in results:
         m = r.metrics
         accuracy = m["graded_accuracy"]
-        half = 1.96 * m.get("graded_stderr", float("nan"))
-        ci = f"[{max(0.0, accuracy - half):.2f}, {min(1.0, accuracy + half):.2f}]"
+        low, high = wilson_interval(r.correct, r.graded) if r.correct is not None and r.graded else (None, None)
+        ci = "-" if low is None or high is None else f"[{low:.2f}, {high:.2f}]"
         lines.append(
             f"{r.task:<12} {r.variant:<9} {r.samples:>4} {accuracy:>9.3f} {ci:>15} {m['graded_error_rate']:>7.3f} "
             f"{m['refusal_rate']:>8.3f} {m['unparseable_rate']:>12.3f}"
