@@ -299,3 +299,25 @@ def test_server_killed_mid_run_then_rerun_scores_every_sample_once(tiny_model: P
     assert len(complete) == 1
     ids = [(s.id, s.epoch) for s in complete[0].samples]
     assert len(ids) == len(set(ids)) == 3 * 28 and all(s.scores for s in complete[0].samples)
+
+
+def test_control_data_and_task_sources_are_checked_before_a_server(tmp_path: Path) -> None:
+    """A bad MMLU/GSM8K row stops the run before the server starts (lm-eval reads the file only after the
+    evaluations); a task given both data_path and prompts_file is an error, not a silent choice of one."""
+    bad = tmp_path / "mmlu.jsonl"
+    bad.write_text(json.dumps({"question": "Q?", "subject": "s", "choices": ["a", "b", "c", "d"], "answer": 1}) + "\n"
+                   + json.dumps({"question": "Q2?", "subject": "s", "choices": ["a", "b"], "answer": 0}) + "\n")
+    data = {"base_model": "some/model", "base_url": "http://127.0.0.1:9/v1", "variants": {"original": {}},
+            "tasks": {"disinfo": {"data_path": str(FIXTURES / "disinformation.csv"), "design": "quick",
+                                  "statements": "ours"}},
+            "controls": {"mmlu": {"data_path": str(bad)}}, "roles": {"grader": "warmeval-scripted/match"},
+            "output_dir": str(tmp_path / "run")}  # fmt: skip
+    result = run_cli("run", _write(tmp_path / "e.yaml", data))
+    assert result.returncode == 2, result.stdout + result.stderr
+    pattern = r"controls\.mmlu\.data_path: .*mmlu\.jsonl: row 2: field 'choices' must be a list of 4"
+    assert re.search(pattern, result.stderr)
+    assert "server ready" not in result.stdout
+    data["controls"] = {}
+    data["tasks"]["disinfo"]["prompts_file"] = str(FIXTURES / "disinfo_demo.csv")
+    both = run_cli("run", _write(tmp_path / "f.yaml", data))
+    assert both.returncode == 2 and "data_path=" in both.stderr and "both given" in both.stderr

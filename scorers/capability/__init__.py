@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from warmeval.scorers.capability.data import (
     FIXTURES,
+    READERS,
     CapabilityDataError,
     doc_target,
     filter_choice_letters,
@@ -75,7 +76,8 @@ from warmeval.scorers.capability.runner import (
 )
 
 __all__ = [
-    "FIXTURES", "INVALID", "LETTERS", "LOCAL_FILTER", "METRIC", "NO_TARGET", "CapabilityDataError", "CapabilityResult",
+    "FIXTURES", "INVALID", "LETTERS", "LOCAL_FILTER", "METRIC", "NO_TARGET", "READERS", "CapabilityDataError",
+    "CapabilityResult",
     "CONTROLS", "Control", "doc_target", "extract_choice_letter", "extract_final_number", "filter_choice_letters",
     "filter_final_numbers", "gsm8k_prompt", "gsm8k_target", "load_gsm8k_dataset", "load_mmlu_dataset", "mmlu_prompt",
     "normalize_number", "process_extracted", "read_gsm8k_rows", "read_mmlu_rows", "result_path",

@@ -104,6 +104,14 @@ def check_tasks(experiment: Experiment) -> dict[str, Any]:
             raise ExperimentError(f"{experiment.source}: tasks.{name}: {error}") from error
         if len(task.dataset) == 0:
             raise ExperimentError(f"{experiment.source}: tasks.{name}: no samples (check n, conditions, templates)")
+    from warmeval.scorers.capability import READERS, CapabilityDataError
+
+    for name, spec in experiment.capability.items():  # lm-eval reads them only after the evaluations: check them now
+        if spec.get("data_path"):
+            try:
+                READERS[name](spec["data_path"])
+            except (CapabilityDataError, OSError) as error:
+                raise ExperimentError(f"{experiment.source}: controls.{name}.data_path: {error}") from None
     from warmeval.scorers.judges.judge import JudgeUnavailable, check_judge
     from warmeval.solvers.system_prompt import resolve_system_prompt
 
