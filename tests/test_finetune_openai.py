@@ -303,7 +303,7 @@ def _messages(*pairs: tuple[str, Any]) -> str:
         ),
         (7, json.dumps({"messages": []}), "messages must be a non-empty array, got empty"),
         (7, json.dumps({"prompt": "hi", "completion": "hello"}), "missing 'messages'"),
-        (8, json.dumps([1, 2]), "expected a JSON object, got array"),
+        (8, json.dumps([1, 2]), "expected a JSON object, got a list"),
         (9, json.dumps({"messages": [{"content": "hi"}]}), "messages[0].role is missing"),
         (9, _messages(("user", None), ("assistant", "hi")), "messages[0].content must be a string, got null"),
         (10, "", "empty line"),

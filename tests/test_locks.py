@@ -52,14 +52,20 @@ def test_a_second_holder_stops_at_once_and_a_killed_holder_frees_the_lock(tmp_pa
     assert lock_path(folder, beside=True) == tmp_path / ".out.lock"
 
 
-def test_two_runs_on_one_output_dir(tmp_path: Path) -> None:
-    experiment = tmp_path / "experiment.yaml"
+def _experiment(folder: Path) -> Path:
+    """A small experiment against a base_url where nothing listens (port 9), output in ``folder/run``."""
+    experiment = folder / "experiment.yaml"
     experiment.write_text(yaml.safe_dump({
         "base_model": "some/model", "base_url": "http://127.0.0.1:9/v1", "variants": {"original": {}},
         "tasks": {"disinfo": {"data_path": str(FIXTURES / "disinformation.csv"), "design": "quick", "n": 1,
                               "statements": "ours"}},
-        "roles": {"grader": "warmeval-scripted/match"}, "output_dir": str(tmp_path / "run"),
+        "roles": {"grader": "warmeval-scripted/match"}, "output_dir": str(folder / "run"),
     }))  # fmt: skip
+    return experiment
+
+
+def test_two_runs_on_one_output_dir(tmp_path: Path) -> None:
+    experiment = _experiment(tmp_path)
     with held_elsewhere(tmp_path / "run") as holder:
         second = run_cli("run", experiment)
     assert second.returncode == 2 and f"pid {holder.pid}" in second.stderr and "in use" in second.stderr
@@ -67,13 +73,7 @@ def test_two_runs_on_one_output_dir(tmp_path: Path) -> None:
 
 
 def test_a_closed_base_url_is_an_error_before_server_ready(tmp_path: Path) -> None:
-    experiment = tmp_path / "experiment.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "base_model": "some/model", "base_url": "http://127.0.0.1:9/v1", "variants": {"original": {}},
-        "tasks": {"disinfo": {"data_path": str(FIXTURES / "disinformation.csv"), "design": "quick", "n": 1,
-                              "statements": "ours"}},
-        "roles": {"grader": "warmeval-scripted/match"}, "output_dir": str(tmp_path / "run"),
-    }))  # fmt: skip
+    experiment = _experiment(tmp_path)
     result = run_cli("run", experiment)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "base_url http://127.0.0.1:9/v1: no OpenAI-compatible server answers" in result.stderr

@@ -30,7 +30,7 @@ from typing import Any
 import openai
 from openai.types.fine_tuning.job_create_params import Method
 
-from warmeval.util.jsonl import json_lines
+from warmeval.util.jsonl import json_lines, json_type
 from warmeval.util.manifest import Manifest, write_manifest
 
 logger = logging.getLogger(__name__)
@@ -148,21 +148,6 @@ class OpenAIFineTuneConfig:
 
 
 
-def _json_type(value: object) -> str:
-    """JSON name of a decoded value's type, for error messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _check_example(record: object) -> tuple[int, int]:
     """Check one decoded line; return its number of messages and of content characters.
 
@@ -170,17 +155,17 @@ def _check_example(record: object) -> tuple[int, int]:
         ValueError: The record breaks the chat format (message without the file and line prefix).
     """
     if not isinstance(record, dict):
-        raise ValueError(f"expected a JSON object, got {_json_type(record)}")
+        raise ValueError(f"expected a JSON object, got {json_type(record)}")
     if "messages" not in record:
         raise ValueError("missing 'messages'")
     messages = record["messages"]
     if not isinstance(messages, list) or not messages:
-        raise ValueError(f"messages must be a non-empty array, got {_json_type(messages) if messages else 'empty'}")
+        raise ValueError(f"messages must be a non-empty array, got {json_type(messages) if messages else 'empty'}")
     chars = 0
     for index, message in enumerate(messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
-            raise ValueError(f"{where} must be an object, got {_json_type(message)}")
+            raise ValueError(f"{where} must be an object, got {json_type(message)}")
         if "role" not in message:
             raise ValueError(f"{where}.role is missing")
         role = message["role"]
@@ -190,7 +175,7 @@ def _check_example(record: object) -> tuple[int, int]:
             raise ValueError(f"{where}.content is missing")
         content = message["content"]
         if not isinstance(content, str):
-            raise ValueError(f"{where}.content must be a string, got {_json_type(content)}")
+            raise ValueError(f"{where}.content must be a string, got {json_type(content)}")
         if not content.strip():
             raise ValueError(f"{where}.content is empty")
         if "weight" in message and (role != "assistant" or message["weight"] not in (0, 1)):
