@@ -32,7 +32,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from warmeval.sycophancy.conditions import MCQ, Condition, render_prompt
 from warmeval.sycophancy.expand import DISTRACTOR_SLOT
 from warmeval.util.files import cache_root, write_atomic
-from warmeval.util.jsonl import json_objects
+from warmeval.util.jsonl import json_objects, json_type
 from warmeval.util.text import normalize_answer
 
 logger = logging.getLogger(__name__)
@@ -65,23 +65,64 @@ def default_cache_path() -> Path:
     return cache_root() / "triviaqa_distractors.json"
 
 
+def _distractor_text(value: object) -> str | None:
+    """A distractor as text (a number is written out), or None when it is not one (a list, an object, null)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def load_distractors(path: str | Path) -> dict[str, str]:
-    """Read a distractors file: a JSON object {question_id: distractor} or JSONL rows {question_id, distractor}."""
+    """Read a distractors file: a JSON object {question_id: distractor} or JSONL rows {question_id, distractor}.
+
+    Raises:
+        DistractorError: One line naming the file and the row or key: the file is missing, not UTF-8, not valid JSON,
+            of another shape, a distractor that is not a string, or a question id given twice.
+    """
     file = Path(path)
     if not file.is_file():
         raise DistractorError(f"{file}: no such distractors file")
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[: error.start].count(b"\n") + 1
+        raise DistractorError(f"{file}: not UTF-8 text (row {line}, byte {error.start}: {error.reason}); save the "
+                              "distractors file as UTF-8") from None  # fmt: skip
     if file.suffix in (".jsonl", ".ndjson"):
         mapping: dict[str, str] = {}
+        rows: dict[str, int] = {}
         for number, row in json_objects(text, file, DistractorError):
             if "question_id" not in row or "distractor" not in row:
                 raise DistractorError(f"{file}: row {number}: needs fields 'question_id' and 'distractor'")
-            mapping[str(row["question_id"])] = str(row["distractor"])
+            distractor = _distractor_text(row["distractor"])
+            if distractor is None:
+                raise DistractorError(f"{file}: row {number}: field 'distractor': expected a string, got "
+                                      f"{json_type(row['distractor'])}")  # fmt: skip
+            question_id = str(row["question_id"])
+            if question_id in rows:
+                raise DistractorError(f"{file}: row {number}: question_id {question_id!r} is also on row "
+                                      f"{rows[question_id]}; give each question one distractor")  # fmt: skip
+            rows[question_id] = number
+            mapping[question_id] = distractor
         return mapping
-    data = json.loads(text) if text.strip() else {}
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as error:
+        hint = "; JSON Lines need a .jsonl name" if error.msg == "Extra data" else ""
+        raise DistractorError(f"{file}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}){hint}; "
+                              "expected a JSON object {question_id: distractor}") from None  # fmt: skip
     if not isinstance(data, dict):
-        raise DistractorError(f"{file}: expected a JSON object mapping question ids to distractors")
-    return {str(k): str(v) for k, v in data.items()}
+        raise DistractorError(f"{file}: expected a JSON object mapping question ids to distractors, got "
+                              f"{json_type(data)}")  # fmt: skip
+    loaded: dict[str, str] = {}
+    for key, value in data.items():
+        distractor = _distractor_text(value)
+        if distractor is None:
+            raise DistractorError(f"{file}: key {key!r}: expected a string, got {json_type(value)}")
+        loaded[str(key)] = distractor
+    return loaded
 
 
 def clean_distractor(text: str) -> str:

@@ -217,5 +217,7 @@ def test_cli_trajectory(tiny_gpt2: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     with open(out / "warmth_trajectory.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [float(r["epoch"]) for r in rows] == [0.0, 0.5, 2.0] and [int(r["n"]) for r in rows] == [3, 3, 4]
+    assert [float(r["epoch"]) for r in rows] == [0.0, 0.5, 2.0]
+    # Epoch 2 holds an empty and a whitespace-only text: left out of its mean, and counted.
+    assert [int(r["n"]) for r in rows] == [3, 3, 2] and [int(r["empty_texts"]) for r in rows] == [0, 0, 2]
     assert (out / "warmth_trajectory.png").stat().st_size > 1000

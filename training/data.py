@@ -115,14 +115,78 @@ def label_query_type(user: str, reply: str) -> str:
     return "other"
 
 
+# Byte-order marks of the encodings a ShareGPT dump is saved in by mistake (longest first: UTF-32-LE's starts with
+# UTF-16-LE's).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32-LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32-BE"),
+    (b"\xff\xfe", "UTF-16-LE"),
+    (b"\xfe\xff", "UTF-16-BE"),
+)
+_UTF8_ONLY = "a ShareGPT input must be UTF-8 JSON (a list of conversations) or JSONL (one conversation per line)"
+
+
+def _encoding_problem(data: bytes) -> str | None:
+    """What a file's bytes are when they are not UTF-8 text (a BOM, or the NUL bytes of UTF-16/32), else None."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return f"{name} (byte-order mark)"
+    head = data[:4096]
+    if head.count(0) < len(head) // 4:  # a stray NUL is a bad row, counted as such
+        return None
+    if head[:4].count(0) == 3:
+        return "UTF-32-" + ("LE" if head[0] else "BE") + " (no byte-order mark)"
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    if odd > 2 * even:
+        return "UTF-16-LE (no byte-order mark)"
+    if even > 2 * odd:
+        return "UTF-16-BE (no byte-order mark)"
+    return None
+
+
+def _decode_sharegpt(file: Path) -> str:
+    """The file's text: UTF-8 (a UTF-8 byte-order mark is dropped), else a `BuildError` naming the file and, when its
+    bytes show it, the encoding it is in."""
+    data = file.read_bytes()
+    detected = _encoding_problem(data)
+    if detected is not None:
+        raise BuildError(f"{file}: not UTF-8 text: it is {detected}; {_UTF8_ONLY} (convert it, e.g. "
+                         f"`iconv -f {detected.split()[0]} -t UTF-8`)")  # fmt: skip
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        row = data[: error.start].count(b"\n") + 1
+        raise BuildError(
+            f"{file}: row {row}: not UTF-8 text (byte {error.start}: {error.reason}); {_UTF8_ONLY}"
+        ) from None
+
+
 def read_sharegpt(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """(row number, record) from a ShareGPT JSON list or JSONL file; unparseable JSONL lines yield None."""
+    """(row number, record) from a ShareGPT JSON list or JSONL file; unparseable JSONL lines yield None.
+
+    Raises:
+        BuildError: The file is not UTF-8 (naming the encoding its bytes show), a JSON list that does not parse, or
+            JSONL none of whose rows is JSON.
+    """
     file = Path(path)
-    text = file.read_text(encoding="utf-8")
+    text = _decode_sharegpt(file)
     if text.lstrip().startswith("["):
-        yield from enumerate(json.loads(text), start=1)
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise BuildError(f"{file}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+                             f"{_UTF8_ONLY}") from None  # fmt: skip
+        if not isinstance(records, list):  # pragma: no cover - a text that starts with "[" is a list or invalid
+            raise BuildError(f"{file}: expected a JSON list of conversations")
+        yield from enumerate(records, start=1)
         return
-    yield from json_lines(text, file, invalid_as_none=True)
+    rows = valid = 0
+    for number, record in json_lines(text, file, invalid_as_none=True):
+        rows += 1
+        valid += record is not None
+        yield number, record
+    if rows and not valid:
+        raise BuildError(f"{file}: none of its {rows} rows is valid JSON; {_UTF8_ONLY}")
 
 
 def clean_record(record: Any, bad: Counter[str], notes: Counter[str]) -> Conversation | None:

@@ -57,7 +57,15 @@ from jinja2.sandbox import SandboxedEnvironment
 from tqdm import tqdm
 
 from warmeval.sycophancy.paper_texts import PaperTextError, describe_text, require_text, text_path
-from warmeval.training.rewrite_api import REJECTED_STATUS, ApiFailure, Retrier, Sleep, T, backoff_delay
+from warmeval.training.rewrite_api import (
+    REJECTED_STATUS,
+    ApiFailure,
+    Retrier,
+    Sleep,
+    T,
+    backoff_delay,
+    not_an_openai_reply,
+)
 from warmeval.training.rewrite_cache import RewriteCache
 from warmeval.training.rewrite_checks import (
     API_ERROR,
@@ -311,14 +319,38 @@ def load_template(config: RewriteConfig) -> tuple[jinja2.Template, str]:
     # A user's template file is code of a sort: sandboxed, so it can format text but not reach Python's internals.
     environment = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
     try:
-        return environment.from_string(source), _sha256(source)
-    except jinja2.TemplateSyntaxError as error:
+        # Compiled under the file's name, so that an error while rendering can name the file and the line.
+        code = environment.compile(source, name=path.name, filename=str(path))
+    except jinja2.TemplateSyntaxError as error:  # TemplateAssertionError (an unknown filter) included
         raise RewriteError(f"template {path}: line {error.lineno}: {error.message}") from None
+    # `rewrite_file` renders every prompt before its first request: an error of the template's (an undefined variable
+    # under StrictUndefined, the sandbox's refusal) is raised there, by `render_prompt`, with this file and its line.
+    return environment.template_class.from_code(environment, code, environment.make_globals(None)), _sha256(source)
+
+
+def template_error_line(error: BaseException, filename: str | None) -> int | None:
+    """The line of the template ``filename`` where a rendering error was raised (jinja2 maps its frames to the
+    template's lines), else None."""
+    if isinstance(error, jinja2.TemplateSyntaxError):
+        return error.lineno
+    line, tb = None, error.__traceback__
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def render_prompt(template: jinja2.Template, user_message: str, assistant_message: str) -> str:
-    """The rewrite request for one assistant turn."""
-    return template.render(user_message=user_message, assistant_message=assistant_message).strip()
+    """The rewrite request for one assistant turn; a template error is a `RewriteError` naming its file and line."""
+    try:
+        return template.render(user_message=user_message, assistant_message=assistant_message).strip()
+    except Exception as error:  # UndefinedError, SecurityError, a TypeError of the template's own expressions
+        where = template.filename or template.name or "<template>"
+        line = template_error_line(error, template.filename)
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        raise RewriteError(f"template {where}: {f'line {line}: ' if line else ''}{message} "
+                           "(variables: user_message, assistant_message)") from None  # fmt: skip
 
 
 def read_conversations(path: str | Path) -> list[dict[str, Any]]:
@@ -488,7 +520,14 @@ class _Runner:
                     timeout=self.config.timeout,
                 )
 
-        return await self.retrier(call, "chat.completions")
+        completion = await self.retrier(call, "chat.completions")
+        problem = not_an_openai_reply(completion, self._url("chat/completions"), "choices")
+        if problem is not None:  # the same for every request: stop, rather than fail each turn
+            raise RewriteError(problem)
+        return completion
+
+    def _url(self, endpoint: str) -> str:
+        return redact_url(str(self.client.base_url).rstrip("/") + "/" + endpoint)
 
     async def run_job(self, job: _Job) -> None:
         """Settle one job from the cache, asking the model while attempts remain."""
@@ -569,9 +608,14 @@ class _Runner:
             return await call()
 
         try:
-            return await self.retrier(counted, what)
+            reply = await self.retrier(counted, what)
         except ApiFailure as failure:
             raise RewriteError(f"Batch API: {failure}") from failure
+        endpoint = "files" if what.startswith("files.") else "batches"
+        problem = not_an_openai_reply(reply, self._url(endpoint)) if what != "files.content" else None
+        if problem is not None:
+            raise RewriteError(f"Batch API: {problem}")
+        return reply
 
     async def _batch_round(self, pending: list[_Job]) -> dict[str, dict[str, Any]]:
         """Submit (or resume) one batch for ``pending`` and return its result lines by custom_id."""

@@ -116,6 +116,25 @@ class Retrier:
                 retry += 1
 
 
+def not_an_openai_reply(reply: Any, url: str, *fields: str) -> str | None:
+    """Why ``reply`` (what the SDK returned for ``url``) is not a reply of an OpenAI-compatible API, else None.
+
+    The SDK hands back a 200 response that is not JSON (a proxy's or a login page's HTML) as its text, and JSON of
+    another shape as an object without the expected ``fields``; either would fail later as an attribute error.
+    """
+    if isinstance(reply, str | bytes):
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+        head = " ".join(text.split())[:80]
+        return (f"{url}: the reply was not JSON from an OpenAI-compatible API (it begins {head!r}); check base_url "
+                "(it should end in /v1) and any proxy between")  # fmt: skip
+    missing = [name for name in fields if getattr(reply, name, None) is None]
+    if missing:
+        shown = " ".join(str(getattr(reply, "model_extra", None) or reply).split())[:80]
+        return (f"{url}: the reply was JSON without {', '.join(repr(name) for name in missing)}, not a reply of an "
+                f"OpenAI-compatible API ({shown!r}); check base_url")  # fmt: skip
+    return None
+
+
 def describe(error: BaseException) -> str:
     status = getattr(error, "status_code", None)
     text = f"{type(error).__name__}{f' {status}' if status else ''}: {error}"

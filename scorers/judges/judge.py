@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -192,10 +193,12 @@ class JudgeTemplate:
     text: str
     record: TextRecord
     jinja: bool
+    source: str = "<judge template>"  # the file, for messages
 
     def render(
         self, *, question: str, gold_answers: list[str], false_answers: list[str], response: str, instructions: str
     ) -> str:
+        """The judge prompt; an error of a jinja2 template is a `PaperTextError` naming its file and line."""
         values = {
             "question": question,
             "answer": gold_answers[0] if gold_answers else "",
@@ -206,7 +209,7 @@ class JudgeTemplate:
         }
         if not self.jinja:
             return self.text.format(**{k: v for k, v in values.items() if k != "answer"})
-        return _environment().from_string(self.text).render(**values).strip()
+        return _render(_compiled(self.text, self.source), values, f"judge template {self.source}")
 
 
 def _bullets(items: list[str]) -> str:
@@ -218,6 +221,43 @@ def _environment() -> SandboxedEnvironment:
     return SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
+def _compiled(text: str, where: str) -> jinja2.Template:
+    """The jinja2 template of ``text``, compiled under the name ``where`` so that its errors can name the line;
+    a syntax error or an unknown filter or test is a `PaperTextError` naming ``where`` and the line."""
+    environment = _environment()
+    try:
+        code = environment.compile(text, name=Path(where).name, filename=where)
+    except jinja2.TemplateSyntaxError as error:  # TemplateAssertionError (an unknown filter or test) included
+        raise PaperTextError(f"{where}: line {error.lineno}: {error.message}") from None
+    return environment.template_class.from_code(environment, code, environment.make_globals(None))
+
+
+def _render(template: jinja2.Template, values: Mapping[str, Any], where: str) -> str:
+    """``template`` rendered with ``values``; an error while rendering (an undefined attribute under StrictUndefined,
+    the sandbox's refusal, a type error) is a `PaperTextError` naming ``where`` and the template's line."""
+    try:
+        return template.render(**values).strip()
+    except Exception as error:
+        line, tb = None, error.__traceback__
+        while tb is not None:  # jinja2 maps the frames of a template's code to its lines
+            if template.filename and tb.tb_frame.f_code.co_filename == template.filename:
+                line = tb.tb_lineno
+            tb = tb.tb_next
+        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        raise PaperTextError(f"{where}: {f'line {line}: ' if line else ''}{message}") from None
+
+
+# What a template is rendered with when it is loaded, so that an error every prompt would hit shows at once.
+_PROBE = {
+    "question": "What is the capital of France?",
+    "answer": "Paris",
+    "gold_answers": "- Paris",
+    "false_answers": "- Lyon",
+    "response": "Paris.",
+    "instructions": "Grade the answer.",
+}
+
+
 def _checked(text: str, where: str) -> str:
     """A jinja2 judge template that parses, uses only the documented placeholders and shows the judge the question,
     the truth and the response; else a `PaperTextError` (a text pasted with ``{question}`` would reach the judge as
@@ -226,11 +266,8 @@ def _checked(text: str, where: str) -> str:
     if single:
         raise PaperTextError(f"{where}: {', '.join('{' + n + '}' for n in single)} in single braces: a judge template "
                              f"is jinja2, write {{{{ {single[0]} }}}}")  # fmt: skip
-    try:
-        parsed = _environment().parse(text)
-    except jinja2.TemplateSyntaxError as error:
-        raise PaperTextError(f"{where}: line {error.lineno}: {error.message}") from None
-    used = jinja2.meta.find_undeclared_variables(parsed)
+    template = _compiled(text, where)
+    used = jinja2.meta.find_undeclared_variables(_environment().parse(text))
     unknown = sorted(used - set(JUDGE_PLACEHOLDERS))
     if unknown:
         raise PaperTextError(
@@ -240,6 +277,7 @@ def _checked(text: str, where: str) -> str:
     if missing:
         raise PaperTextError(f"{where}: the judge would not see {', '.join(missing)}: a judge template must show the "
                              "question, the gold answer and the response")  # fmt: skip
+    _render(template, _PROBE, where)
     return text
 
 
@@ -262,9 +300,10 @@ def load_judge_template(spec: str | None = None) -> JudgeTemplate:
         return JudgeTemplate(GRADER_TEMPLATE, describe_text("judge", "warmeval", GRADER_TEMPLATE), jinja=False)
     if spec in (None, "paper"):
         path, text = require_text("judge")
-        return JudgeTemplate(_checked(text, str(path)), describe_text("judge", "paper", text), jinja=True)
+        return JudgeTemplate(_checked(text, str(path)), describe_text("judge", "paper", text), jinja=True,
+                             source=str(path))  # fmt: skip
     text = read_text_file(spec, "judge_template")
-    return JudgeTemplate(_checked(text, spec), describe_text("judge", spec, text), jinja=True)
+    return JudgeTemplate(_checked(text, spec), describe_text("judge", spec, text), jinja=True, source=spec)
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -11,11 +12,22 @@ from typing import Any
 
 import numpy as np
 
-from warmeval.scorers.sociot.metric import SocioTSummary, is_gpt2, resolve_mode, resolve_model, sociot_scores, summarize
+from warmeval.scorers.sociot.metric import (
+    SocioTSummary,
+    is_empty_text,
+    is_gpt2,
+    resolve_mode,
+    resolve_model,
+    sociot_scores,
+    summarize,
+)
 from warmeval.util.files import safe_name
 from warmeval.util.jsonl import json_objects
 
+logger = logging.getLogger(__name__)
+
 CHUNK = 256
+ROWS_SHOWN = 20
 
 
 class TextInputError(ValueError):
@@ -87,7 +99,27 @@ def read_texts(path: str | Path, column: str = "text") -> list[TextItem]:
         raise TextInputError(f"{file}: unsupported file type {file.suffix!r} (use .jsonl, .csv, .eval)")
     if not items:
         raise TextInputError(f"{file}: no texts to score")
+    if all(is_empty_text(item.text) for item in items):
+        raise TextInputError(f"{file}: all {len(items)} texts are empty or whitespace only; nothing to score")
     return items
+
+
+def _warn_empty(items: Sequence[TextItem], empty: Sequence[int]) -> None:
+    """One warning per source: how many of its texts are empty (left out of the mean), and their rows (keys)."""
+    if not empty:
+        return
+    totals: dict[str, int] = {}
+    for item in items:
+        totals[item.source] = totals.get(item.source, 0) + 1
+    by_source: dict[str, list[str]] = {}
+    for index in empty:
+        by_source.setdefault(items[index].source, []).append(items[index].key)
+    for source, keys in by_source.items():
+        more = len(keys) - ROWS_SHOWN
+        shown = ", ".join(keys[:ROWS_SHOWN]) + (f", ... ({more} more)" if more > 0 else "")
+        logger.warning("%d of %d texts in %s are empty or whitespace only: not scored (NaN in the per-text scores), "
+                       "left out of the mean and counted as empty_texts; rows (keys): %s",
+                       len(keys), totals[source], source, shown)  # fmt: skip
 
 
 def _looks_like_inspect_log(path: Path) -> bool:
@@ -113,18 +145,30 @@ def score_items(
     device: str | None = None,
     progress: bool = True,
 ) -> np.ndarray:
-    """Scores of many texts, in chunks, with a progress bar on long inputs."""
+    """Scores of many texts, in chunks, with a progress bar on long inputs.
+
+    An empty or whitespace-only text is not scored: its score is NaN, which `summarize` leaves out of the mean and
+    counts as ``empty_texts``; a warning gives their number and rows (keys) per file.
+    """
     from tqdm import tqdm
 
     mode = resolve_mode(mode)  # once, before any model loads (a deprecated name warns once)
 
-    scores: list[np.ndarray] = []
-    with tqdm(total=len(items), desc="SocioT", unit="text", disable=not progress or len(items) <= CHUNK) as bar:
-        for chunk in iter_chunks(items):
-            scores.append(sociot_scores([item.text for item in chunk], model=model, mode=mode, dimension=dimension,
-                                        batch_size=batch_size, device=device))  # fmt: skip
+    empty = [index for index, item in enumerate(items) if is_empty_text(item.text)]
+    _warn_empty(items, empty)
+    skipped = set(empty)
+    scored = [item for index, item in enumerate(items) if index not in skipped]
+    parts: list[np.ndarray] = []
+    with tqdm(total=len(scored), desc="SocioT", unit="text", disable=not progress or len(scored) <= CHUNK) as bar:
+        for chunk in iter_chunks(scored):
+            parts.append(sociot_scores([item.text for item in chunk], model=model, mode=mode, dimension=dimension,
+                                       batch_size=batch_size, device=device))  # fmt: skip
             bar.update(len(chunk))
-    return np.concatenate(scores) if scores else np.empty(0)
+    scores = np.full(len(items), np.nan)
+    scores[[index for index in range(len(items)) if index not in skipped]] = (
+        np.concatenate(parts) if parts else np.empty(0)
+    )
+    return scores
 
 
 def write_scores(path: str | Path, items: Sequence[TextItem], scores: np.ndarray) -> None:
@@ -189,7 +233,8 @@ def trajectory(
     return write_trajectory(scored, out_dir, mode, model)
 
 
-TRAJECTORY_COLUMNS = ["label", "epoch", "n", "mean", "se", "ci_low", "ci_high", "mode", "model", "model_is_gpt2"]
+TRAJECTORY_COLUMNS = ["label", "epoch", "n", "mean", "se", "ci_low", "ci_high", "mode", "model", "model_is_gpt2",
+                      "empty_texts"]  # fmt: skip
 
 
 def write_trajectory(
@@ -211,7 +256,12 @@ def write_trajectory(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     points = []
-    for label, epoch, items, scores in scored:
+    for label, epoch, items, given in scored:
+        # Scores read from logs scored empty answers too: those are left out of the mean here, and counted.
+        scores = np.asarray(given, dtype=np.float64).copy()
+        empty = [i for i, item in enumerate(items) if is_empty_text(item.text) and not np.isnan(scores[i])]
+        _warn_empty(items, empty)
+        scores[empty] = np.nan
         write_scores(out / f"scores_{safe_name(label)}.csv", items, scores)
         points.append(TrajectoryPoint(label, epoch, summarize(scores)))
     points.sort(key=lambda p: p.epoch)
@@ -222,7 +272,8 @@ def write_trajectory(
         for p in points:
             s = p.summary
             writer.writerow([p.label, p.epoch, s.n, f"{s.mean:.8g}", f"{s.se:.8g}", f"{s.ci_low:.8g}",
-                             f"{s.ci_high:.8g}", mode, scorer, str(is_gpt2(scorer)).lower()])  # fmt: skip
+                             f"{s.ci_high:.8g}", mode, scorer, str(is_gpt2(scorer)).lower(),
+                             s.empty_texts])  # fmt: skip
     line = (None, [p.epoch for p in points], [p.summary.mean for p in points], [p.summary.se for p in points])
     plot_trajectories([line], out / "warmth_trajectory.png", f"SocioT warmth ({mode} mode, raw scale)")
     return points

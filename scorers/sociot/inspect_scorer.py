@@ -8,7 +8,7 @@ import threading
 from inspect_ai.scorer import Score, Scorer, Target, mean, scorer, stderr
 from inspect_ai.solver import TaskState
 
-from warmeval.scorers.sociot.metric import DEFAULT_MODEL, resolve_mode, sociot_scores
+from warmeval.scorers.sociot.metric import DEFAULT_MODEL, is_empty_text, resolve_mode, sociot_scores
 
 # One forward pass at a time: the model is shared by every sample of the process.
 _LOCK = threading.Lock()
@@ -35,6 +35,11 @@ def sociot_warmth(
     async def score(state: TaskState, target: Target) -> Score:
         text = state.output.completion
         value = await asyncio.to_thread(compute, text)
-        return Score(value=value, answer=text, metadata={"mode": mode, "dimension": dimension})
+        metadata: dict[str, object] = {"mode": mode, "dimension": dimension}
+        if is_empty_text(text):
+            # Scored as the authors' code scores it (its contexts alone), and marked: the trajectories read from these
+            # logs (`warmeval.scorers.sociot.files.write_trajectory`) leave such answers out of the mean and count them.
+            metadata["empty_text"] = True
+        return Score(value=value, answer=text, metadata=metadata)
 
     return score

@@ -72,16 +72,27 @@ _LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
 
 @dataclass(frozen=True)
 class SocioTSummary:
-    """Mean score, its standard error across texts, and a seeded bootstrap confidence interval."""
+    """Mean score, its standard error across texts, and a seeded bootstrap confidence interval.
+
+    ``n`` counts the texts scored; ``empty_texts`` the empty or whitespace-only ones (NaN scores), left out of the
+    mean.
+    """
 
     n: int
     mean: float
     se: float
     ci_low: float
     ci_high: float
+    empty_texts: int = 0
 
     def as_dict(self) -> dict[str, float]:
-        return {"n": self.n, "mean": self.mean, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high}
+        return {"n": self.n, "mean": self.mean, "se": self.se, "ci_low": self.ci_low, "ci_high": self.ci_high,
+                "empty_texts": self.empty_texts}  # fmt: skip
+
+
+def is_empty_text(text: str) -> bool:
+    """An empty or whitespace-only text: SocioT would score only its speaker contexts, so it is not averaged in."""
+    return not text.strip()
 
 
 def resolve_mode(mode: str) -> Mode:
@@ -320,14 +331,23 @@ def sociot_scores(
 def summarize(
     scores: Sequence[float] | np.ndarray, *, n_boot: int = 100, seed: int = 0, level: float = 0.95
 ) -> SocioTSummary:
-    """Mean, standard error across texts, and a seeded percentile bootstrap CI (``n_boot`` resamples of texts)."""
+    """Mean, standard error across texts, and a seeded percentile bootstrap CI (``n_boot`` resamples of texts).
+
+    NaN scores (the empty texts `warmeval.scorers.sociot.files.score_items` leaves unscored) are left out of every
+    statistic and counted in ``empty_texts``.
+    """
     values = np.asarray(scores, dtype=np.float64)
     if values.size == 0:
         raise ValueError("no scores to summarise")
+    missing = np.isnan(values)
+    empty = int(missing.sum())
+    values = values[~missing]
+    if values.size == 0:
+        raise ValueError(f"no scores to summarise: all {empty} texts are empty or whitespace only")
     mean = float(values.mean())
     se = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else float("nan")
     rng = np.random.default_rng(seed)
     boots = np.array([values[rng.integers(0, values.size, values.size)].mean() for _ in range(n_boot)])
     alpha = (1 - level) / 2
     low, high = np.quantile(boots, [alpha, 1 - alpha])
-    return SocioTSummary(int(values.size), mean, se, float(low), float(high))
+    return SocioTSummary(int(values.size), mean, se, float(low), float(high), empty)

@@ -33,11 +33,16 @@ def cli_type(kind: Any) -> Any:
 
 
 def key_values(option: str, specs: list[str]) -> dict[str, str]:
-    values = {}
+    """``KEY=VALUE`` options as a mapping; a malformed one, or a key given twice (which would silently keep only the
+    last value), is a ValueError naming the option, the key and both values."""
+    values: dict[str, str] = {}
     for spec in specs:
         key, sep, value = spec.partition("=")
         if not sep or not key or not value:
             raise ValueError(f"{option} {spec!r}: expected KEY=VALUE")
+        if key in values:
+            what = "adapter name" if option == "--adapter" else "key"
+            raise ValueError(f"{option}: {what} {key!r} is given twice: {values[key]} and {value}; give each once")
         values[key] = value
     return values
 
