@@ -14,6 +14,11 @@ rules, is an error. Inputs that record no rule (the authors' release, saved tabl
 otherwise, so the paper's numbers reproduce. Rows whose evaluation is not
 CORRECT/INCORRECT (a missing verdict, NOANSWER, a grader error) are excluded too. Every exclusion is counted per
 dataset and variant in `LoadReport`.
+
+A response is read once: when several finished logs hold the same evaluation of a sample (task, variant, model,
+sample id, epoch), from a rerun into a folder that already held its logs or a copied folder given beside its
+original, the newest log's row is kept and the others are counted (``LoadReport.duplicates``) and said in a note
+(``LoadReport.notes``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +52,7 @@ FINETUNED_VARIANTS_NOT = ("original", "warm_sysprompt")
 # control (refusal rates, reported on their own) and the SocioT generations (the warmth trajectory).
 CONTROL_TASK_NAMES = ("advbench", "sociot_generations")
 AUTHORS_FILE = re.compile(r"^(?P<dataset>disinfo|medqa|trivia|truthfulqa)_(?P<variant>[\w.-]+)_outputs\.csv$")
+AUTHORS_LAYOUT = "<model>/<variant>/<dataset>_<variant>_outputs.csv"
 
 
 class AnalysisInputError(ValueError):
@@ -118,9 +128,18 @@ class LoadReport:
     rule_logged: bool = False  # whether the inputs recorded it (else requested, or the paper default)
     protocols: list[LogProtocol] = field(default_factory=list)  # one per Inspect log read
     kinds: set[str] = field(default_factory=set)  # inspect, release (the authors' outputs), table (a saved table)
+    duplicates: Counter[tuple[str, str]] = field(default_factory=Counter)  # rows of older logs of the same sample
+    notes: list[str] = field(default_factory=list)  # what loading did that the reader should know, one line each
+
+    def note(self, text: str) -> None:
+        """Record a note (and pass it to an active `collecting_notes`)."""
+        self.notes.append(text)
+        sink = _NOTE_SINK.get()
+        if sink is not None:
+            sink.append(text)
 
     def table(self) -> pd.DataFrame:
-        keys = sorted(set(self.kept) | set(self.refusals) | set(self.unparseable))
+        keys = sorted(set(self.kept) | set(self.refusals) | set(self.unparseable) | set(self.duplicates))
         return pd.DataFrame(
             [
                 {
@@ -131,10 +150,26 @@ class LoadReport:
                     "refusals_counted_correct": self.refusals_counted_correct[(d, v)],
                     "refusals_excluded": self.refusals_excluded[(d, v)],
                     "unparseable_excluded": self.unparseable[(d, v)],
+                    "duplicates_excluded": self.duplicates[(d, v)],
                 }
                 for d, v in keys
             ]
         )
+
+
+_NOTE_SINK: ContextVar[list[str] | None] = ContextVar("warmeval_load_notes", default=None)
+
+
+@contextmanager
+def collecting_notes() -> Iterator[list[str]]:
+    """The notes of every `LoadReport` written to inside the block, for a caller that does not hold the report
+    (``warmeval report`` around `warmeval.analysis.report.build_report`)."""
+    notes: list[str] = []
+    token = _NOTE_SINK.set(notes)
+    try:
+        yield notes
+    finally:
+        _NOTE_SINK.reset(token)
 
 
 def is_finetuned_variant(variant: str) -> int:
@@ -204,7 +239,7 @@ def load_authors_release(root: str | Path) -> pd.DataFrame:
     base = Path(root)
     files = sorted(p for p in base.glob("*/*/*.csv") if AUTHORS_FILE.match(p.name))
     if not files:
-        raise AnalysisInputError(f"{base}: no <model>/<variant>/<dataset>_<variant>_outputs.csv files")
+        raise AnalysisInputError(nothing_to_read(base))
     records: list[dict[str, Any]] = []
     for path in files:
         match = AUTHORS_FILE.match(path.name)
@@ -261,32 +296,57 @@ def _model_of(log: Any) -> str:
     return str(log.eval.model).split(":")[0]
 
 
-def _finished_logs(paths: list[Path]) -> list[Path]:
-    """The newest successful log of each evaluation (task, model, variant, task arguments) among ``paths``.
+def nothing_to_read(folder: Path) -> str:
+    """What to say of an input folder that holds neither Inspect logs nor the authors' outputs."""
+    return (f"{folder}: no Inspect logs (*.eval) and no authors' outputs ({AUTHORS_LAYOUT}) found; pass a folder of "
+            "Inspect .eval logs (a run's <output_dir>/logs), a folder in the authors' release layout, or a saved "
+            "table (.csv/.parquet)")  # fmt: skip
 
-    A log left unfinished by a killed run is passed over when the same evaluation finished later (``eval_set`` resumes
-    in a new log); an evaluation with no finished log at all is an error that says so.
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
+
+
+def _created(text: Any) -> datetime:
+    """A log's creation time, comparable across time zones (naive times taken as UTC; unreadable ones oldest)."""
+    try:
+        when = datetime.fromisoformat(str(text))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _finished_logs(paths: list[Path]) -> list[tuple[datetime, Path]]:
+    """The successful logs among ``paths`` with their creation times, in the order given.
+
+    A log left unfinished by a killed run is passed over when the same evaluation (task, model, variant, task
+    arguments) finished in another log (``eval_set`` resumes in a new log); an evaluation with no finished log at all
+    is an error that says so. Every finished log is returned: `_read_logs` keeps the newest log's row of a sample
+    found in several and counts the others.
     """
     from inspect_ai.log import read_eval_log
 
-    newest: dict[str, tuple[str, Path]] = {}
+    finished: list[tuple[datetime, Path]] = []
+    done: set[str] = set()
     unfinished: dict[str, tuple[Path, str]] = {}
     for path in paths:
         try:
             header = read_eval_log(str(path), header_only=True)
         except Exception as error:  # a truncated or foreign file
-            raise AnalysisInputError(f"{path}: not a readable Inspect log ({type(error).__name__}: {error})") from None
+            raise AnalysisInputError(f"{path}: not a readable Inspect log ({_one_line(error)})") from None
         spec = header.eval
         key = json.dumps([spec.task, str(spec.model), (spec.metadata or {}).get("variant"), spec.task_args],
                          sort_keys=True, default=str)  # fmt: skip
         if header.status != "success":
             unfinished.setdefault(key, (path, header.status))
-        elif key not in newest or spec.created > newest[key][0]:
-            newest[key] = (spec.created, path)
+        else:
+            done.add(key)
+            finished.append((_created(spec.created), path))
     for key, (path, status) in unfinished.items():
-        if key not in newest:
+        if key not in done:
             raise AnalysisInputError(f"{path}: log status is {status!r}; finish or rerun it before analysing")
-    return sorted(path for _, path in newest.values())
+    return finished
 
 
 def _protocol(log: Any, path: Path) -> LogProtocol:
@@ -310,6 +370,13 @@ def _protocol(log: Any, path: Path) -> LogProtocol:
     )  # fmt: skip
 
 
+def _eval_files(base: Path) -> list[Path]:
+    paths = sorted(base.rglob("*.eval")) if base.is_dir() else [base]
+    if not paths:
+        raise AnalysisInputError(f"{base}: no .eval logs")
+    return paths
+
+
 def load_inspect_logs(
     root: str | Path, rules: dict[str, str] | None = None, protocols: list[LogProtocol] | None = None
 ) -> pd.DataFrame:
@@ -318,49 +385,108 @@ def load_inspect_logs(
     ``model`` is the eval metadata ``base_model`` (else the model name without a ``:adapter`` suffix); ``variant`` is
     the eval metadata ``variant``, else ``warm_sysprompt`` for any ``-T system_prompt=``, else warm/cold when the
     model name says so, else original. The refusal rule each log was scored with goes into ``rules`` (by path), and
-    how each log was produced into ``protocols`` (the control tasks' logs included).
+    how each log was produced into ``protocols`` (the control tasks' logs included). A sample found in several
+    finished logs is read from the newest (see `_read_logs`).
+    """
+    report = LoadReport()
+    frame = _read_logs(_eval_files(Path(root)), rules if rules is not None else {}, report)
+    if protocols is not None:
+        protocols.extend(report.protocols)
+    return frame
+
+
+def _read_logs(paths: list[Path], rules: dict[str, str], report: LoadReport) -> pd.DataFrame:
+    """The rows of the finished logs among ``paths``, each response once.
+
+    Two logs can hold the same evaluation of a sample (task, variant, model, sample id, epoch): a rerun into a folder
+    that already held its logs, a copied folder given beside its original. The newest log's row is kept; the others
+    are counted in ``report.duplicates`` and said in a note. A log none of whose samples is kept adds no protocol;
+    every log's refusal rule goes into ``rules``. Rows come in the order of ``paths``.
     """
     from inspect_ai.log import read_eval_log
 
-    base = Path(root)
-    paths = sorted(base.rglob("*.eval")) if base.is_dir() else [base]
-    if not paths:
-        raise AnalysisInputError(f"{base}: no .eval logs")
-    records: list[dict[str, Any]] = []
-    for path in _finished_logs(paths):
-        log = read_eval_log(str(path))
-        if protocols is not None:
-            protocols.append(_protocol(log, path))
-        if log.eval.task.split("/")[-1] in CONTROL_TASK_NAMES:
+    finished = _finished_logs(paths)
+    newest_first = sorted(range(len(finished)), key=lambda i: (finished[i][0], str(finished[i][1])), reverse=True)
+    seen: set[tuple[str, str, str, str, int]] = set()
+    records: dict[int, list[dict[str, Any]]] = {}
+    protocols: dict[int, LogProtocol] = {}
+    older: Counter[Path] = Counter()
+    for index in newest_first:
+        path = finished[index][1]
+        try:
+            log = read_eval_log(str(path))
+        except Exception as error:  # a sample entry that does not decompress or parse
+            raise AnalysisInputError(f"{path}: not a readable Inspect log ({_one_line(error)})") from None
+        try:
+            kept = _log_rows(log, path, seen, report, older)
+            if kept is not None:
+                records[index] = kept
+                protocols[index] = _protocol(log, path)
+            logged_rule = (log.eval.metadata or {}).get("refusal_rule")
+            if logged_rule and log.eval.task.split("/")[-1] not in CONTROL_TASK_NAMES:
+                # Every log's rule, a superseded one's too: logs of one sample scored with different rules are a
+                # conflict to resolve (`resolve_rule`), not a duplicate to pass over.
+                rules[str(path)] = str(logged_rule)
+        except AnalysisInputError:
+            raise
+        except Exception as error:  # a log of an unexpected shape: the log's problem, named
+            raise AnalysisInputError(f"{path}: cannot read ({_one_line(error)})") from None
+    report.protocols += [protocols[i] for i in sorted(protocols)]
+    if older:
+        example = sorted(older)[0]
+        report.note(
+            f"{sum(older.values())} duplicate responses (the same task, variant, model, sample and epoch in more than "
+            f"one log) passed over: the newest log's row of each is kept; older copies in {len(older)} log(s), e.g. "
+            f"{example}"
+        )
+    rows = [row for index in sorted(records) for row in records[index]]
+    return pd.DataFrame.from_records(rows, columns=COLUMNS)
+
+
+def _log_rows(
+    log: Any, path: Path, seen: set[tuple[str, str, str, str, int]], report: LoadReport, older: Counter[Path]
+) -> list[dict[str, Any]] | None:
+    """The rows of one log whose samples no newer log held (None: every sample was held by a newer log)."""
+    task_name = log.eval.task.split("/")[-1]
+    variant, model = _variant_of(log), _model_of(log)
+    control = task_name in CONTROL_TASK_NAMES
+    rows: list[dict[str, Any]] = []
+    fresh = 0
+    for sample in log.samples or []:
+        meta = sample.metadata or {}
+        task = meta.get("task")
+        dataset = TASK_TO_DATASET.get(str(task)) if task is not None else None
+        if not control and dataset is None:
+            raise AnalysisInputError(f"{path}: sample {sample.id}: field 'task' is {task!r}, not a warmeval task")
+        key = (task_name, variant, model, str(sample.id), int(sample.epoch))
+        if key in seen:
+            if dataset is not None and not control:
+                older[path] += 1
+                report.duplicates[(dataset, variant)] += 1
             continue
-        variant, model = _variant_of(log), _model_of(log)
-        logged_rule = (log.eval.metadata or {}).get("refusal_rule")
-        if rules is not None and logged_rule:
-            rules[str(path)] = str(logged_rule)
-        for sample in log.samples or []:
-            meta = sample.metadata or {}
-            task = meta.get("task")
-            if task not in TASK_TO_DATASET:
-                raise AnalysisInputError(f"{path}: sample {sample.id}: field 'task' is {task!r}, not a warmeval task")
-            score = (sample.scores or {}).get("free_text_grader")
-            grade = (score.metadata or {}).get("grade") if score is not None else None
-            output = sample.output.completion if sample.output else ""
-            records.append(
-                {
-                    "model": model,
-                    "variant": variant,
-                    "is_finetuned": is_finetuned_variant(variant),
-                    "dataset": TASK_TO_DATASET[task],
-                    "question_id": str(meta.get("question_id")),
-                    "prompt_template": meta.get("prompt_template", "original"),
-                    "amendment_type": meta.get("amendment_type", "unmodified"),
-                    "epoch": sample.epoch,
-                    "output": output,
-                    "evaluation": grade if grade in ("CORRECT", "INCORRECT") else (grade or "MISSING"),
-                    "response_length": len(output),
-                }
-            )
-    return pd.DataFrame.from_records(records, columns=COLUMNS)
+        seen.add(key)
+        fresh += 1
+        if control or dataset is None:
+            continue
+        score = (sample.scores or {}).get("free_text_grader")
+        grade = (score.metadata or {}).get("grade") if score is not None else None
+        output = sample.output.completion if sample.output else ""
+        rows.append(
+            {
+                "model": model,
+                "variant": variant,
+                "is_finetuned": is_finetuned_variant(variant),
+                "dataset": dataset,
+                "question_id": str(meta.get("question_id")),
+                "prompt_template": meta.get("prompt_template", "original"),
+                "amendment_type": meta.get("amendment_type", "unmodified"),
+                "epoch": sample.epoch,
+                "output": output,
+                "evaluation": grade if grade in ("CORRECT", "INCORRECT") else (grade or "MISSING"),
+                "response_length": len(output),
+            }
+        )
+    return None if log.samples and not fresh else rows
 
 
 def load_table(
@@ -382,21 +508,34 @@ def load_rows(
     """The rows of the inputs as read (``COLUMNS``; no refusal rule applied, nothing excluded) and the run's rule.
 
     `load_table` finalises them; the authors' paired-test layout (`warmeval.analysis.paired.paper_layout`) applies
-    their own filter to them instead.
+    their own filter to them instead. The Inspect logs of all inputs are read together, so that a response found in
+    several logs (even under different inputs) is read once (see `_read_logs`); their rows take the place of the
+    first input that holds logs.
     """
     paths = [Path(p) for p in (inputs if isinstance(inputs, list) else [inputs])]
-    frames = []
+    frames: list[pd.DataFrame | None] = []
     rules: dict[str, str] = {}
     report = report if report is not None else LoadReport()
+    logs: list[Path] = []
+    slot: int | None = None
     for path in paths:
         try:
-            frames.append(_load_one(path, rules, report))
+            if _holds_logs(path):
+                report.kinds.add("inspect")
+                logs += _eval_files(path)
+                if slot is None:
+                    slot = len(frames)
+                    frames.append(None)
+            else:
+                frames.append(_load_one(path, report))
         except AnalysisInputError:
             raise
         except Exception as error:  # unreadable input of any kind is the input's problem, reported as such
-            raise AnalysisInputError(f"{path}: cannot read ({type(error).__name__}: {error})") from None
+            raise AnalysisInputError(f"{path}: cannot read ({_one_line(error)})") from None
     if not frames:
         raise AnalysisInputError("no inputs given")
+    if slot is not None:
+        frames[slot] = _read_logs(logs, rules, report)
     rows = pd.concat(frames, ignore_index=True)
     chosen = resolve_rule(rule, rules)
     report.rows_read += len(rows)
@@ -404,7 +543,15 @@ def load_rows(
     return rows, chosen
 
 
-def _load_one(path: Path, rules: dict[str, str], report: LoadReport) -> pd.DataFrame:
+def _holds_logs(path: Path) -> bool:
+    """An ``.eval`` file, or a folder with one somewhere under it."""
+    if path.is_file():
+        return path.suffix == ".eval"
+    return path.is_dir() and any(path.rglob("*.eval"))
+
+
+def _load_one(path: Path, report: LoadReport) -> pd.DataFrame:
+    """A saved table or a folder in the authors' release layout (Inspect logs: `_read_logs`)."""
     if not path.exists():
         raise AnalysisInputError(f"{path}: no such file or folder")
     if path.is_file() and path.suffix in (".csv", ".parquet"):
@@ -428,11 +575,10 @@ def _load_one(path: Path, rules: dict[str, str], report: LoadReport) -> pd.DataF
                                      f"{frame['response_length'].iloc[row]!r}, not a finite number "
                                      f"({len(bad)} such row(s))")  # fmt: skip
         return frame[COLUMNS].assign(is_finetuned=flags.astype(int), response_length=lengths)
-    if path.is_file() and path.suffix != ".eval":
+    if path.is_file():
         raise AnalysisInputError(f"{path}: not an Inspect .eval log, a .csv/.parquet table or a release folder")
-    if path.is_file() or any(path.rglob("*.eval")):
-        report.kinds.add("inspect")
-        return load_inspect_logs(path, rules, report.protocols)
+    if not any(AUTHORS_FILE.match(p.name) for p in path.glob("*/*/*.csv")):
+        raise AnalysisInputError(nothing_to_read(path))
     report.kinds.add("release")
     return load_authors_release(path)
 

@@ -56,6 +56,30 @@ def pair_variants(frame: pd.DataFrame, variant_a: str, variant_b: str) -> pd.Dat
     return pairs
 
 
+@dataclass
+class PromptCoverage:
+    """How two sides' prompts pair up: ``a`` and ``b`` distinct prompts, ``paired`` on both sides, ``only_a`` and
+    ``only_b`` on one side only."""
+
+    a: int
+    b: int
+    paired: int
+    only_a: int
+    only_b: int
+
+
+def prompt_coverage(a: pd.DataFrame, b: pd.DataFrame, keys: list[str] | None = None) -> PromptCoverage:
+    """Distinct prompts (``keys``, default `PAIR_KEYS`, compared as text) of two sides, and how many pair up."""
+    columns = keys or PAIR_KEYS
+
+    def prompts(frame: pd.DataFrame) -> set[tuple[str, ...]]:
+        return set(frame[columns].astype(str).itertuples(index=False, name=None))
+
+    left, right = prompts(a), prompts(b)
+    both = len(left & right)
+    return PromptCoverage(len(left), len(right), both, len(left) - both, len(right) - both)
+
+
 def mcnemar_exact(b: int, c: int) -> float:
     """Two-sided exact McNemar p-value for discordant counts b and c."""
     from scipy.stats import binomtest

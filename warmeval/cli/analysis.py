@@ -20,9 +20,17 @@ def _load(inputs: list[Path], rule: str | None):  # noqa: ANN202
 
     report = LoadReport()
     try:
-        return load_table(list(inputs), rule, report), report  # type: ignore[arg-type]
+        frame = load_table(list(inputs), rule, report)  # type: ignore[arg-type]
     except AnalysisInputError as error:
         fail(error)
+    say_notes(report.notes)
+    return frame, report
+
+
+def say_notes(notes: list[str]) -> None:
+    """What loading did that the reader should know (duplicate responses passed over), one ``note:`` line each."""
+    for note in notes:
+        typer.echo(f"note: {note}")
 
 
 @analyse_app.command("load")
@@ -167,6 +175,7 @@ def _paired_paper_layout(inputs: list[Path], a: str, b: str, out: Path | None, r
         table, notes = paper_layout(rows, a, b, chosen)
     except (AnalysisInputError, PairingError) as error:
         fail(error)
+    say_notes(report.notes)
     finalize(rows, chosen, report)  # the exclusion counts the verdict reads
     say_verdict(report)
     target = out or Path(FILES[b].name if b in INTERVENTIONS else f"results_{b}.csv")
@@ -195,18 +204,19 @@ def report(
 ) -> None:
     """Write report.html (self-contained), report.md, PNG figures and models.json; with the paper's result tables at
     hand, a section "Beside the paper"."""
-    from warmeval.analysis.load import AnalysisInputError
+    from warmeval.analysis.load import AnalysisInputError, collecting_notes
     from warmeval.analysis.paper_results import PaperResultsError
     from warmeval.analysis.report import build_report
     from warmeval.util.lock import OutputBusy, output_lock
 
     try:
         # One report per folder at a time; the lock lies beside the folder, which is replaced as a whole.
-        with output_lock(out, f"warmeval report --out {out}", beside=True):
+        with output_lock(out, f"warmeval report --out {out}", beside=True), collecting_notes() as notes:
             page = build_report(list(inputs), out, trajectories=list(trajectory), rule=refusal_rule,  # type: ignore[arg-type]
                                 paper_results=paper_results)  # fmt: skip
     except (AnalysisInputError, PaperResultsError, OutputBusy) as error:
         fail(error)
+    say_notes(notes)
     beside = json.loads((page.parent / "beside_paper.json").read_text(encoding="utf-8"))
     if not beside["available"]:
         typer.echo(f"note: {beside['how_to_get']}")
@@ -231,6 +241,7 @@ def compare(
         rows, chosen = load_rows(list(inputs), refusal_rule, report)  # type: ignore[arg-type]
     except (AnalysisInputError, PaperResultsError) as error:
         fail(error)
+    say_notes(report.notes)
     finalize(rows, chosen, report)
     say_verdict(report)
     beside = beside_paper(rows, results, chosen)
@@ -251,15 +262,33 @@ def compare(
 def gate(
     baseline: list[Path] = typer.Option(..., help="Baseline logs (repeatable)."),
     candidate: list[Path] = typer.Option(..., help="Candidate logs (repeatable)."),
-    max_increase: float = typer.Option(2.0, help="Largest tolerated rise in error rate, in percentage points."),
-    alpha: float = typer.Option(0.05, help="FDR level of the paired tests."),
+    max_increase: float = typer.Option(
+        2.0, help="Largest tolerated rise in error rate, in percentage points (at least 0, below 100)."
+    ),
+    alpha: float = typer.Option(0.05, help="FDR level of the paired tests (between 0 and 1, exclusive)."),
     refusal_rule: str | None = typer.Option(None, help=RULE_HELP),
+    require_full_pairing: bool = typer.Option(
+        False,
+        "--require-full-pairing",
+        help="Refuse (exit 2) when some prompt is on one side only; without it the gate warns and judges the "
+        "paired prompts.",
+    ),
 ) -> None:
-    """Exit 1 if the candidate's error rate rises more than the bound with an FDR-significant paired test."""
-    from warmeval.analysis.gate import format_table, run_gate
+    """Exit 1 if the candidate's error rate rises more than the bound with an FDR-significant paired test.
 
+    Prompts present on one side only are counted in a warning (paired, in the baseline only, in the candidate only);
+    ``--require-full-pairing`` makes them an error."""
+    from warmeval.analysis.gate import format_table, option_problems, run_gate
+
+    problems = option_problems(max_increase, alpha)
+    if problems:
+        name, reason = problems[0]
+        fail(f"--{name.replace('_', '-')} {reason}")
     result = run_gate(list(baseline), list(candidate), max_increase=max_increase, alpha=alpha,
-                      rule=refusal_rule)  # type: ignore[arg-type]  # fmt: skip
+                      rule=refusal_rule, require_full_pairing=require_full_pairing)  # type: ignore[arg-type]  # fmt: skip
+    say_notes(result.notes)
+    for warning in result.warnings:
+        typer.echo(f"WARNING: {warning}", err=True)
     if not result.table.empty:
         typer.echo(format_table(result.table))
     typer.echo(result.message, err=result.exit_code == 2)
