@@ -369,6 +369,8 @@ def build_report(
                  + f"; datasets absent: {', '.join(absent) or 'none'}; reference "
                  f"dataset: {reference or '-'}. Effects are average marginal effects in percentage points unless "
                  "marked as log-odds; intervals of proportions are Wilson score intervals.")  # fmt: skip
+        notes = "".join(f" Note: {note}" for note in load_report.notes)  # e.g. duplicate responses passed over
+        intro += notes
         md = ["# warmeval report\n", judged.line() + "\n", intro + "\n"]
         body = [
             f"<h1>warmeval report</h1><p class='verdict'><strong>{html.escape(judged.line())}</strong></p>"

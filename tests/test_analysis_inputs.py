@@ -92,6 +92,7 @@ def test_report_and_analyse_say_how_many_duplicates(logs: dict[str, Path], tmp_p
     page = (tmp_path / "report" / "report.md").read_text()
     assert f"Responses analysed: {DISTINCT} of {DISTINCT} read" in page
     assert "duplicates_excluded" in page
+    assert "Note: 8 duplicate responses" in page  # the note itself, in the report
 
 
 # --- 2. the gate on partly paired prompts -----------------------------------------------------------------------
