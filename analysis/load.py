@@ -23,6 +23,7 @@ original, the newest log's row is kept and the others are counted (``LoadReport.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -398,7 +399,8 @@ def load_inspect_logs(
 def _read_logs(paths: list[Path], rules: dict[str, str], report: LoadReport) -> pd.DataFrame:
     """The rows of the finished logs among ``paths``, each response once.
 
-    Two logs can hold the same evaluation of a sample (task, variant, model, sample id, epoch): a rerun into a folder
+    Two logs can hold the same evaluation of a sample (task, variant, model, task arguments but for the files'
+    locations, sample id, epoch): a rerun into a folder
     that already held its logs, a copied folder given beside its original. The newest log's row is kept; the others
     are counted in ``report.duplicates`` and said in a note. A log none of whose samples is kept adds no protocol;
     every log's refusal rule goes into ``rules``. Rows come in the order of ``paths``.
@@ -406,8 +408,13 @@ def _read_logs(paths: list[Path], rules: dict[str, str], report: LoadReport) -> 
     from inspect_ai.log import read_eval_log
 
     finished = _finished_logs(paths)
-    newest_first = sorted(range(len(finished)), key=lambda i: (finished[i][0], str(finished[i][1])), reverse=True)
-    seen: set[tuple[str, str, str, str, int]] = set()
+    def age(i: int) -> tuple[datetime, int, str]:  # created is to the second: two logs of one second go by mtime
+        with contextlib.suppress(OSError):
+            return finished[i][0], finished[i][1].stat().st_mtime_ns, str(finished[i][1])
+        return finished[i][0], 0, str(finished[i][1])
+
+    newest_first = sorted(range(len(finished)), key=age, reverse=True)
+    seen: set[tuple[str, str, str, str, str, int]] = set()
     records: dict[int, list[dict[str, Any]]] = {}
     protocols: dict[int, LogProtocol] = {}
     older: Counter[Path] = Counter()
@@ -435,21 +442,29 @@ def _read_logs(paths: list[Path], rules: dict[str, str], report: LoadReport) -> 
     if older:
         example = sorted(older)[0]
         report.note(
-            f"{sum(older.values())} duplicate responses (the same task, variant, model, sample and epoch in more than "
-            f"one log) passed over: the newest log's row of each is kept; older copies in {len(older)} log(s), e.g. "
-            f"{example}"
+            f"{sum(older.values())} duplicate responses (the same task, variant, model, task arguments, sample and "
+            f"epoch in more than one log) passed over: the newest log's row of each is kept; older copies in "
+            f"{len(older)} log(s), e.g. {example}"
         )
     rows = [row for index in sorted(records) for row in records[index]]
     return pd.DataFrame.from_records(rows, columns=COLUMNS)
 
 
+# Task arguments that say where a task's files are, not what it evaluates.
+LOCATION_ARGS = frozenset({"data_path", "prompts_file", "distractor_cache"})
+
+
 def _log_rows(
-    log: Any, path: Path, seen: set[tuple[str, str, str, str, int]], report: LoadReport, older: Counter[Path]
+    log: Any, path: Path, seen: set[tuple[str, str, str, str, str, int]], report: LoadReport, older: Counter[Path]
 ) -> list[dict[str, Any]] | None:
     """The rows of one log whose samples no newer log held (None: every sample was held by a newer log)."""
     task_name = log.eval.task.split("/")[-1]
     variant, model = _variant_of(log), _model_of(log)
     control = task_name in CONTROL_TASK_NAMES
+    # The task's arguments are part of what an evaluation is (another seed draws other statements and distractors:
+    # other responses, not copies), but not where its files lie (a copy of the data at another path is the same).
+    arguments = json.dumps({k: v for k, v in (log.eval.task_args or {}).items() if k not in LOCATION_ARGS},
+                           sort_keys=True, default=str)  # fmt: skip
     rows: list[dict[str, Any]] = []
     fresh = 0
     for sample in log.samples or []:
@@ -458,7 +473,7 @@ def _log_rows(
         dataset = TASK_TO_DATASET.get(str(task)) if task is not None else None
         if not control and dataset is None:
             raise AnalysisInputError(f"{path}: sample {sample.id}: field 'task' is {task!r}, not a warmeval task")
-        key = (task_name, variant, model, str(sample.id), int(sample.epoch))
+        key = (task_name, variant, model, arguments, str(sample.id), int(sample.epoch))
         if key in seen:
             if dataset is not None and not control:
                 older[path] += 1
