@@ -243,6 +243,13 @@ def _die_with_parent() -> Callable[[], None] | None:
     return hook
 
 
+def models_at(base_url: str, timeout: float = 10) -> set[str]:
+    """The model names an OpenAI-compatible server at ``base_url`` lists (``GET /models``); URL, OS and JSON errors
+    propagate (`urllib.error.URLError` is an `OSError`)."""
+    with urllib.request.urlopen(f"{base_url.rstrip('/')}/models", timeout=timeout) as response:
+        return {entry["id"] for entry in json.load(response)["data"]}
+
+
 def start_reaper(group: int) -> subprocess.Popen[bytes] | None:
     """A watchdog (`warmeval.util.reaper`) that stops process group ``group`` if this process dies, SIGKILL included.
 
@@ -270,8 +277,7 @@ class VLLMServer:
         return f"http://{self.config.host}:{self.config.port}/v1"
 
     def served_models(self) -> set[str]:
-        with urllib.request.urlopen(f"{self.base_url}/models", timeout=5) as response:
-            return {entry["id"] for entry in json.load(response)["data"]}
+        return models_at(self.base_url, timeout=5)
 
     def log_tail(self, chars: int = 4000) -> str:
         try:

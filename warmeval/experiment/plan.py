@@ -205,7 +205,6 @@ def plan_experiment(experiment: Experiment, built: dict[str, Any] | None = None)
     generation = experiment.generation.given()
     factories = {**TASKS, **CONTROL_TASKS}
     per_task: dict[str, PlanRow] = {}
-    per_sample_prompt: dict[str, int] = {}
     distractors: dict[str, int] = {}
     for name, raw in [*experiment.tasks.items(), *experiment.controls.items()]:
         args = task_arguments(experiment, name, raw)
@@ -223,7 +222,6 @@ def plan_experiment(experiment: Experiment, built: dict[str, Any] | None = None)
         row.judge_input_tokens = sum(tokens(prompt) + tokens(_judge_text(s)) + max_tokens for s in task.dataset)
         row.judge_output_tokens = samples * JUDGE_VERDICT_TOKENS
         per_task[name] = row
-        per_sample_prompt[name] = samples
         distractors[name] = _distractor_calls(task, experiment, args)
     rows: list[PlanRow] = []
     epochs = experiment.epochs
@@ -233,7 +231,7 @@ def plan_experiment(experiment: Experiment, built: dict[str, Any] | None = None)
             row = PlanRow(variant.name, name, samples=base.samples, generations=base.samples * epochs,
                           judge_calls=base.judge_calls * epochs,
                           distractor_calls=distractors[name] if index == 0 else 0,
-                          input_tokens=(base.input_tokens + system * per_sample_prompt[name]) * epochs,
+                          input_tokens=(base.input_tokens + system * base.samples) * epochs,
                           output_tokens=base.output_tokens * epochs,
                           judge_input_tokens=base.judge_input_tokens * epochs,
                           judge_output_tokens=base.judge_output_tokens * epochs)  # fmt: skip

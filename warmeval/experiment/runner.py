@@ -228,15 +228,12 @@ def run_experiment(experiment: Experiment, *, display: str | None = None) -> Exp
 
 def check_base_url(base_url: str) -> None:
     """Raise `ExperimentError` unless ``base_url`` answers ``GET /models`` as an OpenAI-compatible server does."""
-    import json
-    import urllib.error
-    import urllib.request
+    from warmeval.serve import models_at
 
     url = base_url.rstrip("/") + "/models"
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            json.load(response)["data"]
-    except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError) as error:
+        models_at(base_url)
+    except (OSError, ValueError, KeyError, TypeError) as error:
         reason = getattr(error, "reason", None) or error
         raise ExperimentError(
             f"base_url {base_url}: no OpenAI-compatible server answers {url} ({reason}); start one (`warmeval "
